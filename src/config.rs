@@ -1,0 +1,460 @@
+//! Typed configuration: parsed once from TOML at start-up and validated there,
+//! so a bad value fails fast with a message naming its key.
+
+use crate::session::User;
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the configuration was refused. The text names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    /// An error about the value at `key`.
+    pub fn new(key: &str, why: impl std::fmt::Display) -> Self {
+        Self(format!("{key}: {why}"))
+    }
+}
+
+fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError::new(key, why)
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub login: LoginConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub mobile_auth: MobileAuthConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Static demo accounts: bearer token → profile.
+    #[serde(default)]
+    pub users: Vec<DemoUser>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The origin browsers and phones reach this server at; the QR encodes it.
+    pub public_url: url::Url,
+    /// Accept-queue length for the listening socket (capped by the kernel's somaxconn).
+    #[serde(default = "default_backlog")]
+    pub backlog: u32,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// The directory holding the pages; relative paths are relative to the config file.
+    #[serde(default = "default_static_dir")]
+    pub static_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    #[serde(with = "humantime_serde")]
+    pub qr_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub poll_hold: Duration,
+    #[serde(with = "humantime_serde")]
+    pub ticket_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long an expired QR code still answers "expired" (code 400) before it is forgotten (404).
+    #[serde(with = "humantime_serde")]
+    pub expired_grace: Duration,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            qr_ttl: Duration::from_secs(300),
+            poll_hold: Duration::from_secs(25),
+            ticket_ttl: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            expired_grace: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    #[default]
+    Memory,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub backend: Backend,
+    /// How often the memory store sweeps out dead sessions.
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Memory,
+            purge_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How the phone's bearer token is verified.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MobileAuthConfig {
+    pub jwt_hs256_secret: Option<RedactedString>,
+    pub jwt_rs256_public_key: Option<PathBuf>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// Clock skew tolerated on `exp`/`nbf`.
+    #[serde(with = "humantime_serde")]
+    pub jwt_leeway: Duration,
+}
+
+impl Default for MobileAuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_hs256_secret: None,
+            jwt_rs256_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Abuse limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// QR codes one client IP may create per minute (a burst of this size, refilled evenly).
+    pub qr_per_minute_per_ip: u32,
+    /// Phone API calls one client IP may make per minute.
+    pub mobile_per_minute_per_ip: u32,
+    /// Upper bound on live QR sessions in the store; past it creation answers 503.
+    pub max_live_sessions: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            qr_per_minute_per_ip: 60,
+            mobile_per_minute_per_ip: 120,
+            max_live_sessions: 1_000_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoUser {
+    pub token: RedactedString,
+    pub id: String,
+    pub name: String,
+    pub avatar: Option<String>,
+}
+
+impl DemoUser {
+    pub fn profile(&self) -> User {
+        User {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            avatar: self.avatar.clone(),
+        }
+    }
+}
+
+/// A config value that must never reach a log.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct RedactedString(String);
+
+impl RedactedString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedactedString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+fn default_backlog() -> u32 {
+    8192
+}
+fn default_static_dir() -> PathBuf {
+    PathBuf::from("static")
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`. Relative paths inside
+    /// it are resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let mut config = Self::parse(&text)
+            .map_err(|ConfigError(msg)| ConfigError(format!("{}: {msg}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text (paths stay as written).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        if self.server.static_dir.is_relative() {
+            self.server.static_dir = base.join(&self.server.static_dir);
+        }
+        if let Some(key) = &mut self.mobile_auth.jwt_rs256_public_key
+            && key.is_relative()
+        {
+            *key = base.join(&*key);
+        }
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.server.public_url.scheme() == "https"
+    }
+
+    /// `public_url` without a trailing slash, for building links.
+    pub fn public_base(&self) -> &str {
+        self.server.public_url.as_str().trim_end_matches('/')
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.server.public_url;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(
+                "server.public_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+            return Err(bad(
+                "server.public_url",
+                "must not carry a query or fragment",
+            ));
+        }
+        if self.server.backlog == 0 {
+            return Err(bad("server.backlog", "must be at least 1"));
+        }
+
+        let l = &self.login;
+        for (key, d) in [
+            ("login.qr_ttl", l.qr_ttl),
+            ("login.poll_hold", l.poll_hold),
+            ("login.ticket_ttl", l.ticket_ttl),
+            ("login.session_ttl", l.session_ttl),
+        ] {
+            if d < Duration::from_secs(1) {
+                return Err(bad(key, "must be at least 1s"));
+            }
+            if d > Duration::from_secs(366 * 24 * 3600) {
+                return Err(bad(key, "must be at most a year"));
+            }
+        }
+        if l.poll_hold > Duration::from_secs(120) {
+            return Err(bad(
+                "login.poll_hold",
+                "must be at most 120s (proxies and browsers cut longer requests)",
+            ));
+        }
+        if l.poll_hold >= l.qr_ttl {
+            return Err(bad("login.poll_hold", "must be shorter than login.qr_ttl"));
+        }
+        if self.store.purge_interval < Duration::from_millis(100) {
+            return Err(bad("store.purge_interval", "must be at least 100ms"));
+        }
+
+        let lim = &self.limits;
+        if lim.qr_per_minute_per_ip == 0 {
+            return Err(bad("limits.qr_per_minute_per_ip", "must be at least 1"));
+        }
+        if lim.mobile_per_minute_per_ip == 0 {
+            return Err(bad("limits.mobile_per_minute_per_ip", "must be at least 1"));
+        }
+        if lim.max_live_sessions == 0 {
+            return Err(bad("limits.max_live_sessions", "must be at least 1"));
+        }
+
+        let auth = &self.mobile_auth;
+        if let Some(secret) = &auth.jwt_hs256_secret
+            && secret.expose().len() < 32
+        {
+            return Err(bad(
+                "mobile_auth.jwt_hs256_secret",
+                "must be at least 32 bytes (256 bits) long",
+            ));
+        }
+        if auth.jwt_hs256_secret.is_none()
+            && auth.jwt_rs256_public_key.is_none()
+            && self.users.is_empty()
+        {
+            return Err(bad(
+                "mobile_auth",
+                "no way to verify phone tokens: set jwt_hs256_secret or jwt_rs256_public_key, or add [[users]]",
+            ));
+        }
+
+        let mut tokens = std::collections::HashSet::new();
+        let mut ids = std::collections::HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let key = |field: &str| format!("users[{i}].{field}");
+            if u.token.expose().trim().is_empty() {
+                return Err(bad(&key("token"), "must not be empty"));
+            }
+            if u.token.expose().matches('.').count() == 2 {
+                return Err(bad(&key("token"), "must not look like a JWT (two dots)"));
+            }
+            if u.id.trim().is_empty() {
+                return Err(bad(&key("id"), "must not be empty"));
+            }
+            if u.name.trim().is_empty() {
+                return Err(bad(&key("name"), "must not be empty"));
+            }
+            if !tokens.insert(u.token.expose()) {
+                return Err(bad(&key("token"), "is used by another user"));
+            }
+            if !ids.insert(u.id.as_str()) {
+                return Err(bad(&key("id"), "is used by another user"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [server]
+        listen = "127.0.0.1:0"
+        public_url = "http://localhost:8080"
+        [[users]]
+        token = "demo-alice"
+        id = "alice"
+        name = "Alice"
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_sensible_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.login.qr_ttl, Duration::from_secs(300));
+        assert_eq!(c.login.poll_hold, Duration::from_secs(25));
+        assert_eq!(c.store.backend, Backend::Memory);
+        assert_eq!(c.public_base(), "http://localhost:8080");
+        assert!(!c.is_https());
+    }
+
+    #[test]
+    fn the_shipped_demo_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let c = Config::load(&path).unwrap();
+        assert!(!c.users.is_empty());
+        assert!(c.server.static_dir.join("index.html").exists());
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[login]\nqr_ttl = \"2m 30s\"\npoll_hold = \"10s\""
+        ))
+        .unwrap();
+        assert_eq!(c.login.qr_ttl, Duration::from_secs(150));
+        assert!(err(&format!("{MINIMAL}\n[login]\nqr_ttl = \"five minutes\"")).contains("qr_ttl"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (MINIMAL.replace("127.0.0.1:0", "nope"), "listen"),
+            (
+                MINIMAL.replace("http://localhost:8080", "ftp://x"),
+                "server.public_url",
+            ),
+            (
+                MINIMAL.replace("http://localhost:8080", "http://x/?a=b"),
+                "server.public_url",
+            ),
+            (
+                format!("{MINIMAL}\n[login]\npoll_hold = \"10m\""),
+                "login.poll_hold",
+            ),
+            (
+                format!("{MINIMAL}\n[login]\npoll_hold = \"90s\"\nqr_ttl = \"60s\""),
+                "login.poll_hold",
+            ),
+            (
+                format!("{MINIMAL}\n[login]\nticket_ttl = \"0s\""),
+                "login.ticket_ttl",
+            ),
+            (format!("{MINIMAL}\n[login]\ntypo = 1"), "typo"),
+            (format!("{MINIMAL}\n[store]\nbackend = \"mongo\""), "mongo"),
+            (
+                format!("{MINIMAL}\n[mobile_auth]\njwt_hs256_secret = \"short\""),
+                "jwt_hs256_secret",
+            ),
+            (
+                format!("{MINIMAL}\n[limits]\nqr_per_minute_per_ip = 0"),
+                "limits.qr_per_minute_per_ip",
+            ),
+            (
+                format!("{MINIMAL}\n[[users]]\ntoken = \"demo-alice\"\nid = \"bob\"\nname = \"B\""),
+                "users[1].token",
+            ),
+            (
+                format!("{MINIMAL}\n[[users]]\ntoken = \"other\"\nid = \"alice\"\nname = \"B\""),
+                "users[1].id",
+            ),
+            (MINIMAL.replace("demo-alice", "a.b.c"), "users[0].token"),
+        ];
+        for (text, key) in cases {
+            let msg = err(&text);
+            assert!(msg.contains(key), "expected {key:?} in {msg:?}");
+        }
+    }
+
+    #[test]
+    fn some_way_to_verify_phones_is_required() {
+        let text = "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://x\"\n";
+        assert!(err(text).contains("mobile_auth"));
+        let ok = format!(
+            "{text}[mobile_auth]\njwt_hs256_secret = \"{}\"\n",
+            "k".repeat(32)
+        );
+        assert!(Config::parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(!format!("{c:?}").contains("demo-alice"));
+    }
+}

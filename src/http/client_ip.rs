@@ -1,0 +1,132 @@
+//! The client's IP address, as shown on the phone and used for rate limits.
+//!
+//! `X-Forwarded-For` / `X-Real-IP` are believed only when the TCP peer is a
+//! configured trusted proxy; otherwise anyone could spoof the IP the phone
+//! user relies on to recognise their own login.
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// The client address for a request that arrived from `peer`.
+///
+/// Walks `X-Forwarded-For` from the right, skipping trusted proxies, and
+/// takes the first address that is not one: entries further left were
+/// written by the client and cannot be trusted.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&canonical(*ip)));
+    let peer = canonical(peer);
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|part| part.trim().parse::<IpAddr>().ok())
+        .map(canonical)
+        .collect();
+    if let Some(ip) = forwarded.iter().rev().find(|ip| !is_trusted(ip)) {
+        return *ip;
+    }
+    if let Some(ip) = headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+    {
+        return canonical(ip);
+    }
+    // Every hop was a trusted proxy: the leftmost is as close to the client as we know.
+    forwarded.first().copied().unwrap_or(peer)
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) compare as the IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn untrusted_peers_cannot_spoof_their_address() {
+        let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("x-real-ip", "5.6.7.8")]);
+        assert_eq!(client_ip(ip("203.0.113.9"), &h, &[]), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &h, &nets(&["10.0.0.0/8"])),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_forwarded_for_is_believed_rightmost_first() {
+        let trusted = nets(&["10.0.0.0/8", "127.0.0.1/32"]);
+        // The client claimed 6.6.6.6; the proxy appended the real peer 198.51.100.1.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.1, 10.1.1.1")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("198.51.100.1"));
+    }
+
+    #[test]
+    fn multiple_forwarded_for_headers_are_one_list() {
+        let trusted = nets(&["127.0.0.0/8"]);
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.2"),
+        ]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("198.51.100.2"));
+    }
+
+    #[test]
+    fn real_ip_is_used_when_forwarded_for_is_absent() {
+        let trusted = nets(&["127.0.0.0/8"]);
+        let h = headers(&[("x-real-ip", "198.51.100.3")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("198.51.100.3"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &headers(&[]), &trusted),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn garbage_headers_fall_back_to_the_peer() {
+        let trusted = nets(&["127.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "not an ip"), ("x-real-ip", "nope")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_match_ipv4_networks() {
+        let trusted = nets(&["127.0.0.0/8"]);
+        let h = headers(&[("x-real-ip", "198.51.100.4")]);
+        assert_eq!(
+            client_ip(ip("::ffff:127.0.0.1"), &h, &trusted),
+            ip("198.51.100.4")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:192.0.2.1"), &h, &trusted),
+            ip("192.0.2.1")
+        );
+    }
+}

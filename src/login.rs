@@ -1,0 +1,301 @@
+//! The login operations, one method per thing a browser or phone can ask.
+//! HTTP handlers are thin delegations into these.
+//!
+//! Every change to a QR session is read → pure transition → compare-and-set,
+//! retried when another writer won the race, so concurrent requests are
+//! serialised by the store without locks held across awaits.
+
+use crate::app::App;
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::secret::{Secret, login_ticket, ticket_qr_id};
+use crate::session::{LoginSession, PublicState, QrId, RequestInfo, TransitionError, User};
+use crate::store::{AccountSession, SessionStore};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often a transition is retried after losing a compare-and-set race.
+const MAX_CAS_ATTEMPTS: usize = 16;
+
+/// A freshly created QR session, as its browser learns it.
+#[derive(Debug)]
+pub struct NewQr {
+    pub id: QrId,
+    pub poll_token: Secret,
+    pub expires_in: Duration,
+}
+
+/// What a status poll answers.
+#[derive(Debug)]
+pub struct PollAnswer {
+    pub id: QrId,
+    pub state: PublicState,
+    /// The phone user, once scanned.
+    pub user: Option<User>,
+    /// The one-time ticket, once confirmed.
+    pub ticket: Option<Secret>,
+}
+
+/// What the phone learns when it scans.
+#[derive(Debug)]
+pub struct ScanAnswer {
+    pub id: QrId,
+    pub confirm_token: Secret,
+    pub expires_in: Duration,
+    pub request: RequestInfo,
+    pub created_at: Timestamp,
+}
+
+/// A new browser login: the cookie value and what it stands for.
+#[derive(Debug)]
+pub struct NewLogin {
+    pub cookie: Secret,
+    pub account: AccountSession,
+}
+
+impl<S: SessionStore> App<S> {
+    /// Starts a QR login for the browser described by `request`.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_qr(&self, request: RequestInfo) -> Result<NewQr, Error> {
+        let ttl = self.config.login.qr_ttl;
+        loop {
+            let id = QrId::generate();
+            let poll_token = Secret::generate();
+            let ticket = login_ticket(&poll_token, &id);
+            let session = LoginSession::new(
+                id.clone(),
+                poll_token.hash(),
+                ticket.hash(),
+                request.clone(),
+                self.clock.now(),
+                ttl,
+            );
+            // A collision of 128-bit random ids is practically impossible,
+            // but `insert` never overwrites, so simply draw again.
+            if self.store.insert(&session).await? {
+                tracing::info!(qr = %id, "qr session created");
+                return Ok(NewQr {
+                    id,
+                    poll_token,
+                    expires_in: ttl,
+                });
+            }
+        }
+    }
+
+    /// Whether the id names a QR session that may be shown (unknown and
+    /// forgotten ones may not).
+    pub async fn qr_exists(&self, id: &QrId) -> Result<bool, Error> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .get(id, now)
+            .await?
+            .is_some_and(|s| !s.is_expired(now)))
+    }
+
+    /// The long poll: answers as soon as the session's state differs from
+    /// `since`, else when `wait` has passed, the session expires, or the
+    /// server shuts down.
+    #[tracing::instrument(skip(self, poll_token), fields(qr = %id))]
+    pub async fn poll(
+        &self,
+        id: &QrId,
+        poll_token: &Secret,
+        since: PublicState,
+        wait: Duration,
+    ) -> Result<PollAnswer, Error> {
+        let deadline = Instant::now() + wait;
+        let mut checked_token = false;
+        loop {
+            let now = self.clock.now();
+            let session = self.store.get(id, now).await?.ok_or(Error::NotFound)?;
+            if !checked_token {
+                // The poll hash never changes, so checking once is enough.
+                if !session.poll_hash.matches(poll_token) {
+                    return Err(Error::PollUnauthorized);
+                }
+                checked_token = true;
+            }
+            let state = session.state(now);
+            let hold_until = deadline.min(Instant::now() + now.until(session.expires_at));
+            if state != since || Instant::now() >= hold_until || self.shutdown.is_cancelled() {
+                return Ok(self.answer(&session, state, poll_token));
+            }
+            tokio::select! {
+                waited = self.store.wait_for_change(id, session.version, hold_until) => waited?,
+                () = self.shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    fn answer(
+        &self,
+        session: &LoginSession,
+        state: PublicState,
+        poll_token: &Secret,
+    ) -> PollAnswer {
+        let user = match state {
+            PublicState::Scanned | PublicState::Confirmed => session.user().cloned(),
+            _ => None,
+        };
+        let ticket =
+            (state == PublicState::Confirmed).then(|| login_ticket(poll_token, &session.id));
+        PollAnswer {
+            id: session.id.clone(),
+            state,
+            user,
+            ticket,
+        }
+    }
+
+    /// The browser abandons its code (e.g. it asked for a new one).
+    #[tracing::instrument(skip(self, poll_token), fields(qr = %id))]
+    pub async fn cancel_by_browser(&self, id: &QrId, poll_token: &Secret) -> Result<(), Error> {
+        self.transition(id, |s, now| {
+            if !s.poll_hash.matches(poll_token) {
+                return Err(Error::PollUnauthorized);
+            }
+            Ok((s.cancel_by_browser(now)?, ()))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// A phone user scanned the code.
+    #[tracing::instrument(skip(self, user), fields(qr = %id, user = %user.id))]
+    pub async fn scan(&self, user: &User, id: &QrId) -> Result<ScanAnswer, Error> {
+        let confirm_token = Secret::generate();
+        let confirm_hash = confirm_token.hash();
+        let (session, now) = self
+            .transition(id, |s, now| Ok((s.scan(now, user, confirm_hash)?, now)))
+            .await?;
+        tracing::info!("qr session scanned");
+        Ok(ScanAnswer {
+            id: session.id,
+            confirm_token,
+            expires_in: now.until(session.expires_at),
+            request: session.request,
+            created_at: session.created_at,
+        })
+    }
+
+    /// The phone user tapped Confirm.
+    #[tracing::instrument(skip(self, user, confirm_token), fields(qr = %id, user = %user.id))]
+    pub async fn confirm(
+        &self,
+        user: &User,
+        id: &QrId,
+        confirm_token: &Secret,
+    ) -> Result<(), Error> {
+        let ticket_ttl = self.config.login.ticket_ttl;
+        self.transition(id, |s, now| {
+            Ok((s.confirm(now, &user.id, confirm_token, ticket_ttl)?, ()))
+        })
+        .await?;
+        tracing::info!("qr session confirmed");
+        Ok(())
+    }
+
+    /// The phone user tapped Cancel.
+    #[tracing::instrument(skip(self, user, confirm_token), fields(qr = %id, user = %user.id))]
+    pub async fn cancel_by_phone(
+        &self,
+        user: &User,
+        id: &QrId,
+        confirm_token: &Secret,
+    ) -> Result<(), Error> {
+        self.transition(id, |s, now| {
+            Ok((s.cancel_by_phone(now, &user.id, confirm_token)?, ()))
+        })
+        .await?;
+        tracing::info!("qr session cancelled by phone");
+        Ok(())
+    }
+
+    /// Trades a one-time ticket for a new browser login. When `poll_token`
+    /// is given (the API exchange), it must be the session's.
+    #[tracing::instrument(skip_all)]
+    pub async fn redeem_ticket(
+        &self,
+        ticket: &str,
+        poll_token: Option<&Secret>,
+    ) -> Result<NewLogin, Error> {
+        let id = ticket_qr_id(ticket).ok_or(Error::InvalidTicket)?;
+        let ticket = Secret::from_client(ticket);
+        let session_ttl = self.config.login.session_ttl;
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let now = self.clock.now();
+            let current = self
+                .store
+                .get(&id, now)
+                .await?
+                .ok_or(Error::InvalidTicket)?;
+            if let Some(p) = poll_token
+                && !current.poll_hash.matches(p)
+            {
+                return Err(Error::PollUnauthorized);
+            }
+            let (next, user) = current.redeem(now, &ticket).map_err(|e| match e {
+                TransitionError::Expired
+                | TransitionError::NotConfirmed
+                | TransitionError::WrongTicket => Error::InvalidTicket,
+                other => Error::Transition(other),
+            })?;
+            // Write the login first: if the store fails here the ticket is
+            // still good for a retry. A login written by a loser of the race
+            // below is deleted again; its cookie was never sent anywhere.
+            let cookie = Secret::generate();
+            let account = AccountSession {
+                user,
+                created_at: now,
+                expires_at: now.plus(session_ttl),
+            };
+            let key = cookie.hash();
+            self.store.put_account(&key, &account).await?;
+            if self.store.compare_and_set(current.version, &next).await? {
+                tracing::info!(qr = %id, user = %account.user.id, "ticket redeemed, logged in");
+                return Ok(NewLogin { cookie, account });
+            }
+            self.store.delete_account(&key).await?;
+        }
+        Err(Error::Contention)
+    }
+
+    /// The login behind a session cookie.
+    pub async fn current_login(&self, cookie: Option<&Secret>) -> Result<AccountSession, Error> {
+        let cookie = cookie.ok_or(Error::NotLoggedIn)?;
+        self.store
+            .get_account(&cookie.hash(), self.clock.now())
+            .await?
+            .ok_or(Error::NotLoggedIn)
+    }
+
+    /// Revokes the login behind a session cookie, if any.
+    pub async fn logout(&self, cookie: Option<&Secret>) -> Result<(), Error> {
+        if let Some(cookie) = cookie
+            && self.store.delete_account(&cookie.hash()).await?
+        {
+            tracing::info!("logged out");
+        }
+        Ok(())
+    }
+
+    /// Reads the session, applies `step` at the current time and stores the
+    /// result if nobody else changed the session meanwhile; retries otherwise.
+    async fn transition<T>(
+        &self,
+        id: &QrId,
+        step: impl Fn(&LoginSession, Timestamp) -> Result<(LoginSession, T), Error>,
+    ) -> Result<(LoginSession, T), Error> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let now = self.clock.now();
+            let current = self.store.get(id, now).await?.ok_or(Error::NotFound)?;
+            let (next, out) = step(&current, now)?;
+            if self.store.compare_and_set(current.version, &next).await? {
+                return Ok((next, out));
+            }
+        }
+        Err(Error::Contention)
+    }
+}

@@ -1,0 +1,690 @@
+//! The QR login session and its state machine: plain data and pure
+//! transition functions (no IO, no clock reads, no async).
+//!
+//! ```text
+//!   pending ──scan──▶ scanned ──confirm──▶ confirmed ──redeem──▶ redeemed
+//!      │                │ ▲ rescan by the       │
+//!      │                │ └─ same user          │
+//!      └──cancel──┐     └──cancel──┐            │
+//!                 ▼                ▼            ▼
+//!              cancelled        cancelled    (ticket window passes)
+//!   every live state (pending, scanned, confirmed) ──time──▶ expired
+//! ```
+//!
+//! Expiry is derived from `expires_at` and the caller's `now`, so no timer has
+//! to flip it and every reader agrees on it. Each successful transition bumps
+//! `version`, which stores use for compare-and-set.
+
+use crate::clock::Timestamp;
+use crate::secret::{SecretHash, os_random};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A QR session id: 128 random bits, URL-safe base64 (22 characters). It is
+/// printed in the QR code, so it is public: knowing it grants nothing.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct QrId(String);
+
+/// Characters in a [`QrId`].
+pub const QR_ID_LEN: usize = 22;
+
+impl QrId {
+    pub fn generate() -> Self {
+        let mut raw = [0u8; 16];
+        os_random(&mut raw);
+        Self(URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// Accepts exactly the shape [`QrId::generate`] makes, so absurd ids are
+    /// refused before they reach a store key.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = text.len() == QR_ID_LEN
+            && text
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for QrId {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or("not a qr session id")
+    }
+}
+impl From<QrId> for String {
+    fn from(id: QrId) -> String {
+        id.0
+    }
+}
+impl std::fmt::Debug for QrId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QrId({})", self.0)
+    }
+}
+impl std::fmt::Display for QrId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A phone user, as the mobile token verifier vouches for them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub avatar: Option<String>,
+}
+
+/// The browser that asked to log in, shown on the phone so its user can tell
+/// whether this login is theirs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestInfo {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// Where a session is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    Pending,
+    Scanned {
+        user: User,
+        confirm_hash: SecretHash,
+    },
+    Confirmed {
+        user: User,
+        confirmed_at: Timestamp,
+    },
+    Cancelled,
+    Redeemed {
+        user_id: String,
+    },
+}
+
+/// What a poller sees: the phase with expiry applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicState {
+    Pending,
+    Scanned,
+    Confirmed,
+    Cancelled,
+    Expired,
+    Redeemed,
+}
+
+impl PublicState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Scanned => "scanned",
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Redeemed => "redeemed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Scanned,
+            Self::Confirmed,
+            Self::Cancelled,
+            Self::Expired,
+            Self::Redeemed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// WeChat's long-poll code for this state.
+    pub fn wechat_code(self) -> u16 {
+        match self {
+            Self::Pending => 408,
+            Self::Scanned => 201,
+            Self::Confirmed => 200,
+            Self::Cancelled => 202,
+            Self::Expired | Self::Redeemed => 400,
+        }
+    }
+}
+
+/// A refused transition. Each maps to one HTTP answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("this QR code has expired")]
+    Expired,
+    #[error("this QR code was already scanned by another account")]
+    ClaimedByAnotherUser,
+    #[error("this login was already confirmed, cancelled or used")]
+    AlreadyFinished,
+    #[error("this QR code has not been scanned yet")]
+    NotScanned,
+    #[error("the confirm token is wrong or belongs to another account")]
+    WrongConfirmToken,
+    #[error("this login has not been confirmed")]
+    NotConfirmed,
+    #[error("the ticket is wrong")]
+    WrongTicket,
+}
+
+/// One QR login session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginSession {
+    pub id: QrId,
+    pub poll_hash: SecretHash,
+    /// Hash of the one-time ticket, fixed at creation (see [`crate::secret::login_ticket`]).
+    pub ticket_hash: SecretHash,
+    pub request: RequestInfo,
+    pub created_at: Timestamp,
+    /// When the current phase stops being live: the QR's life, or the
+    /// ticket's window once confirmed.
+    pub expires_at: Timestamp,
+    pub phase: Phase,
+    /// Bumped by every transition; compare-and-set keys on it.
+    pub version: u64,
+}
+
+impl LoginSession {
+    /// A fresh pending session living `ttl` from `now`.
+    pub fn new(
+        id: QrId,
+        poll_hash: SecretHash,
+        ticket_hash: SecretHash,
+        request: RequestInfo,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            id,
+            poll_hash,
+            ticket_hash,
+            request,
+            created_at: now,
+            expires_at: now.plus(ttl),
+            phase: Phase::Pending,
+            version: 1,
+        }
+    }
+
+    fn is_live_phase(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Pending | Phase::Scanned { .. } | Phase::Confirmed { .. }
+        )
+    }
+
+    /// True once a live session's deadline has passed.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.is_live_phase() && now >= self.expires_at
+    }
+
+    pub fn state(&self, now: Timestamp) -> PublicState {
+        if self.is_expired(now) {
+            return PublicState::Expired;
+        }
+        match self.phase {
+            Phase::Pending => PublicState::Pending,
+            Phase::Scanned { .. } => PublicState::Scanned,
+            Phase::Confirmed { .. } => PublicState::Confirmed,
+            Phase::Cancelled => PublicState::Cancelled,
+            Phase::Redeemed { .. } => PublicState::Redeemed,
+        }
+    }
+
+    /// The user bound by a scan, if any.
+    pub fn user(&self) -> Option<&User> {
+        match &self.phase {
+            Phase::Scanned { user, .. } | Phase::Confirmed { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    fn next(&self, phase: Phase) -> Self {
+        Self {
+            phase,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    fn ensure_live(&self, now: Timestamp) -> Result<(), TransitionError> {
+        if self.is_expired(now) {
+            Err(TransitionError::Expired)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A phone scanned the code. The first scan claims the session for its
+    /// user; the same user scanning again gets a new confirm token (the old
+    /// one dies); anyone else is refused.
+    pub fn scan(
+        &self,
+        now: Timestamp,
+        user: &User,
+        confirm_hash: SecretHash,
+    ) -> Result<Self, TransitionError> {
+        self.ensure_live(now)?;
+        match &self.phase {
+            Phase::Pending => {}
+            Phase::Scanned { user: owner, .. } if owner.id == user.id => {}
+            Phase::Scanned { .. } => return Err(TransitionError::ClaimedByAnotherUser),
+            Phase::Confirmed { .. } | Phase::Cancelled | Phase::Redeemed { .. } => {
+                return Err(TransitionError::AlreadyFinished);
+            }
+        }
+        Ok(self.next(Phase::Scanned {
+            user: user.clone(),
+            confirm_hash,
+        }))
+    }
+
+    /// Checks that `user_id` holding `confirm` may act on a scanned session.
+    fn check_confirmer(
+        &self,
+        now: Timestamp,
+        user_id: &str,
+        confirm: &crate::secret::Secret,
+    ) -> Result<&User, TransitionError> {
+        self.ensure_live(now)?;
+        match &self.phase {
+            Phase::Scanned { user, confirm_hash } => {
+                // Check the token first and always, so timing does not tell
+                // whether the user id or the token was wrong.
+                let token_ok = confirm_hash.matches(confirm);
+                if token_ok && user.id == user_id {
+                    Ok(user)
+                } else {
+                    Err(TransitionError::WrongConfirmToken)
+                }
+            }
+            Phase::Pending => Err(TransitionError::NotScanned),
+            Phase::Confirmed { .. } | Phase::Cancelled | Phase::Redeemed { .. } => {
+                Err(TransitionError::AlreadyFinished)
+            }
+        }
+    }
+
+    /// The phone user tapped Confirm. The session's life becomes the ticket
+    /// window: `ticket_ttl` from now.
+    pub fn confirm(
+        &self,
+        now: Timestamp,
+        user_id: &str,
+        confirm: &crate::secret::Secret,
+        ticket_ttl: Duration,
+    ) -> Result<Self, TransitionError> {
+        let user = self.check_confirmer(now, user_id, confirm)?.clone();
+        let mut next = self.next(Phase::Confirmed {
+            user,
+            confirmed_at: now,
+        });
+        next.expires_at = now.plus(ticket_ttl);
+        Ok(next)
+    }
+
+    /// The phone user tapped Cancel.
+    pub fn cancel_by_phone(
+        &self,
+        now: Timestamp,
+        user_id: &str,
+        confirm: &crate::secret::Secret,
+    ) -> Result<Self, TransitionError> {
+        self.check_confirmer(now, user_id, confirm)?;
+        Ok(self.next(Phase::Cancelled))
+    }
+
+    /// The browser gave up on this code (e.g. asked for a new one).
+    pub fn cancel_by_browser(&self, now: Timestamp) -> Result<Self, TransitionError> {
+        self.ensure_live(now)?;
+        match self.phase {
+            Phase::Pending | Phase::Scanned { .. } => Ok(self.next(Phase::Cancelled)),
+            _ => Err(TransitionError::AlreadyFinished),
+        }
+    }
+
+    /// The browser traded its ticket for a login: allowed once, inside the
+    /// ticket window. Returns the new session and the user to log in.
+    pub fn redeem(
+        &self,
+        now: Timestamp,
+        ticket: &crate::secret::Secret,
+    ) -> Result<(Self, User), TransitionError> {
+        if !self.ticket_hash.matches(ticket) {
+            return Err(TransitionError::WrongTicket);
+        }
+        match &self.phase {
+            Phase::Confirmed { user, .. } if !self.is_expired(now) => {
+                let user = user.clone();
+                let next = self.next(Phase::Redeemed {
+                    user_id: user.id.clone(),
+                });
+                Ok((next, user))
+            }
+            Phase::Confirmed { .. } => Err(TransitionError::Expired),
+            _ => Err(TransitionError::NotConfirmed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    const TTL: Duration = Duration::from_secs(300);
+    const TICKET: Duration = Duration::from_secs(60);
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_millis(1_700_000_000_000 + secs * 1000)
+    }
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            name: id.to_uppercase(),
+            avatar: None,
+        }
+    }
+    fn fresh() -> LoginSession {
+        let poll = Secret::generate();
+        let id = QrId::generate();
+        LoginSession::new(
+            id.clone(),
+            poll.hash(),
+            crate::secret::login_ticket(&poll, &id).hash(),
+            RequestInfo {
+                ip: "127.0.0.1".into(),
+                user_agent: "test".into(),
+            },
+            t(0),
+            TTL,
+        )
+    }
+    fn scanned(by: &str) -> (LoginSession, Secret) {
+        let c = Secret::generate();
+        (fresh().scan(t(1), &user(by), c.hash()).unwrap(), c)
+    }
+    /// A session whose ticket is known, scanned by alice.
+    fn with_ticket() -> (LoginSession, Secret, Secret) {
+        let poll = Secret::generate();
+        let id = QrId::generate();
+        let ticket = crate::secret::login_ticket(&poll, &id);
+        let s = LoginSession::new(
+            id,
+            poll.hash(),
+            ticket.hash(),
+            RequestInfo {
+                ip: "::1".into(),
+                user_agent: String::new(),
+            },
+            t(0),
+            TTL,
+        );
+        let c = Secret::generate();
+        (s.scan(t(1), &user("alice"), c.hash()).unwrap(), c, ticket)
+    }
+
+    #[test]
+    fn ids_are_128_bit_url_safe_and_parse_strictly() {
+        let id = QrId::generate();
+        assert_eq!(id.as_str().len(), QR_ID_LEN);
+        assert_eq!(QrId::parse(id.as_str()), Some(id.clone()));
+        assert_ne!(id, QrId::generate());
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(23),
+            "aaaaaaaaaaaaaaaaaaaaa/",
+            "aaaaaaaaaaaaaaaaaaaaa=",
+        ] {
+            assert_eq!(QrId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn happy_path_pending_scanned_confirmed_redeemed() {
+        let s = fresh();
+        assert_eq!(s.state(t(0)), PublicState::Pending);
+        let (s, c, ticket) = with_ticket();
+        assert_eq!(s.state(t(1)), PublicState::Scanned);
+        assert_eq!(s.user().unwrap().id, "alice");
+        let s2 = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        assert_eq!(s2.state(t(2)), PublicState::Confirmed);
+        assert_eq!(s2.expires_at, t(62));
+        assert!(s2.version > s.version);
+        let (s3, u) = s2.redeem(t(3), &ticket).unwrap();
+        assert_eq!(u.id, "alice");
+        assert_eq!(s3.state(t(3)), PublicState::Redeemed);
+        // Redeemed is terminal and does not turn into "expired".
+        assert_eq!(s3.state(t(10_000)), PublicState::Redeemed);
+    }
+
+    #[test]
+    fn every_transition_bumps_the_version() {
+        let s = fresh();
+        let (s1, c) = scanned("alice");
+        assert_eq!(s1.version, s.version + 1);
+        let s2 = s1
+            .scan(t(2), &user("alice"), Secret::generate().hash())
+            .unwrap();
+        assert_eq!(s2.version, s1.version + 1);
+        let s3 = s1.cancel_by_phone(t(2), "alice", &c).unwrap();
+        assert_eq!(s3.version, s1.version + 1);
+    }
+
+    #[test]
+    fn confirm_before_scan_is_refused() {
+        let c = Secret::generate();
+        assert_eq!(
+            fresh().confirm(t(1), "alice", &c, TICKET),
+            Err(TransitionError::NotScanned)
+        );
+        assert_eq!(
+            fresh().cancel_by_phone(t(1), "alice", &c),
+            Err(TransitionError::NotScanned)
+        );
+    }
+
+    #[test]
+    fn a_second_user_cannot_claim_a_scanned_session() {
+        let (s, _) = scanned("alice");
+        assert_eq!(
+            s.scan(t(2), &user("mallory"), Secret::generate().hash()),
+            Err(TransitionError::ClaimedByAnotherUser)
+        );
+    }
+
+    #[test]
+    fn rescan_by_the_same_user_kills_the_old_confirm_token() {
+        let (s, old) = scanned("alice");
+        let new = Secret::generate();
+        let s = s.scan(t(2), &user("alice"), new.hash()).unwrap();
+        assert_eq!(
+            s.confirm(t(3), "alice", &old, TICKET),
+            Err(TransitionError::WrongConfirmToken)
+        );
+        assert!(s.confirm(t(3), "alice", &new, TICKET).is_ok());
+    }
+
+    #[test]
+    fn confirm_with_another_users_or_a_wrong_token_is_refused() {
+        let (s, c) = scanned("alice");
+        assert_eq!(
+            s.confirm(t(2), "mallory", &c, TICKET),
+            Err(TransitionError::WrongConfirmToken)
+        );
+        assert_eq!(
+            s.confirm(t(2), "alice", &Secret::generate(), TICKET),
+            Err(TransitionError::WrongConfirmToken)
+        );
+        assert_eq!(
+            s.cancel_by_phone(t(2), "mallory", &c),
+            Err(TransitionError::WrongConfirmToken)
+        );
+    }
+
+    #[test]
+    fn nothing_moves_after_cancel() {
+        let (s, c) = scanned("alice");
+        let s = s.cancel_by_phone(t(2), "alice", &c).unwrap();
+        assert_eq!(s.state(t(2)), PublicState::Cancelled);
+        assert_eq!(
+            s.confirm(t(3), "alice", &c, TICKET),
+            Err(TransitionError::AlreadyFinished)
+        );
+        assert_eq!(
+            s.scan(t(3), &user("alice"), c.hash()),
+            Err(TransitionError::AlreadyFinished)
+        );
+        assert_eq!(
+            s.cancel_by_browser(t(3)),
+            Err(TransitionError::AlreadyFinished)
+        );
+        // Terminal states are not reported as expired.
+        assert_eq!(s.state(t(10_000)), PublicState::Cancelled);
+    }
+
+    #[test]
+    fn nothing_moves_after_confirm_except_redeem() {
+        let (s, c) = scanned("alice");
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        assert_eq!(
+            s.confirm(t(3), "alice", &c, TICKET),
+            Err(TransitionError::AlreadyFinished)
+        );
+        assert_eq!(
+            s.scan(t(3), &user("alice"), c.hash()),
+            Err(TransitionError::AlreadyFinished)
+        );
+        assert_eq!(
+            s.cancel_by_phone(t(3), "alice", &c),
+            Err(TransitionError::AlreadyFinished)
+        );
+        assert_eq!(
+            s.cancel_by_browser(t(3)),
+            Err(TransitionError::AlreadyFinished)
+        );
+    }
+
+    #[test]
+    fn a_ticket_redeems_once() {
+        let (s, c, ticket) = with_ticket();
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let (s, _) = s.redeem(t(3), &ticket).unwrap();
+        assert_eq!(
+            s.redeem(t(4), &ticket).unwrap_err(),
+            TransitionError::NotConfirmed
+        );
+    }
+
+    #[test]
+    fn redeem_needs_the_right_ticket() {
+        let (s, c, _) = with_ticket();
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        assert_eq!(
+            s.redeem(t(3), &Secret::generate()).unwrap_err(),
+            TransitionError::WrongTicket
+        );
+        assert_eq!(s.state(t(3)), PublicState::Confirmed);
+    }
+
+    #[test]
+    fn redeem_before_confirm_or_after_cancel_is_refused() {
+        let (s, c, ticket) = with_ticket();
+        assert_eq!(
+            s.redeem(t(1), &ticket).unwrap_err(),
+            TransitionError::NotConfirmed
+        );
+        let cancelled = s.cancel_by_phone(t(2), "alice", &c).unwrap();
+        assert_eq!(
+            cancelled.redeem(t(3), &ticket).unwrap_err(),
+            TransitionError::NotConfirmed
+        );
+    }
+
+    #[test]
+    fn everything_is_refused_after_expiry() {
+        let late = t(300);
+        let s = fresh();
+        assert_eq!(s.state(t(299)), PublicState::Pending);
+        assert_eq!(s.state(late), PublicState::Expired);
+        assert_eq!(
+            s.scan(late, &user("alice"), Secret::generate().hash()),
+            Err(TransitionError::Expired)
+        );
+        assert_eq!(s.cancel_by_browser(late), Err(TransitionError::Expired));
+
+        let (s, c) = scanned("alice");
+        assert_eq!(s.state(late), PublicState::Expired);
+        assert_eq!(
+            s.confirm(late, "alice", &c, TICKET),
+            Err(TransitionError::Expired)
+        );
+        assert_eq!(
+            s.cancel_by_phone(late, "alice", &c),
+            Err(TransitionError::Expired)
+        );
+
+        let (s, c, ticket) = with_ticket();
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        assert_eq!(s.state(t(62)), PublicState::Expired);
+        assert_eq!(
+            s.redeem(t(62), &ticket).unwrap_err(),
+            TransitionError::Expired
+        );
+    }
+
+    #[test]
+    fn browser_may_cancel_pending_or_scanned() {
+        assert_eq!(
+            fresh().cancel_by_browser(t(1)).unwrap().state(t(1)),
+            PublicState::Cancelled
+        );
+        assert_eq!(
+            scanned("alice")
+                .0
+                .cancel_by_browser(t(2))
+                .unwrap()
+                .state(t(2)),
+            PublicState::Cancelled
+        );
+    }
+
+    #[test]
+    fn wechat_codes_and_state_names() {
+        use PublicState::*;
+        for (s, code, name) in [
+            (Pending, 408, "pending"),
+            (Scanned, 201, "scanned"),
+            (Confirmed, 200, "confirmed"),
+            (Cancelled, 202, "cancelled"),
+            (Expired, 400, "expired"),
+            (Redeemed, 400, "redeemed"),
+        ] {
+            assert_eq!(s.wechat_code(), code);
+            assert_eq!(s.as_str(), name);
+            assert_eq!(PublicState::parse(name), Some(s));
+        }
+        assert_eq!(PublicState::parse("PENDING"), None);
+    }
+
+    #[test]
+    fn session_round_trips_through_json_without_secrets() {
+        let (s, c) = scanned("alice");
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains(c.expose()));
+        let back: LoginSession = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,322 @@
+//! The one conformance suite every [`SessionStore`] must pass.
+//!
+//! Each check is a public async function taking a fresh store built with
+//! [`RETENTION`]; [`store_conformance_tests!`](crate::store_conformance_tests)
+//! turns them all into `#[tokio::test]`s for a backend:
+//!
+//! ```ignore
+//! qrlogin::store_conformance_tests!(async { MemoryStore::new(RETENTION, 1000) });
+//! ```
+//!
+//! The checks use explicit timestamps, so they pass on real time and work the
+//! same against a networked backend. Panics are the assertion mechanism.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use super::{AccountSession, Retention, SessionStore};
+use crate::clock::Timestamp;
+use crate::secret::Secret;
+use crate::session::{LoginSession, QrId, RequestInfo, User};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The retention every store under test must be built with.
+pub const RETENTION: Retention = Retention {
+    expired_grace: Duration::from_secs(600),
+};
+
+const TTL: Duration = Duration::from_secs(300);
+
+fn t0() -> Timestamp {
+    Timestamp::from_millis(1_800_000_000_000)
+}
+
+fn at(secs: u64) -> Timestamp {
+    t0().plus(Duration::from_secs(secs))
+}
+
+fn session() -> LoginSession {
+    LoginSession::new(
+        QrId::generate(),
+        Secret::generate().hash(),
+        Secret::generate().hash(),
+        RequestInfo {
+            ip: "203.0.113.7".into(),
+            user_agent: "Mozilla/5.0 (conformance)".into(),
+        },
+        t0(),
+        TTL,
+    )
+}
+
+fn alice() -> User {
+    User {
+        id: "alice".into(),
+        name: "Alice 爱丽丝".into(),
+        avatar: Some("/static/avatars/alice.svg".into()),
+    }
+}
+
+fn scanned(s: &LoginSession) -> LoginSession {
+    s.scan(at(1), &alice(), Secret::generate().hash()).unwrap()
+}
+
+pub async fn insert_then_get_round_trips<S: SessionStore>(store: S) {
+    let s = session();
+    assert!(store.insert(&s).await.unwrap());
+    assert_eq!(store.get(&s.id, at(1)).await.unwrap(), Some(s.clone()));
+    // A scanned session (nested user data, non-ASCII) round-trips too.
+    let next = scanned(&s);
+    assert!(store.compare_and_set(s.version, &next).await.unwrap());
+    assert_eq!(store.get(&s.id, at(2)).await.unwrap(), Some(next));
+}
+
+pub async fn unknown_id_is_none<S: SessionStore>(store: S) {
+    assert_eq!(store.get(&QrId::generate(), at(0)).await.unwrap(), None);
+}
+
+pub async fn insert_never_overwrites<S: SessionStore>(store: S) {
+    let s = session();
+    assert!(store.insert(&s).await.unwrap());
+    let mut other = session();
+    other.id = s.id.clone();
+    assert!(!store.insert(&other).await.unwrap());
+    assert_eq!(store.get(&s.id, at(1)).await.unwrap(), Some(s));
+}
+
+pub async fn compare_and_set_needs_the_current_version<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let next = scanned(&s);
+    assert!(store.compare_and_set(s.version, &next).await.unwrap());
+    // Stale writer: based on the old version.
+    let stale = s.cancel_by_browser(at(2)).unwrap();
+    assert!(!store.compare_and_set(s.version, &stale).await.unwrap());
+    assert_eq!(store.get(&s.id, at(3)).await.unwrap(), Some(next));
+}
+
+pub async fn compare_and_set_on_a_missing_session_fails<S: SessionStore>(store: S) {
+    let s = session();
+    let next = scanned(&s);
+    assert!(!store.compare_and_set(s.version, &next).await.unwrap());
+    assert_eq!(store.get(&s.id, at(1)).await.unwrap(), None);
+}
+
+pub async fn racing_writers_exactly_one_wins<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let store = store.clone();
+        let (s, next) = (s.clone(), scanned(&s));
+        tasks.push(tokio::spawn(async move {
+            store.compare_and_set(s.version, &next).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn sessions_vanish_after_the_grace_period<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let expired = at(TTL.as_secs() + 1);
+    // Expired but within grace: still readable, so pollers learn "expired".
+    assert!(store.get(&s.id, expired).await.unwrap().is_some());
+    let forgotten = RETENTION.forget_at(&s);
+    assert_eq!(store.get(&s.id, forgotten).await.unwrap(), None);
+}
+
+pub async fn wait_returns_at_once_when_already_changed<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let next = scanned(&s);
+    store.compare_and_set(s.version, &next).await.unwrap();
+    let started = Instant::now();
+    store
+        .wait_for_change(&s.id, s.version, Instant::now() + Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+pub async fn wait_returns_at_once_for_unknown_sessions<S: SessionStore>(store: S) {
+    let started = Instant::now();
+    store
+        .wait_for_change(
+            &QrId::generate(),
+            1,
+            Instant::now() + Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+pub async fn wait_times_out_at_the_deadline<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let hold = Duration::from_millis(300);
+    let started = Instant::now();
+    store
+        .wait_for_change(&s.id, s.version, Instant::now() + hold)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took >= hold, "returned after {took:?}, before the deadline");
+    assert!(took < hold + Duration::from_secs(5), "overslept: {took:?}");
+}
+
+/// Ten waiters on one session all wake on one change, long before their deadline.
+pub async fn a_change_wakes_every_waiter<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let hold = Duration::from_secs(30);
+    let mut waiters = Vec::new();
+    for _ in 0..10 {
+        let (store, id, v) = (store.clone(), s.id.clone(), s.version);
+        waiters.push(tokio::spawn(async move {
+            store
+                .wait_for_change(&id, v, Instant::now() + hold)
+                .await
+                .unwrap();
+        }));
+    }
+    // Whether a waiter subscribed before or after the change, it must return.
+    let started = Instant::now();
+    tokio::task::yield_now().await;
+    assert!(
+        store
+            .compare_and_set(s.version, &scanned(&s))
+            .await
+            .unwrap()
+    );
+    for w in waiters {
+        tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("a waiter slept through the change")
+            .unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+pub async fn failed_compare_and_set_wakes_nobody<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let next = scanned(&s);
+    store.compare_and_set(s.version, &next).await.unwrap();
+    // Waiting on the current version: a stale write must not end the wait.
+    let waiter = {
+        let (store, id, v) = (store.clone(), s.id.clone(), next.version);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let hold = Duration::from_millis(400);
+            store
+                .wait_for_change(&id, v, Instant::now() + hold)
+                .await
+                .unwrap();
+            started.elapsed() >= hold
+        })
+    };
+    tokio::task::yield_now().await;
+    assert!(
+        !store
+            .compare_and_set(s.version, &s.cancel_by_browser(at(2)).unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        waiter.await.unwrap(),
+        "woken by a write that did not happen"
+    );
+}
+
+pub async fn accounts_put_get_delete<S: SessionStore>(store: S) {
+    let key = Secret::generate().hash();
+    let account = AccountSession {
+        user: alice(),
+        created_at: at(0),
+        expires_at: at(3600),
+    };
+    assert_eq!(store.get_account(&key, at(1)).await.unwrap(), None);
+    store.put_account(&key, &account).await.unwrap();
+    assert_eq!(store.get_account(&key, at(1)).await.unwrap(), Some(account));
+    assert_eq!(
+        store
+            .get_account(&Secret::generate().hash(), at(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.delete_account(&key).await.unwrap());
+    assert!(!store.delete_account(&key).await.unwrap());
+    assert_eq!(store.get_account(&key, at(2)).await.unwrap(), None);
+}
+
+pub async fn accounts_expire<S: SessionStore>(store: S) {
+    let key = Secret::generate().hash();
+    let account = AccountSession {
+        user: alice(),
+        created_at: at(0),
+        expires_at: at(60),
+    };
+    store.put_account(&key, &account).await.unwrap();
+    assert!(store.get_account(&key, at(59)).await.unwrap().is_some());
+    assert_eq!(store.get_account(&key, at(60)).await.unwrap(), None);
+}
+
+pub async fn purge_keeps_what_is_live<S: SessionStore>(store: S) {
+    let live = session();
+    store.insert(&live).await.unwrap();
+    let key = Secret::generate().hash();
+    let account = AccountSession {
+        user: alice(),
+        created_at: at(0),
+        expires_at: at(3600),
+    };
+    store.put_account(&key, &account).await.unwrap();
+    store.purge_expired(at(10)).await;
+    assert!(store.get(&live.id, at(10)).await.unwrap().is_some());
+    assert!(store.get_account(&key, at(10)).await.unwrap().is_some());
+}
+
+pub async fn health_check_passes<S: SessionStore>(store: S) {
+    store.check_health().await.unwrap();
+}
+
+/// Expands to one `#[tokio::test]` per conformance check, each on a fresh
+/// store from `$make` (an expression evaluating to a future of the store).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@each $make;
+            insert_then_get_round_trips,
+            unknown_id_is_none,
+            insert_never_overwrites,
+            compare_and_set_needs_the_current_version,
+            compare_and_set_on_a_missing_session_fails,
+            racing_writers_exactly_one_wins,
+            sessions_vanish_after_the_grace_period,
+            wait_returns_at_once_when_already_changed,
+            wait_returns_at_once_for_unknown_sessions,
+            wait_times_out_at_the_deadline,
+            a_change_wakes_every_waiter,
+            failed_compare_and_set_wakes_nobody,
+            accounts_put_get_delete,
+            accounts_expire,
+            purge_keeps_what_is_live,
+            health_check_passes,
+        );
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store = $make.await;
+                $crate::store::conformance::$check(store).await;
+            }
+        )*
+    };
+}

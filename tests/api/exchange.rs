@@ -1,0 +1,136 @@
+//! Trading the one-time ticket for a login.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::time::Duration;
+
+#[tokio::test]
+async fn fifty_parallel_exchanges_of_one_ticket_log_in_once() {
+    let t = spawn_app().await;
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (client, url, token, ticket) = (
+            browser(),
+            t.url("/api/login/exchange"),
+            qr.poll_token.clone(),
+            ticket.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "ticket": ticket }))
+                .send()
+                .await
+                .unwrap()
+        }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for task in tasks {
+        let resp = task.await.unwrap();
+        match resp.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::BAD_REQUEST => {
+                expect_error(resp, 400, "invalid_ticket").await;
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, refused), (1, 49));
+    // Losers of the race left no login behind.
+    assert_eq!(t.app.store.account_count(), 1);
+}
+
+#[tokio::test]
+async fn a_ticket_works_once() {
+    let t = spawn_app().await;
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    assert_eq!(t.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+    expect_error(t.exchange(&qr, &ticket).await, 400, "invalid_ticket").await;
+}
+
+#[tokio::test]
+async fn a_ticket_dies_after_ticket_ttl() {
+    let t = spawn_app().await;
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    t.app.clock.advance(Duration::from_secs(61));
+    expect_error(t.exchange(&qr, &ticket).await, 400, "invalid_ticket").await;
+    assert_eq!(
+        t.poll(&qr, "wait=0&since=confirmed").await["state"],
+        "expired"
+    );
+}
+
+#[tokio::test]
+async fn exchange_needs_the_sessions_poll_token() {
+    let t = spawn_app().await;
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    let resp = t
+        .client
+        .post(t.url("/api/login/exchange"))
+        .json(&serde_json::json!({ "ticket": ticket }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 401, "unauthorized").await;
+    let other = t.create_qr().await;
+    let mut wrong = qr.clone();
+    wrong.poll_token = other.poll_token;
+    expect_error(t.exchange(&wrong, &ticket).await, 401, "unauthorized").await;
+    // The refusals did not burn the ticket.
+    assert_eq!(t.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forged_or_early_tickets_are_refused() {
+    let t = spawn_app().await;
+    let qr = t.create_qr().await;
+    let forged = format!("{}.{}", qr.id, "A".repeat(43));
+    for ticket in [forged.as_str(), "", "nonsense", &qr.poll_token, &qr.id] {
+        expect_error(t.exchange(&qr, ticket).await, 400, "invalid_ticket").await;
+    }
+    // Scanned but not confirmed: the real ticket does not work yet either.
+    let confirm = t.scan_ok(ALICE, &qr).await;
+    let (other, other_ticket) = t.confirmed_qr(BOB).await;
+    expect_error(t.exchange(&qr, &other_ticket).await, 401, "unauthorized").await;
+    assert_eq!(
+        t.confirm(ALICE, &qr, &confirm).await.status(),
+        StatusCode::OK
+    );
+    let ticket = t.poll(&qr, "wait=0&since=scanned").await["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.exchange(&other, &other_ticket).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn every_poller_gets_the_same_ticket() {
+    let t = spawn_app().await;
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    let again = t.poll(&qr, "wait=0&since=pending").await;
+    assert_eq!(again["ticket"], ticket.as_str());
+}
+
+#[tokio::test]
+async fn login_sessions_expire_after_session_ttl() {
+    let t = spawn_app_with("[login]\nsession_ttl = \"1h\"").await;
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    assert_eq!(t.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+    assert_eq!(t.me(&t.client).await.status(), StatusCode::OK);
+    t.app.clock.advance(Duration::from_secs(3601));
+    expect_error(t.me(&t.client).await, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn logout_without_a_session_is_harmless() {
+    let t = spawn_app().await;
+    let resp = t.client.post(t.url("/api/logout")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}

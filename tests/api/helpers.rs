@@ -1,0 +1,282 @@
+//! Spawning a test server and typed requests against it.
+#![allow(dead_code)]
+
+use qrlogin::App;
+use qrlogin::clock::Clock;
+use qrlogin::config::Config;
+use qrlogin::startup::{Server, bind};
+use qrlogin::store::{MemoryStore, Retention};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ALICE: &str = "demo-alice";
+pub const BOB: &str = "demo-bob";
+pub const HS256_SECRET: &str = "test-hs256-secret-that-is-long-enough-0123456789";
+
+/// The config every test starts from; `extra` is appended (more tables).
+pub fn test_config_text(public_url: &str, extra: &str) -> String {
+    let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static");
+    let rs256 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rs256_public.pem"
+    );
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "{public_url}"
+static_dir = "{static_dir}"
+
+[mobile_auth]
+jwt_hs256_secret = "{HS256_SECRET}"
+jwt_rs256_public_key = "{rs256}"
+
+[[users]]
+token = "{ALICE}"
+id = "alice"
+name = "Alice"
+avatar = "/static/avatars/alice.svg"
+
+[[users]]
+token = "{BOB}"
+id = "bob"
+name = "Bob"
+avatar = "/static/avatars/bob.svg"
+{extra}
+"#
+    )
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    /// A browser: keeps cookies, does not follow redirects.
+    pub client: reqwest::Client,
+    pub app: App<MemoryStore>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A server with the default test config.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+/// A server whose config gets `extra` TOML appended (`[login]`, `[limits]`, …).
+pub async fn spawn_app_with(extra: &str) -> TestApp {
+    spawn_app_at(None, extra).await
+}
+
+/// Like [`spawn_app_with`], with `public_url` fixed instead of the bound address.
+pub async fn spawn_app_at(public_url: Option<&str>, extra: &str) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        qrlogin::telemetry::init("qrlogin=debug,tower_http=debug");
+    }
+    let listener = bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let config = Config::parse(&test_config_text(public_url.unwrap_or(&base), extra)).unwrap();
+    let retention = Retention {
+        expired_grace: config.login.expired_grace,
+    };
+    let store = MemoryStore::new(retention, config.limits.max_live_sessions);
+    let server = Server::from_listener(config, store, Clock::manual(), listener).unwrap();
+    let app = server.app().clone();
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base,
+        client: browser(),
+        app,
+        shutdown: Some(tx),
+        server: Some(handle),
+    }
+}
+
+/// A fresh cookie-keeping HTTP client that does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Mozilla/5.0 (X11; Linux x86_64) qrlogin-tests")
+        .build()
+        .unwrap()
+}
+
+/// A created QR session, as the browser holds it.
+#[derive(Debug, Clone)]
+pub struct Qr {
+    pub id: String,
+    pub poll_token: String,
+    pub qr_content: String,
+    pub body: Value,
+}
+
+/// Parses a JSON body, failing the test with the text if it is not JSON.
+pub async fn json(resp: Response) -> Value {
+    let text = resp.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+}
+
+/// Asserts `resp` has `status` and the API error `code`, returns the body.
+pub async fn expect_error(resp: Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "for expected error {code}");
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "error bodies are JSON"
+    );
+    let body = json(resp).await;
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_qr(&self) -> Qr {
+        let resp = self.client.post(self.url("/api/qr")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let body = json(resp).await;
+        Qr {
+            id: body["id"].as_str().unwrap().to_owned(),
+            poll_token: body["poll_token"].as_str().unwrap().to_owned(),
+            qr_content: body["qr_content"].as_str().unwrap().to_owned(),
+            body,
+        }
+    }
+
+    /// GET status with the poll token and a raw query string.
+    pub async fn status_raw(&self, qr: &Qr, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/api/qr/{}/status?{query}", qr.id)))
+            .bearer_auth(&qr.poll_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A poll answer's body (asserting HTTP 200).
+    pub async fn poll(&self, qr: &Qr, query: &str) -> Value {
+        let resp = self.status_raw(qr, query).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "polls always answer HTTP 200"
+        );
+        json(resp).await
+    }
+
+    pub async fn mobile(&self, path: &str, token: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn scan(&self, token: &str, qr: &Qr) -> Response {
+        self.mobile("/api/mobile/scan", token, json!({ "qr": qr.qr_content }))
+            .await
+    }
+
+    /// Scans and returns the confirm token, asserting success.
+    pub async fn scan_ok(&self, token: &str, qr: &Qr) -> String {
+        let resp = self.scan(token, qr).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        json(resp).await["confirm_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn confirm(&self, token: &str, qr: &Qr, confirm_token: &str) -> Response {
+        let body = json!({ "qr_id": qr.id, "confirm_token": confirm_token });
+        self.mobile("/api/mobile/confirm", token, body).await
+    }
+
+    pub async fn cancel(&self, token: &str, qr: &Qr, confirm_token: &str) -> Response {
+        let body = json!({ "qr_id": qr.id, "confirm_token": confirm_token });
+        self.mobile("/api/mobile/cancel", token, body).await
+    }
+
+    /// Create → scan → confirm as `token`; returns the QR and its ticket.
+    pub async fn confirmed_qr(&self, token: &str) -> (Qr, String) {
+        let qr = self.create_qr().await;
+        let confirm = self.scan_ok(token, &qr).await;
+        assert_eq!(
+            self.confirm(token, &qr, &confirm).await.status(),
+            StatusCode::OK
+        );
+        let body = self.poll(&qr, "wait=0").await;
+        assert_eq!(body["code"], 200, "{body}");
+        let ticket = body["ticket"].as_str().unwrap().to_owned();
+        (qr, ticket)
+    }
+
+    pub async fn exchange_with(&self, client: &reqwest::Client, qr: &Qr, ticket: &str) -> Response {
+        client
+            .post(self.url("/api/login/exchange"))
+            .bearer_auth(&qr.poll_token)
+            .json(&json!({ "ticket": ticket }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn exchange(&self, qr: &Qr, ticket: &str) -> Response {
+        self.exchange_with(&self.client, qr, ticket).await
+    }
+
+    pub async fn me(&self, client: &reqwest::Client) -> Response {
+        client.get(self.url("/api/me")).send().await.unwrap()
+    }
+
+    /// Waits (bounded) until `n` long polls are held on session `id`.
+    pub async fn wait_for_pollers(&self, qr: &Qr, n: usize) {
+        let id = qrlogin::session::QrId::parse(&qr.id).unwrap();
+        for _ in 0..500 {
+            if self.app.store.waiting_pollers(&id) == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "expected {n} held polls, found {}",
+            self.app.store.waiting_pollers(&id)
+        );
+    }
+
+    /// Stops the server as Ctrl-C would, and waits for it to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The one integration-test binary: every test starts its own server on
+#![allow(clippy::unwrap_used)]
+//! 127.0.0.1:0 through [`helpers::spawn_app`] and talks real HTTP to it.
+//! Set `TEST_LOG=1` to see the server's logs.
+
+mod bad_input;
+mod exchange;
+mod flow;
+mod helpers;
+mod jwt;
+mod limits;
+mod mobile;
+mod pages;
+mod poll;
+mod qr_image;
+mod service;
+mod startup;
+mod store_memory;

@@ -1,0 +1,93 @@
+//! The real binary: fails fast on bad config, serves, stops on SIGTERM.
+//! These are plain threads driving a child process, so blocking sleeps are fine.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn write_config(text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "qrlogin-test-{}",
+        qrlogin::session::QrId::generate()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bad_config_fails_fast_naming_the_key() {
+    let path = write_config(&crate::helpers::test_config_text(
+        "http://127.0.0.1:1",
+        "[login]\npoll_hold = \"10m\"",
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("login.poll_hold"), "{stderr}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
+        .args(["--config", "/nonexistent/qrlogin.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn the_demo_config_serves_and_sigterm_stops_it() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
+        .args(["--config", demo, "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "qrlogin=info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut warned = false;
+    let addr = loop {
+        let line = lines.next().expect("server exited early").unwrap();
+        warned |= line.contains("demo [[users]] are configured");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(warned, "start-up must warn about demo users");
+    let health = std::net::TcpStream::connect(&addr).map(|mut s| {
+        use std::io::{Read, Write};
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    });
+    assert!(health.unwrap().starts_with("HTTP/1.1 200"));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
