@@ -375,7 +375,20 @@
     el.meError.hidden = false;
   }
 
+  // /api/login/complete sends a browser back here when its ticket was refused.
+  function showLoginError() {
+    const params = new URLSearchParams(location.search);
+    if (params.get('login_error') !== 'invalid_ticket') return;
+    const notice = document.getElementById('login-notice');
+    I18n.set(notice, 'login.ticket_failed');
+    notice.hidden = false;
+    params.delete('login_error');
+    const query = params.toString();
+    history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
+  }
+
   async function start() {
+    showLoginError();
     try {
       const res = await fetch('/api/me', {
         headers: { Accept: 'application/json' },
