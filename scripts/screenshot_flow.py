@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Walks the login page through waiting -> scanned -> logged in in headless
+"""Walks the login page through waiting -> scanned -> continue -> logged in in headless
 Chromium, playing the phone through the API, and saves a screenshot of each.
 
 Usage: scripts/screenshot_flow.py BASE_URL OUT_DIR [LANG]
@@ -84,15 +84,19 @@ def main():
         time.sleep(1.0)
         page.shot("2-scanned.png")
         api("/api/mobile/confirm", "demo-alice", {"qr_id": qr_id, "confirm_token": scan["confirm_token"]})
+        page.wait_for("!document.getElementById('continue').hidden")
+        time.sleep(0.3)
+        page.shot("3-continue-as.png")
+        page.eval("document.getElementById('continue-btn').click()")
         page.wait_for("location.search === '' && document.body.innerText.includes('alice')", 15)
         time.sleep(0.5)
-        page.shot("3-logged-in.png")
+        page.shot("4-logged-in.png")
         # The phone page, at phone size, for a fresh code.
         page.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1, mobile=True)
         fresh = json.load(urllib.request.urlopen(urllib.request.Request(BASE + "/api/qr", data=b"{}", method="POST", headers={"Content-Type": "application/json"})))
         page.call("Page.navigate", url=f"{BASE}/l/{fresh['id']}")
         time.sleep(1.5)
-        page.shot("4-phone-accounts.png")
+        page.shot("5-phone-accounts.png")
     finally:
         chrome.terminate()
         chrome.wait()

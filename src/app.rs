@@ -63,6 +63,18 @@ impl<S: SessionStore> App<S> {
     }
 }
 
+/// The bucket a client IP spends from. One IPv6 subscriber usually holds a
+/// whole /64, so IPv6 addresses share a bucket per /64.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
 /// Per-client-IP request budgets (token buckets from `governor`).
 pub struct RateLimits {
     qr: DefaultKeyedRateLimiter<IpAddr>,
@@ -103,8 +115,24 @@ impl RateLimits {
 
 fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), Error> {
     limiter
-        .check_key(&ip)
+        .check_key(&limit_key(ip))
         .map_err(|not_until| Error::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_key;
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64() {
+        let a = limit_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = limit_key("2001:db8:1:2:bbbb::9".parse().unwrap());
+        let c = limit_key("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let v4 = "192.0.2.1".parse().unwrap();
+        assert_eq!(limit_key(v4), v4);
+    }
 }

@@ -92,6 +92,7 @@ impl Default for LoginConfig {
 pub enum Backend {
     #[default]
     Memory,
+    Redis,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -101,6 +102,13 @@ pub struct StoreConfig {
     /// How often the memory store sweeps out dead sessions.
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
+    /// `redis://[user:password@]host:port[/db]`, `rediss://…` or `redis+unix:///path`.
+    pub redis_url: Option<RedactedString>,
+    /// Prepended to every Redis key and channel.
+    pub key_prefix: String,
+    /// Upper bound on one Redis round trip; past it requests answer 503.
+    #[serde(with = "humantime_serde")]
+    pub redis_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -108,6 +116,9 @@ impl Default for StoreConfig {
         Self {
             backend: Backend::Memory,
             purge_interval: Duration::from_secs(30),
+            redis_url: None,
+            key_prefix: "qrlogin:".into(),
+            redis_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -287,6 +298,25 @@ impl Config {
         if self.store.purge_interval < Duration::from_millis(100) {
             return Err(bad("store.purge_interval", "must be at least 100ms"));
         }
+        if self.store.backend == Backend::Redis {
+            let Some(url) = &self.store.redis_url else {
+                return Err(bad(
+                    "store.redis_url",
+                    "is required with backend = \"redis\"",
+                ));
+            };
+            if let Err(e) = redis::Client::open(url.expose()) {
+                return Err(bad("store.redis_url", format!("is not a Redis URL: {e}")));
+            }
+        }
+        if self.store.redis_timeout < Duration::from_millis(10)
+            || self.store.redis_timeout > Duration::from_secs(60)
+        {
+            return Err(bad("store.redis_timeout", "must be between 10ms and 60s"));
+        }
+        if self.store.key_prefix.chars().any(char::is_whitespace) {
+            return Err(bad("store.key_prefix", "must not contain white space"));
+        }
 
         let lim = &self.limits;
         if lim.qr_per_minute_per_ip == 0 {
@@ -418,6 +448,18 @@ mod tests {
             (format!("{MINIMAL}\n[login]\ntypo = 1"), "typo"),
             (format!("{MINIMAL}\n[store]\nbackend = \"mongo\""), "mongo"),
             (
+                format!("{MINIMAL}\n[store]\nbackend = \"redis\""),
+                "store.redis_url",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nbackend = \"redis\"\nredis_url = \"http://x\""),
+                "store.redis_url",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nredis_timeout = \"0s\""),
+                "store.redis_timeout",
+            ),
+            (
                 format!("{MINIMAL}\n[mobile_auth]\njwt_hs256_secret = \"short\""),
                 "jwt_hs256_secret",
             ),
@@ -454,7 +496,12 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = Config::parse(MINIMAL).unwrap();
-        assert!(!format!("{c:?}").contains("demo-alice"));
+        let text = format!(
+            "{MINIMAL}\n[store]\nbackend = \"redis\"\nredis_url = \"redis://:hunter2@localhost\""
+        );
+        let c = Config::parse(&text).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("demo-alice"));
+        assert!(!debug.contains("hunter2"));
     }
 }

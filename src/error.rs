@@ -30,8 +30,10 @@ pub enum Error {
     RouteNotFound,
     #[error("method not allowed on this endpoint")]
     MethodNotAllowed,
-    #[error("the ticket is invalid, expired or already used")]
+    #[error("the ticket is invalid, expired, already used, or belongs to another browser")]
     InvalidTicket,
+    #[error("cross-site request refused")]
+    CrossSite,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
@@ -64,6 +66,7 @@ impl Error {
                 StatusCode::UNAUTHORIZED
             }
             Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::CrossSite => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Transition(t) => match t {
                 T::Expired => StatusCode::GONE,
@@ -92,6 +95,7 @@ impl Error {
                 "unauthorized"
             }
             Self::NotFound | Self::RouteNotFound => "not_found",
+            Self::CrossSite => "cross_site",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidTicket | Self::Transition(T::NotConfirmed | T::WrongTicket) => {
                 "invalid_ticket"

@@ -46,6 +46,15 @@ pub struct ScanAnswer {
     pub created_at: Timestamp,
 }
 
+/// How a ticket's redeemer shows it is the browser that asked to log in.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// The session's poll token (the JSON exchange).
+    PollToken(&'a Secret),
+    /// The browser's binding cookie (the page navigation), if it sent one.
+    BrowserCookie(Option<&'a Secret>),
+}
+
 /// A new browser login: the cookie value and what it stands for.
 #[derive(Debug)]
 pub struct NewLogin {
@@ -54,9 +63,10 @@ pub struct NewLogin {
 }
 
 impl<S: SessionStore> App<S> {
-    /// Starts a QR login for the browser described by `request`.
+    /// Starts a QR login for the browser described by `request`, bound to
+    /// the browser holding the `browser` cookie.
     #[tracing::instrument(skip_all)]
-    pub async fn create_qr(&self, request: RequestInfo) -> Result<NewQr, Error> {
+    pub async fn create_qr(&self, request: RequestInfo, browser: &Secret) -> Result<NewQr, Error> {
         let ttl = self.config.login.qr_ttl;
         loop {
             let id = QrId::generate();
@@ -66,6 +76,7 @@ impl<S: SessionStore> App<S> {
                 id.clone(),
                 poll_token.hash(),
                 ticket.hash(),
+                browser.hash(),
                 request.clone(),
                 self.clock.now(),
                 ttl,
@@ -213,14 +224,10 @@ impl<S: SessionStore> App<S> {
         Ok(())
     }
 
-    /// Trades a one-time ticket for a new browser login. When `poll_token`
-    /// is given (the API exchange), it must be the session's.
+    /// Trades a one-time ticket for a new browser login, if `proof` shows
+    /// the caller is the browser that created the session.
     #[tracing::instrument(skip_all)]
-    pub async fn redeem_ticket(
-        &self,
-        ticket: &str,
-        poll_token: Option<&Secret>,
-    ) -> Result<NewLogin, Error> {
+    pub async fn redeem_ticket(&self, ticket: &str, proof: Proof<'_>) -> Result<NewLogin, Error> {
         let id = ticket_qr_id(ticket).ok_or(Error::InvalidTicket)?;
         let ticket = Secret::from_client(ticket);
         let session_ttl = self.config.login.session_ttl;
@@ -231,10 +238,14 @@ impl<S: SessionStore> App<S> {
                 .get(&id, now)
                 .await?
                 .ok_or(Error::InvalidTicket)?;
-            if let Some(p) = poll_token
-                && !current.poll_hash.matches(p)
-            {
-                return Err(Error::PollUnauthorized);
+            match proof {
+                Proof::PollToken(p) if !current.poll_hash.matches(p) => {
+                    return Err(Error::PollUnauthorized);
+                }
+                Proof::BrowserCookie(c) if !c.is_some_and(|c| current.browser_hash.matches(c)) => {
+                    return Err(Error::InvalidTicket);
+                }
+                _ => {}
             }
             let (next, user) = current.redeem(now, &ticket).map_err(|e| match e {
                 TransitionError::Expired

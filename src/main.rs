@@ -4,7 +4,7 @@ use clap::Parser;
 use qrlogin::clock::Clock;
 use qrlogin::config::{Backend, Config};
 use qrlogin::startup::{Server, shutdown_signal};
-use qrlogin::store::{MemoryStore, Retention};
+use qrlogin::store::{MemoryStore, RedisSettings, RedisStore, Retention};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +46,22 @@ async fn main() -> ExitCode {
         Backend::Memory => {
             let store = MemoryStore::new(retention, config.limits.max_live_sessions);
             serve(config, store, cli.listen).await
+        }
+        Backend::Redis => {
+            let settings = RedisSettings {
+                url: config
+                    .store
+                    .redis_url
+                    .as_ref()
+                    .map(|u| u.expose().to_owned())
+                    .unwrap_or_default(),
+                key_prefix: config.store.key_prefix.clone(),
+                timeout: config.store.redis_timeout,
+            };
+            match RedisStore::connect(&settings, retention).await {
+                Ok(store) => serve(config, store, cli.listen).await,
+                Err(e) => Err(format!("store.redis_url: cannot reach redis: {e}").into()),
+            }
         }
     };
     match result {

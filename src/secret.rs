@@ -138,7 +138,7 @@ mod hex32 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         let bad = || serde::de::Error::custom("expected 64 hex characters");
-        if text.len() != 64 {
+        if text.len() != 64 || !text.is_ascii() {
             return Err(bad());
         }
         let mut out = [0u8; 32];
@@ -189,6 +189,9 @@ mod tests {
         let back: SecretHash = serde_json::from_str(&json).unwrap();
         assert_eq!(h, back);
         assert!(serde_json::from_str::<SecretHash>("\"zz\"").is_err());
+        // Multi-byte characters must be refused, not sliced through.
+        let tricky = format!("\"{}é\"", "a".repeat(62));
+        assert!(serde_json::from_str::<SecretHash>(&tricky).is_err());
     }
 
     #[test]

@@ -185,6 +185,9 @@ pub struct LoginSession {
     pub poll_hash: SecretHash,
     /// Hash of the one-time ticket, fixed at creation (see [`crate::secret::login_ticket`]).
     pub ticket_hash: SecretHash,
+    /// Hash of the creating browser's binding cookie: a ticket redeemed by
+    /// page navigation only works in that browser.
+    pub browser_hash: SecretHash,
     pub request: RequestInfo,
     pub created_at: Timestamp,
     /// When the current phase stops being live: the QR's life, or the
@@ -201,6 +204,7 @@ impl LoginSession {
         id: QrId,
         poll_hash: SecretHash,
         ticket_hash: SecretHash,
+        browser_hash: SecretHash,
         request: RequestInfo,
         now: Timestamp,
         ttl: Duration,
@@ -209,6 +213,7 @@ impl LoginSession {
             id,
             poll_hash,
             ticket_hash,
+            browser_hash,
             request,
             created_at: now,
             expires_at: now.plus(ttl),
@@ -403,6 +408,7 @@ mod tests {
             id.clone(),
             poll.hash(),
             crate::secret::login_ticket(&poll, &id).hash(),
+            Secret::generate().hash(),
             RequestInfo {
                 ip: "127.0.0.1".into(),
                 user_agent: "test".into(),
@@ -424,6 +430,7 @@ mod tests {
             id,
             poll.hash(),
             ticket.hash(),
+            Secret::generate().hash(),
             RequestInfo {
                 ip: "::1".into(),
                 user_agent: String::new(),

@@ -11,6 +11,9 @@ use std::io;
 use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpSocket};
 
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Binds `addr` with an accept queue of `backlog` connections (tokio's
 /// default of 128 overflows when thousands of pollers reconnect at once).
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
@@ -72,13 +75,24 @@ impl<S: SessionStore> Server<S> {
         let purge = tokio::spawn(purge_loop(app.clone()));
         let stopping = app.shutdown.clone();
         let service = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: answering held polls");
-                stopping.cancel();
-            })
-            .await;
+        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: answering held polls");
+            stopping.cancel();
+        });
+        // Held polls answer at once on shutdown, but a stuck or slow client
+        // must not keep the process alive: give in-flight requests a deadline.
+        let deadline = async {
+            app.shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!(
+                "connections still open {SHUTDOWN_GRACE:?} after shutdown; closing them"
+            );
+        };
+        let served = tokio::select! {
+            served = serve.into_future() => served,
+            () = deadline => Ok(()),
+        };
         app.shutdown.cancel();
         let _ = purge.await;
         served

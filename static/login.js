@@ -20,6 +20,9 @@
     reconnecting: $('reconnecting'),
     meAvatar: $('me-avatar'),
     meInitial: $('me-initial'),
+    continueBox: $('continue'),
+    continueBtn: $('continue-btn'),
+    notMe: $('not-me'),
     meName: $('me-name'),
     meId: $('me-id'),
     meExpires: $('me-expires'),
@@ -124,6 +127,16 @@
 
   function abandonCurrent() {
     if (current && current.controller) current.controller.abort();
+    // Tell the server this code is dead, so nobody can still scan it.
+    if (current && current.live) {
+      fetch('/api/qr/' + encodeURIComponent(current.id), {
+        method: 'DELETE',
+        headers: { Authorization: 'Bearer ' + current.pollToken },
+        credentials: 'same-origin',
+        keepalive: true,
+      }).catch(function () {});
+    }
+    el.continueBox.hidden = true;
     current = null;
     stopCountdown();
     showReconnecting(false);
@@ -172,6 +185,7 @@
     createFailures = 0;
 
     session.id = body.id;
+    session.live = true;
     session.pollToken = body.poll_token;
     session.pollHold = Number(body.poll_hold) > 0 ? Number(body.poll_hold) : 25;
     session.expiresAt = Date.now() + (Number(body.expires_in) || 0) * 1000;
@@ -194,6 +208,23 @@
     showAvatar(el.ovAvatarImg, el.ovInitial, user.avatar, user.name);
     el.ovAvatarImg.alt = user.name || '';
     setStatus('login.scanned', 'login.scanned_sub', { name: user.name || '' });
+  }
+
+  // Whoever can see the QR could scan it with their own account; so the
+  // person at this computer says "yes, that's me" before the login happens.
+  function askToContinue(body) {
+    const name = (body.user && body.user.name) || '';
+    showAvatar(el.ovAvatarImg, el.ovInitial, body.user && body.user.avatar, name);
+    setState('scanned');
+    setStatus('login.confirmed_ask', 'login.confirmed_ask_sub', { name: name });
+    stopCountdown();
+    I18n.set(el.continueBtn, 'login.continue_as', { name: name });
+    el.continueBox.hidden = false;
+    el.continueBtn.onclick = function () {
+      el.continueBox.hidden = true;
+      finishLogin(body);
+    };
+    el.continueBtn.focus();
   }
 
   function finishLogin(body) {
@@ -295,15 +326,17 @@
           since = 'scanned';
           break;
         case 'confirmed':
-          current = null;
-          finishLogin(body);
+          session.live = false;
+          askToContinue(body);
           return;
         case 'cancelled':
+          session.live = false;
           renderCancelled();
           current = null;
           return;
         case 'expired':
         case 'redeemed':
+          session.live = false;
           renderExpired();
           return;
         default:
@@ -408,6 +441,10 @@
     showQrView();
   }
 
+  el.notMe.addEventListener('click', function () {
+    autoRenewals = 0;
+    newCode();
+  });
   el.newCode.addEventListener('click', function () {
     autoRenewals = 0;
     newCode();

@@ -69,14 +69,21 @@ impl MobileVerifier {
             v.validate_exp = false;
             v.validate_nbf = false;
             v.leeway = 0;
-            v.set_required_spec_claims(&["exp", "sub"]);
+            // A configured issuer or audience is only enforced if the claim
+            // must be present: jsonwebtoken skips checks of absent claims.
+            let mut required = vec!["exp", "sub"];
             match &auth.jwt_audience {
-                Some(aud) => v.set_audience(&[aud]),
+                Some(aud) => {
+                    v.set_audience(&[aud]);
+                    required.push("aud");
+                }
                 None => v.validate_aud = false,
             }
             if let Some(iss) = &auth.jwt_issuer {
                 v.set_issuer(&[iss]);
+                required.push("iss");
             }
+            v.set_required_spec_claims(&required);
             v
         };
         let hs256 = auth.jwt_hs256_secret.as_ref().map(|s| {
@@ -161,11 +168,9 @@ impl MobileVerifier {
         }
         let name = claims
             .name
+            .map(|n| display_safe(&n))
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| claims.sub.clone())
-            .chars()
-            .take(MAX_NAME_CHARS)
-            .collect();
+            .unwrap_or_else(|| display_safe(&claims.sub));
         Ok(User {
             id: claims.sub,
             name,
@@ -174,13 +179,34 @@ impl MobileVerifier {
     }
 }
 
-/// Avatars end up in an `<img src>` in the browser: only http(s) URLs and
-/// same-origin paths are passed on.
+/// Avatars end up in an `<img src>` on the login page: only absolute http(s)
+/// URLs and this server's own static files are passed on. Any other
+/// same-origin path could make the victim's browser call this API (e.g. a
+/// login link) with its cookies.
 fn is_safe_avatar(url: &str) -> bool {
+    let absolute = url.starts_with("https://") || url.starts_with("http://");
+    let own_static = url.starts_with("/static/")
+        && !url.contains(['?', '#', '\\'])
+        && !url.contains("..")
+        && !url.contains('%');
     url.len() <= MAX_AVATAR_LEN
-        && (url.starts_with("https://")
-            || url.starts_with("http://")
-            || (url.starts_with('/') && !url.starts_with("//")))
+        && url.bytes().all(|b| b.is_ascii_graphic())
+        && (absolute || own_static)
+}
+
+/// A display name without control or bidi/format characters (which could
+/// make "scanned by" text read as someone else), cut to a sane length.
+fn display_safe(name: &str) -> String {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+    };
+    name.chars()
+        .filter(|c| !invisible(*c))
+        .take(MAX_NAME_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -188,11 +214,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn display_names_lose_invisible_characters() {
+        assert_eq!(display_safe("  Alice\u{202E}ecilA\u{0007} "), "AliceecilA");
+        assert_eq!(display_safe("卡罗尔"), "卡罗尔");
+        assert_eq!(display_safe(&"x".repeat(500)).len(), MAX_NAME_CHARS);
+        assert_eq!(display_safe("\u{200B}\u{200B}"), "");
+    }
+
+    #[test]
     fn avatar_urls_are_filtered() {
         assert!(is_safe_avatar("https://cdn.example/a.png"));
         assert!(is_safe_avatar("/static/avatars/alice.svg"));
         assert!(!is_safe_avatar("javascript:alert(1)"));
         assert!(!is_safe_avatar("//evil.example/a.png"));
+        assert!(!is_safe_avatar("/\\evil.example/a.png"));
+        assert!(!is_safe_avatar("/api/login/complete?ticket=x"));
+        assert!(!is_safe_avatar("/static/../api/logout"));
+        assert!(!is_safe_avatar("/static/%2e%2e/api/me"));
+        assert!(!is_safe_avatar("/static/a.png?x=1"));
+        assert!(!is_safe_avatar("https://x/a b.png"));
         assert!(!is_safe_avatar("data:image/svg+xml,<svg onload=alert(1)>"));
         assert!(!is_safe_avatar(&format!("https://x/{}", "a".repeat(3000))));
     }

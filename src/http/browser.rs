@@ -4,7 +4,7 @@
 use super::extract::{ApiJson, BearerToken, ClientIp, QrIdPath};
 use crate::app::App;
 use crate::error::Error;
-use crate::login::PollAnswer;
+use crate::login::{PollAnswer, Proof};
 use crate::secret::Secret;
 use crate::session::{PublicState, RequestInfo};
 use crate::store::{AccountSession, SessionStore};
@@ -20,33 +20,49 @@ use std::time::Duration;
 
 /// The browser's login cookie.
 pub const SESSION_COOKIE: &str = "qrl_session";
-/// Longest user agent kept for display on the phone.
-const MAX_USER_AGENT: usize = 512;
+/// Binds QR sessions to the browser that created them (see [`Proof`]).
+pub const BIND_COOKIE: &str = "qrl_bind";
+/// Longest user agent kept for display on the phone, in bytes.
+const MAX_USER_AGENT: usize = 256;
+/// Life of the binding cookie, renewed with every new QR code.
+const BIND_COOKIE_DAYS: i64 = 30;
 
 pub async fn create_qr<S: SessionStore>(
     State(app): State<App<S>>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    jar: CookieJar,
 ) -> Result<impl IntoResponse, Error> {
     app.limits.check_qr(ip)?;
     let user_agent = headers
         .get(header::USER_AGENT)
-        .map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .chars()
-                .take(MAX_USER_AGENT)
-                .collect()
-        })
+        .map(|v| truncate_utf8(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT))
         .unwrap_or_default();
+    // Several tabs of one browser share one binding cookie.
+    let browser = jar
+        .get(BIND_COOKIE)
+        .filter(|c| c.value().len() == 43)
+        .map_or_else(Secret::generate, |c| Secret::from_client(c.value()));
     let qr = app
-        .create_qr(RequestInfo {
-            ip: ip.to_string(),
-            user_agent,
-        })
+        .create_qr(
+            RequestInfo {
+                ip: ip.to_string(),
+                user_agent,
+            },
+            &browser,
+        )
         .await?;
+    let bind = Cookie::build((BIND_COOKIE, browser.expose().to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/api")
+        .secure(app.config.is_https())
+        .max_age(cookie::time::Duration::days(BIND_COOKIE_DAYS))
+        .build();
     let base = app.config.public_base();
     Ok((
         StatusCode::CREATED,
+        jar.add(bind),
         Json(json!({
             "id": qr.id,
             "qr_content": format!("{base}/l/{}", qr.id),
@@ -139,7 +155,9 @@ pub async fn exchange<S: SessionStore>(
     ApiJson(body): ApiJson<ExchangeBody>,
 ) -> Result<impl IntoResponse, Error> {
     let token = token.ok_or(Error::PollUnauthorized)?;
-    let login = app.redeem_ticket(&body.ticket, Some(&token)).await?;
+    let login = app
+        .redeem_ticket(&body.ticket, Proof::PollToken(&token))
+        .await?;
     let jar = jar.add(session_cookie(&app, &login.cookie));
     Ok((jar, Json(json!({ "user": login.account.user }))))
 }
@@ -159,7 +177,11 @@ pub async fn complete<S: SessionStore>(
 ) -> Result<Response, Error> {
     let Query(query) = query.map_err(|e| Error::bad_request("invalid_request", e.body_text()))?;
     let ticket = query.ticket.unwrap_or_default();
-    match app.redeem_ticket(&ticket, None).await {
+    let browser = jar.get(BIND_COOKIE).map(|c| Secret::from_client(c.value()));
+    match app
+        .redeem_ticket(&ticket, Proof::BrowserCookie(browser.as_ref()))
+        .await
+    {
         Ok(login) => {
             let jar = jar.add(session_cookie(&app, &login.cookie));
             let next = safe_next(query.next.as_deref());
@@ -213,14 +235,41 @@ pub async fn me<S: SessionStore>(
 
 pub async fn logout<S: SessionStore>(
     State(app): State<App<S>>,
+    headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, Error> {
+    // SameSite=Lax still sends the cookie with a cross-site top-level form
+    // POST; refuse those so other sites cannot log users out.
+    if !same_origin(&headers, &app.config.server.public_url.origin()) {
+        return Err(Error::CrossSite);
+    }
     let cookie = jar
         .get(SESSION_COOKIE)
         .map(|c| Secret::from_client(c.value()));
     app.logout(cookie.as_ref()).await?;
     let removal = Cookie::build(SESSION_COOKIE).path("/").build();
     Ok((jar.remove(removal), StatusCode::NO_CONTENT))
+}
+
+/// False when the browser says the request came from another site.
+/// Clients that send neither header (curl, apps) are not browsers' victims.
+fn same_origin(headers: &HeaderMap, public: &url::Origin) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => url::Url::parse(origin).is_ok_and(|u| u.origin() == *public),
+        None => true,
+    }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncate_utf8(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }
 
 fn session_cookie<S>(app: &App<S>, value: &Secret) -> Cookie<'static> {
@@ -237,6 +286,14 @@ fn session_cookie<S>(app: &App<S>, value: &Secret) -> Cookie<'static> {
 #[cfg(test)]
 mod tests {
     use super::safe_next;
+
+    #[test]
+    fn user_agents_are_cut_on_character_boundaries() {
+        assert_eq!(super::truncate_utf8("abc", 2), "ab");
+        assert_eq!(super::truncate_utf8("é", 1), "");
+        assert_eq!(super::truncate_utf8("aé", 2), "a");
+        assert_eq!(super::truncate_utf8("ok", 256), "ok");
+    }
 
     #[test]
     fn next_must_be_a_same_origin_path() {

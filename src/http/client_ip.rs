@@ -10,35 +10,50 @@ use std::net::IpAddr;
 
 /// The client address for a request that arrived from `peer`.
 ///
-/// Walks `X-Forwarded-For` from the right, skipping trusted proxies, and
-/// takes the first address that is not one: entries further left were
-/// written by the client and cannot be trusted.
+/// Walks `X-Forwarded-For` from the right (each proxy appends the address it
+/// saw), skipping trusted proxies, and takes the first address that is not
+/// one: entries further left were written by the client. An entry that does
+/// not parse ends the walk at the last trusted hop, so garbage cannot steer
+/// the result. `X-Real-IP` is only consulted when there is no `X-Forwarded-For`.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&canonical(*ip)));
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
     let peer = canonical(peer);
-    if !is_trusted(&peer) {
+    if !is_trusted(peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or("garbage"))
         .flat_map(|v| v.split(','))
-        .map_while(|part| part.trim().parse::<IpAddr>().ok())
-        .map(canonical)
+        .map(str::trim)
         .collect();
-    if let Some(ip) = forwarded.iter().rev().find(|ip| !is_trusted(ip)) {
-        return *ip;
+    if entries.is_empty() {
+        return headers
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_hop)
+            .unwrap_or(peer);
     }
-    if let Some(ip) = headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok())
-    {
-        return canonical(ip);
+    let mut closest = peer;
+    for entry in entries.iter().rev() {
+        match parse_hop(entry) {
+            Some(ip) if is_trusted(ip) => closest = ip,
+            Some(ip) => return ip,
+            None => return closest,
+        }
     }
-    // Every hop was a trusted proxy: the leftmost is as close to the client as we know.
-    forwarded.first().copied().unwrap_or(peer)
+    closest
+}
+
+/// One forwarded address: `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:443`.
+fn parse_hop(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    let ip = text
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<std::net::SocketAddr>().ok().map(|sa| sa.ip()))?;
+    Some(canonical(ip))
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) compare as the IPv4 address.
@@ -114,6 +129,32 @@ mod tests {
         let trusted = nets(&["127.0.0.0/8"]);
         let h = headers(&[("x-forwarded-for", "not an ip"), ("x-real-ip", "nope")]);
         assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn client_garbage_cannot_switch_to_a_spoofed_real_ip() {
+        let trusted = nets(&["127.0.0.0/8"]);
+        // The client sent "x" and a fake X-Real-IP; the proxy appended the truth.
+        let h = headers(&[
+            ("x-forwarded-for", "x, 198.51.100.7"),
+            ("x-real-ip", "1.2.3.4"),
+        ]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("198.51.100.7"));
+        // Garbage right next to the proxy: stop at the last trusted hop.
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.7, unknown"),
+            ("x-real-ip", "1.2.3.4"),
+        ]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn forwarded_entries_with_ports_are_understood() {
+        let trusted = nets(&["127.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "198.51.100.8:51234")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("198.51.100.8"));
+        let h = headers(&[("x-forwarded-for", "[2001:db8::1]:443")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("2001:db8::1"));
     }
 
     #[test]

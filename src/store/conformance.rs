@@ -26,8 +26,12 @@ pub const RETENTION: Retention = Retention {
 
 const TTL: Duration = Duration::from_secs(300);
 
+/// The suite's "now": the real time when it started, so backends that
+/// expire keys by wall clock (Redis `PEXPIREAT`) keep what the checks expect.
 fn t0() -> Timestamp {
-    Timestamp::from_millis(1_800_000_000_000)
+    static T0: std::sync::LazyLock<Timestamp> =
+        std::sync::LazyLock::new(|| crate::clock::Clock::system().now());
+    *T0
 }
 
 fn at(secs: u64) -> Timestamp {
@@ -37,6 +41,7 @@ fn at(secs: u64) -> Timestamp {
 fn session() -> LoginSession {
     LoginSession::new(
         QrId::generate(),
+        Secret::generate().hash(),
         Secret::generate().hash(),
         Secret::generate().hash(),
         RequestInfo {

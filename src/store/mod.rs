@@ -8,6 +8,7 @@
 
 pub mod conformance;
 pub mod memory;
+pub mod redis;
 
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use memory::MemoryStore;
+pub use redis::{RedisSettings, RedisStore};
 
 /// A store could not do what was asked. Never caused by client input.
 #[derive(Debug, thiserror::Error)]

@@ -209,3 +209,66 @@ async fn the_browser_can_abandon_its_code() {
     assert_eq!(t.poll(&qr, "wait=0").await["code"], 202);
     expect_error(t.scan(ALICE, &qr).await, 409, "already_finished").await;
 }
+
+#[tokio::test]
+async fn a_ticket_only_completes_in_the_browser_that_asked() {
+    let t = spawn_app().await;
+    // The attacker confirms their own code and sends the victim the link
+    // (login CSRF): the victim's browser is not the one that created it.
+    let (_, ticket) = t.confirmed_qr(ALICE).await;
+    let victim = browser();
+    let url = t.url(&format!("/api/login/complete?ticket={ticket}"));
+    expect_error(
+        victim.get(&url).send().await.unwrap(),
+        400,
+        "invalid_ticket",
+    )
+    .await;
+    // Even a victim that has its own QR code (and so a binding cookie).
+    victim.post(t.url("/api/qr")).send().await.unwrap();
+    expect_error(
+        victim.get(&url).send().await.unwrap(),
+        400,
+        "invalid_ticket",
+    )
+    .await;
+    expect_error(t.me(&victim).await, 401, "unauthorized").await;
+    // The refusals did not burn it for the right browser.
+    let resp = t.client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn other_sites_cannot_log_users_out() {
+    let t = spawn_app().await;
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    assert_eq!(t.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+    let logout = t.url("/api/logout");
+    let resp = t
+        .client
+        .post(&logout)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 403, "cross_site").await;
+    let resp = t
+        .client
+        .post(&logout)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 403, "cross_site").await;
+    assert_eq!(t.me(&t.client).await.status(), StatusCode::OK);
+    let resp = t
+        .client
+        .post(&logout)
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", &t.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    expect_error(t.me(&t.client).await, 401, "unauthorized").await;
+}

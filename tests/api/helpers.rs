@@ -4,8 +4,9 @@
 use qrlogin::App;
 use qrlogin::clock::Clock;
 use qrlogin::config::Config;
+use qrlogin::session::QrId;
 use qrlogin::startup::{Server, bind};
-use qrlogin::store::{MemoryStore, Retention};
+use qrlogin::store::{MemoryStore, RedisStore, Retention, SessionStore};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -51,12 +52,27 @@ avatar = "/static/avatars/bob.svg"
     )
 }
 
-pub struct TestApp {
+/// A store whose held long polls a test can count.
+pub trait TestStore: SessionStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize;
+}
+impl TestStore for MemoryStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize {
+        MemoryStore::waiting_pollers(self, id)
+    }
+}
+impl TestStore for RedisStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize {
+        RedisStore::waiting_pollers(self, id)
+    }
+}
+
+pub struct TestApp<S: TestStore = MemoryStore> {
     pub addr: SocketAddr,
     pub base: String,
     /// A browser: keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
-    pub app: App<MemoryStore>,
+    pub app: App<S>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -73,17 +89,56 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
 
 /// Like [`spawn_app_with`], with `public_url` fixed instead of the bound address.
 pub async fn spawn_app_at(public_url: Option<&str>, extra: &str) -> TestApp {
+    let listener = bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = Config::parse(&test_config_text(public_url.unwrap_or(&base), extra)).unwrap();
+    let store = MemoryStore::new(retention(&config), config.limits.max_live_sessions);
+    spawn_server(config, store, listener).await
+}
+
+/// An instance on the Redis at `redis_url`, with `extra` TOML appended.
+/// `listener` lets a test restart an instance on the same address.
+pub async fn spawn_redis_app(
+    redis_url: &str,
+    prefix: &str,
+    extra: &str,
+    listener: Option<tokio::net::TcpListener>,
+) -> TestApp<RedisStore> {
+    let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let text = format!(
+        "{}\n[store]\nbackend = \"redis\"\nredis_url = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\nredis_timeout = \"1s\"\n",
+        test_config_text(&base, extra)
+    );
+    let config = Config::parse(&text).unwrap();
+    let settings = qrlogin::store::RedisSettings {
+        url: redis_url.to_owned(),
+        key_prefix: prefix.to_owned(),
+        timeout: config.store.redis_timeout,
+    };
+    let store = RedisStore::connect(&settings, retention(&config))
+        .await
+        .unwrap();
+    spawn_server(config, store, listener).await
+}
+
+pub fn retention(config: &Config) -> Retention {
+    Retention {
+        expired_grace: config.login.expired_grace,
+    }
+}
+
+/// Runs `store` behind the real server on `listener`.
+pub async fn spawn_server<S: TestStore>(
+    config: Config,
+    store: S,
+    listener: tokio::net::TcpListener,
+) -> TestApp<S> {
     if std::env::var_os("TEST_LOG").is_some() {
         qrlogin::telemetry::init("qrlogin=debug,tower_http=debug");
     }
-    let listener = bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let config = Config::parse(&test_config_text(public_url.unwrap_or(&base), extra)).unwrap();
-    let retention = Retention {
-        expired_grace: config.login.expired_grace,
-    };
-    let store = MemoryStore::new(retention, config.limits.max_live_sessions);
     let server = Server::from_listener(config, store, Clock::manual(), listener).unwrap();
     let app = server.app().clone();
     let (tx, rx) = oneshot::channel();
@@ -144,7 +199,7 @@ pub async fn expect_error(resp: Response, status: u16, code: &str) -> Value {
     body
 }
 
-impl TestApp {
+impl<S: TestStore> TestApp<S> {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -273,7 +328,7 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
+impl<S: TestStore> Drop for TestApp<S> {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

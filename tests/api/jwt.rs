@@ -108,13 +108,63 @@ async fn bad_jwts_are_refused() {
 #[tokio::test]
 async fn unsafe_avatar_urls_are_dropped() {
     let t = spawn_app().await;
-    let mut c = claims("erin", now() + 600);
-    c["picture"] = json!("javascript:alert(1)");
-    let token = hs256(&c, HS256_SECRET.as_bytes());
-    let qr = t.create_qr().await;
-    t.scan_ok(&token, &qr).await;
-    let body = t.poll(&qr, "wait=0").await;
-    assert_eq!(body["user"]["avatar"], Value::Null);
+    // The second one would make the victim's page call this API with its
+    // cookies when it shows the avatar.
+    for picture in [
+        "javascript:alert(1)",
+        "/api/login/complete?ticket=x",
+        "/\\evil.example/a.png",
+    ] {
+        let mut c = claims("erin", now() + 600);
+        c["picture"] = json!(picture);
+        let token = hs256(&c, HS256_SECRET.as_bytes());
+        let qr = t.create_qr().await;
+        t.scan_ok(&token, &qr).await;
+        let body = t.poll(&qr, "wait=0").await;
+        assert_eq!(body["user"]["avatar"], Value::Null, "{picture}");
+    }
+}
+
+#[test]
+fn configured_issuer_and_audience_are_required() {
+    let text = test_config_text("http://127.0.0.1:1", "").replace(
+        "[mobile_auth]\n",
+        "[mobile_auth]\njwt_issuer = \"https://accounts.example\"\njwt_audience = \"qrlogin\"\n",
+    );
+    let config = qrlogin::config::Config::parse(&text).unwrap();
+    let verifier = qrlogin::auth::MobileVerifier::from_config(&config).unwrap();
+    let now_ts = qrlogin::clock::Clock::system().now();
+    let good = json!({ "sub": "gina", "exp": now() + 600, "iss": "https://accounts.example", "aud": "qrlogin" });
+    assert!(
+        verifier
+            .verify(&hs256(&good, HS256_SECRET.as_bytes()), now_ts)
+            .is_ok()
+    );
+    for (what, claims) in [
+        (
+            "no aud",
+            json!({ "sub": "gina", "exp": now() + 600, "iss": "https://accounts.example" }),
+        ),
+        (
+            "no iss",
+            json!({ "sub": "gina", "exp": now() + 600, "aud": "qrlogin" }),
+        ),
+        (
+            "wrong aud",
+            json!({ "sub": "gina", "exp": now() + 600, "iss": "https://accounts.example", "aud": "other" }),
+        ),
+        (
+            "aud of the wrong type",
+            json!({ "sub": "gina", "exp": now() + 600, "iss": "https://accounts.example", "aud": 5 }),
+        ),
+    ] {
+        assert!(
+            verifier
+                .verify(&hs256(&claims, HS256_SECRET.as_bytes()), now_ts)
+                .is_err(),
+            "{what}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -32,7 +32,10 @@ fn browser_request() -> RequestInfo {
 #[tokio::test(start_paused = true)]
 async fn a_held_poll_ends_exactly_at_the_hold() {
     let app = app("");
-    let qr = app.create_qr(browser_request()).await.unwrap();
+    let qr = app
+        .create_qr(browser_request(), &Secret::generate())
+        .await
+        .unwrap();
     let started = Instant::now();
     let answer = app
         .poll(
@@ -50,7 +53,10 @@ async fn a_held_poll_ends_exactly_at_the_hold() {
 #[tokio::test(start_paused = true)]
 async fn a_held_poll_answers_expired_at_the_moment_of_expiry() {
     let app = app("[login]\nqr_ttl = \"30s\"");
-    let qr = app.create_qr(browser_request()).await.unwrap();
+    let qr = app
+        .create_qr(browser_request(), &Secret::generate())
+        .await
+        .unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
     let started = Instant::now();
     let answer = app
@@ -69,7 +75,10 @@ async fn a_held_poll_answers_expired_at_the_moment_of_expiry() {
 #[tokio::test(start_paused = true)]
 async fn a_held_poll_wakes_on_scan_without_time_passing() {
     let app = app("");
-    let qr = app.create_qr(browser_request()).await.unwrap();
+    let qr = app
+        .create_qr(browser_request(), &Secret::generate())
+        .await
+        .unwrap();
     let poller = {
         let (app, id, token) = (app.clone(), qr.id.clone(), qr.poll_token.clone());
         tokio::spawn(async move {
@@ -93,7 +102,10 @@ async fn a_held_poll_wakes_on_scan_without_time_passing() {
 #[tokio::test(start_paused = true)]
 async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
     let app = app("");
-    let qr = app.create_qr(browser_request()).await.unwrap();
+    let qr = app
+        .create_qr(browser_request(), &Secret::generate())
+        .await
+        .unwrap();
     let alice = app.verifier.verify("demo-alice", app.clock.now()).unwrap();
     let scan = app.scan(&alice, &qr.id).await.unwrap();
     app.confirm(&alice, &qr.id, &scan.confirm_token)
@@ -116,7 +128,10 @@ async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
         .is_err()
     );
     let login = app
-        .redeem_ticket(ticket.expose(), Some(&qr.poll_token))
+        .redeem_ticket(
+            ticket.expose(),
+            qrlogin::login::Proof::PollToken(&qr.poll_token),
+        )
         .await
         .unwrap();
     assert_eq!(login.account.user.id, "alice");
@@ -126,7 +141,9 @@ async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
 async fn memory_stays_flat_under_steady_load() {
     let app = app("[login]\nexpired_grace = \"1m\"");
     for _ in 0..500 {
-        app.create_qr(browser_request()).await.unwrap();
+        app.create_qr(browser_request(), &Secret::generate())
+            .await
+            .unwrap();
     }
     assert_eq!(app.store.session_count(), 500);
     app.clock.advance(Duration::from_secs(300 + 60));

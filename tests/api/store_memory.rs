@@ -14,6 +14,7 @@ async fn the_memory_store_refuses_past_its_capacity() {
             id,
             qrlogin::secret::Secret::generate().hash(),
             qrlogin::secret::Secret::generate().hash(),
+            qrlogin::secret::Secret::generate().hash(),
             qrlogin::session::RequestInfo {
                 ip: String::new(),
                 user_agent: String::new(),

@@ -1,0 +1,418 @@
+//! The Redis store: shared state for several qrlogin instances.
+//!
+//! - A QR session is a hash `{prefix}qr:{id}` with fields `v` (version) and
+//!   `d` (the session as JSON, secrets only as hashes), expiring by itself
+//!   (`PEXPIREAT`) when its retention ends. A login is a string
+//!   `{prefix}login:{sha256 of the cookie}`, expiring with the login.
+//! - Writes are Lua scripts, so compare-and-set happens atomically on the
+//!   server; `redis::Script` re-loads a script Redis lost (`NOSCRIPT`) after a
+//!   restart. No WATCH/MULTI, which is unsound on a shared multiplexed connection.
+//! - The compare-and-set script also publishes the session id on
+//!   `{prefix}changed`. Each instance keeps ONE subscription and fans the
+//!   hint out to its local waiters. Pub/sub drops messages while
+//!   disconnected, so a waiter re-reads the version after subscribing, after
+//!   every resubscription, and every [`RESYNC_EVERY`].
+//! - Every command is bounded by a timeout, so an unreachable Redis turns
+//!   into a quick `StoreError::Unavailable` (HTTP 503), never a hang.
+
+use super::{AccountSession, Retention, SessionStore, StoreError};
+use crate::clock::Timestamp;
+use crate::secret::SecretHash;
+use crate::session::{LoginSession, QrId};
+use dashmap::DashMap;
+use futures_util::StreamExt as _;
+use redis::AsyncCommands as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// How often a held waiter re-reads the version even without a pub/sub hint.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(2);
+/// Longest pause between attempts to resubscribe.
+const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
+
+const INSERT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+";
+
+const COMPARE_AND_SET: &str = r"
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+";
+
+/// Where and how to reach Redis.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Prepended to every key and the channel, so instances of different
+    /// deployments can share one Redis.
+    pub key_prefix: String,
+    /// Upper bound on one Redis round trip, connecting included.
+    pub timeout: Duration,
+}
+
+/// A cheap-to-clone handle on the Redis-backed store.
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    conn: ConnectionManager,
+    retention: Retention,
+    prefix: String,
+    channel: String,
+    timeout: Duration,
+    insert: redis::Script,
+    compare_and_set: redis::Script,
+    waiters: Arc<Waiters>,
+    /// Stops the subscriber task when the last handle goes away.
+    _stop_subscriber: DropGuard,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.shared.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to Redis (failing if it cannot be reached within the
+    /// timeout) and starts this instance's one pub/sub subscription.
+    pub async fn connect(
+        settings: &RedisSettings,
+        retention: Retention,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(settings.url.as_str()).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = tokio::time::timeout(
+            settings.timeout,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("timed out connecting to redis".into()))?
+        .map_err(unavailable)?;
+
+        let channel = format!("{}changed", settings.key_prefix);
+        let waiters = Arc::new(Waiters::default());
+        let stop = CancellationToken::new();
+        tokio::spawn(subscribe_loop(
+            client,
+            channel.clone(),
+            Arc::clone(&waiters),
+            stop.clone(),
+            settings.timeout,
+        ));
+        Ok(Self {
+            shared: Arc::new(Shared {
+                conn,
+                retention,
+                prefix: settings.key_prefix.clone(),
+                channel,
+                timeout: settings.timeout,
+                insert: redis::Script::new(INSERT),
+                compare_and_set: redis::Script::new(COMPARE_AND_SET),
+                waiters,
+                _stop_subscriber: stop.drop_guard(),
+            }),
+        })
+    }
+
+    fn qr_key(&self, id: &QrId) -> String {
+        format!("{}qr:{id}", self.shared.prefix)
+    }
+
+    fn login_key(&self, key: &SecretHash) -> String {
+        format!("{}login:{}", self.shared.prefix, key.to_hex())
+    }
+
+    /// Runs one Redis operation within the timeout.
+    async fn bounded<T>(
+        &self,
+        op: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.shared.timeout, op)
+            .await
+            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)
+    }
+
+    async fn version(&self, id: &QrId) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.shared.conn.clone();
+        let key = self.qr_key(id);
+        self.bounded(async move { conn.hget::<_, _, Option<u64>>(key, "v").await })
+            .await
+    }
+
+    /// Long polls currently waiting on session `id` in this instance.
+    pub fn waiting_pollers(&self, id: &QrId) -> usize {
+        self.shared.waiters.count(id)
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Unavailable(format!("corrupt record in redis: {e}"))
+}
+
+impl SessionStore for RedisStore {
+    async fn insert(&self, session: &LoginSession) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(session).map_err(corrupt)?;
+        let mut conn = self.shared.conn.clone();
+        let mut call = self.shared.insert.key(self.qr_key(&session.id));
+        call.arg(session.version)
+            .arg(json)
+            .arg(self.shared.retention.forget_at(session).as_millis());
+        let inserted: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(inserted == 1)
+    }
+
+    async fn get(&self, id: &QrId, now: Timestamp) -> Result<Option<LoginSession>, StoreError> {
+        let mut conn = self.shared.conn.clone();
+        let key = self.qr_key(id);
+        let json: Option<String> = self
+            .bounded(async move { conn.hget(key, "d").await })
+            .await?;
+        let Some(json) = json else { return Ok(None) };
+        let session: LoginSession = serde_json::from_str(&json).map_err(corrupt)?;
+        Ok(Some(session).filter(|s| now < self.shared.retention.forget_at(s)))
+    }
+
+    async fn compare_and_set(
+        &self,
+        expected_version: u64,
+        next: &LoginSession,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(next).map_err(corrupt)?;
+        let mut conn = self.shared.conn.clone();
+        let mut call = self.shared.compare_and_set.key(self.qr_key(&next.id));
+        call.arg(expected_version)
+            .arg(next.version)
+            .arg(json)
+            .arg(self.shared.retention.forget_at(next).as_millis())
+            .arg(&self.shared.channel)
+            .arg(next.id.as_str());
+        let swapped: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        if swapped == 1 {
+            // Local waiters need not wait for the round trip through pub/sub.
+            self.shared.waiters.notify(&next.id);
+        }
+        Ok(swapped == 1)
+    }
+
+    async fn wait_for_change(
+        &self,
+        id: &QrId,
+        seen_version: u64,
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
+        // Subscribe first, then read: a change published in between still wakes us.
+        let mut waiter = self.shared.waiters.subscribe(id);
+        loop {
+            match self.version(id).await {
+                Ok(Some(v)) if v == seen_version => {}
+                Ok(_) => return Ok(()),
+                // Redis is away: keep holding; the caller's next read reports it.
+                Err(e) => tracing::debug!(error = %e, "resync read failed while waiting"),
+            }
+            let resync_at = deadline.min(Instant::now() + RESYNC_EVERY);
+            if tokio::time::timeout_at(resync_at, waiter.changed())
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn put_account(
+        &self,
+        key: &SecretHash,
+        account: &AccountSession,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(account).map_err(corrupt)?;
+        let mut conn = self.shared.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.login_key(key))
+            .arg(json)
+            .arg("PXAT")
+            .arg(account.expires_at.as_millis().max(1));
+        self.bounded(async move { cmd.query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn get_account(
+        &self,
+        key: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<AccountSession>, StoreError> {
+        let mut conn = self.shared.conn.clone();
+        let key = self.login_key(key);
+        let json: Option<String> = self.bounded(async move { conn.get(key).await }).await?;
+        let Some(json) = json else { return Ok(None) };
+        let account: AccountSession = serde_json::from_str(&json).map_err(corrupt)?;
+        Ok(Some(account).filter(|a| now < a.expires_at))
+    }
+
+    async fn delete_account(&self, key: &SecretHash) -> Result<bool, StoreError> {
+        let mut conn = self.shared.conn.clone();
+        let key = self.login_key(key);
+        let removed: i64 = self.bounded(async move { conn.del(key).await }).await?;
+        Ok(removed > 0)
+    }
+
+    /// Redis expires keys by itself.
+    async fn purge_expired(&self, _now: Timestamp) -> usize {
+        0
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        let mut conn = self.shared.conn.clone();
+        self.bounded(async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+            .await
+            .map(drop)
+    }
+}
+
+/// This instance's long polls, by session: one watch channel per session
+/// with at least one waiter, carrying a counter bumped on every hint.
+#[derive(Default)]
+struct Waiters {
+    map: DashMap<QrId, watch::Sender<u64>>,
+}
+
+impl Waiters {
+    fn subscribe(self: &Arc<Self>, id: &QrId) -> Waiter {
+        let rx = self
+            .map
+            .entry(id.clone())
+            .or_insert_with(|| watch::Sender::new(0))
+            .subscribe();
+        Waiter {
+            rx: Some(rx),
+            id: id.clone(),
+            waiters: Arc::clone(self),
+        }
+    }
+
+    fn notify(&self, id: &QrId) {
+        if let Some(tx) = self.map.get(id) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    fn notify_all(&self) {
+        for tx in &self.map {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    fn count(&self, id: &QrId) -> usize {
+        self.map.get(id).map_or(0, |tx| tx.receiver_count())
+    }
+}
+
+/// One held waiter; leaving removes the session's channel once nobody waits.
+struct Waiter {
+    rx: Option<watch::Receiver<u64>>,
+    id: QrId,
+    waiters: Arc<Waiters>,
+}
+
+impl Waiter {
+    async fn changed(&mut self) {
+        if let Some(rx) = &mut self.rx {
+            // The sender lives in the map while we hold a receiver.
+            let _ = rx.changed().await;
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        self.waiters
+            .map
+            .remove_if(&self.id, |_, tx| tx.receiver_count() == 0);
+    }
+}
+
+/// Keeps one subscription to `channel` alive, fanning messages out to local
+/// waiters; after every (re)subscription, wakes them all to re-read.
+async fn subscribe_loop(
+    client: redis::Client,
+    channel: String,
+    waiters: Arc<Waiters>,
+    stop: CancellationToken,
+    timeout: Duration,
+) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let connect = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let attempt = tokio::select! {
+            r = tokio::time::timeout(timeout, connect) => r,
+            () = stop.cancelled() => return,
+        };
+        match attempt {
+            Ok(Ok(pubsub)) => {
+                delay = Duration::from_millis(50);
+                tracing::info!(%channel, "subscribed to session changes");
+                // Anything published while we were away is lost: re-read.
+                waiters.notify_all();
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    tokio::select! {
+                        msg = messages.next() => match msg {
+                            Some(msg) => {
+                                if let Some(id) = msg
+                                    .get_payload::<String>()
+                                    .ok()
+                                    .and_then(|p| QrId::parse(&p))
+                                {
+                                    waiters.notify(&id);
+                                }
+                            }
+                            None => break,
+                        },
+                        () = stop.cancelled() => return,
+                    }
+                }
+                tracing::warn!(%channel, "lost the session-change subscription; resubscribing");
+                waiters.notify_all();
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot subscribe to session changes"),
+            Err(_) => tracing::warn!("timed out subscribing to session changes"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => return,
+        }
+        delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+    }
+}
