@@ -2,10 +2,12 @@
 //!
 //! Each check is a public async function taking a fresh store built with
 //! [`RETENTION`]; [`store_conformance_tests!`](crate::store_conformance_tests)
-//! turns them all into `#[tokio::test]`s for a backend:
+//! turns them all into `#[tokio::test]`s for a backend, given a future of
+//! `(store, guard)` — the guard (e.g. a private Redis server) lives until the
+//! test ends:
 //!
 //! ```ignore
-//! qrlogin::store_conformance_tests!(async { MemoryStore::new(RETENTION, 1000) });
+//! qrlogin::store_conformance_tests!(async { (MemoryStore::new(RETENTION, 1000), ()) });
 //! ```
 //!
 //! The checks use explicit timestamps, so they pass on real time and work the
@@ -292,7 +294,8 @@ pub async fn health_check_passes<S: SessionStore>(store: S) {
 }
 
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
-/// store from `$make` (an expression evaluating to a future of the store).
+/// store from `$make`: an expression evaluating to a future of
+/// `(store, guard)`, where the guard is dropped when the test ends.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
@@ -319,7 +322,7 @@ macro_rules! store_conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                let store = $make.await;
+                let (store, _guard) = $make.await;
                 $crate::store::conformance::$check(store).await;
             }
         )*

@@ -142,22 +142,38 @@ impl RedisStore {
         format!("{}login:{}", self.shared.prefix, key.to_hex())
     }
 
-    /// Runs one Redis operation within the timeout.
-    async fn bounded<T>(
-        &self,
-        op: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.shared.timeout, op)
+    /// Runs one Redis operation within the timeout. The first command after
+    /// a Redis restart fails on the dead connection (and makes the manager
+    /// reconnect); it is tried once more so a restart is invisible to users.
+    /// Every operation here is safe to repeat: a compare-and-set or insert
+    /// that did land the first time simply reports a lost race the second.
+    async fn bounded<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let attempts = async {
+            match op(self.shared.conn.clone()).await {
+                Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                    tracing::debug!(error = %e, "redis connection lost; retrying once");
+                    op(self.shared.conn.clone()).await
+                }
+                other => other,
+            }
+        };
+        tokio::time::timeout(self.shared.timeout, attempts)
             .await
             .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
             .map_err(unavailable)
     }
 
     async fn version(&self, id: &QrId) -> Result<Option<u64>, StoreError> {
-        let mut conn = self.shared.conn.clone();
         let key = self.qr_key(id);
-        self.bounded(async move { conn.hget::<_, _, Option<u64>>(key, "v").await })
-            .await
+        self.bounded(|mut conn| {
+            let key = key.clone();
+            async move { conn.hget::<_, _, Option<u64>>(key, "v").await }
+        })
+        .await
     }
 
     /// Long polls currently waiting on session `id` in this instance.
@@ -177,20 +193,21 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 impl SessionStore for RedisStore {
     async fn insert(&self, session: &LoginSession) -> Result<bool, StoreError> {
         let json = serde_json::to_string(session).map_err(corrupt)?;
-        let mut conn = self.shared.conn.clone();
         let mut call = self.shared.insert.key(self.qr_key(&session.id));
         call.arg(session.version)
             .arg(json)
             .arg(self.shared.retention.forget_at(session).as_millis());
-        let inserted: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        let call = &call;
+        let inserted: i64 = self
+            .bounded(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
         Ok(inserted == 1)
     }
 
     async fn get(&self, id: &QrId, now: Timestamp) -> Result<Option<LoginSession>, StoreError> {
-        let mut conn = self.shared.conn.clone();
-        let key = self.qr_key(id);
+        let key = &self.qr_key(id);
         let json: Option<String> = self
-            .bounded(async move { conn.hget(key, "d").await })
+            .bounded(|mut conn| async move { conn.hget(key, "d").await })
             .await?;
         let Some(json) = json else { return Ok(None) };
         let session: LoginSession = serde_json::from_str(&json).map_err(corrupt)?;
@@ -203,7 +220,6 @@ impl SessionStore for RedisStore {
         next: &LoginSession,
     ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(next).map_err(corrupt)?;
-        let mut conn = self.shared.conn.clone();
         let mut call = self.shared.compare_and_set.key(self.qr_key(&next.id));
         call.arg(expected_version)
             .arg(next.version)
@@ -211,7 +227,10 @@ impl SessionStore for RedisStore {
             .arg(self.shared.retention.forget_at(next).as_millis())
             .arg(&self.shared.channel)
             .arg(next.id.as_str());
-        let swapped: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        let call = &call;
+        let swapped: i64 = self
+            .bounded(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
         if swapped == 1 {
             // Local waiters need not wait for the round trip through pub/sub.
             self.shared.waiters.notify(&next.id);
@@ -253,13 +272,13 @@ impl SessionStore for RedisStore {
         account: &AccountSession,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(account).map_err(corrupt)?;
-        let mut conn = self.shared.conn.clone();
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.login_key(key))
             .arg(json)
             .arg("PXAT")
             .arg(account.expires_at.as_millis().max(1));
-        self.bounded(async move { cmd.query_async::<()>(&mut conn).await })
+        let cmd = &cmd;
+        self.bounded(|mut conn| async move { cmd.query_async::<()>(&mut conn).await })
             .await
     }
 
@@ -268,18 +287,20 @@ impl SessionStore for RedisStore {
         key: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<AccountSession>, StoreError> {
-        let mut conn = self.shared.conn.clone();
-        let key = self.login_key(key);
-        let json: Option<String> = self.bounded(async move { conn.get(key).await }).await?;
+        let key = &self.login_key(key);
+        let json: Option<String> = self
+            .bounded(|mut conn| async move { conn.get(key).await })
+            .await?;
         let Some(json) = json else { return Ok(None) };
         let account: AccountSession = serde_json::from_str(&json).map_err(corrupt)?;
         Ok(Some(account).filter(|a| now < a.expires_at))
     }
 
     async fn delete_account(&self, key: &SecretHash) -> Result<bool, StoreError> {
-        let mut conn = self.shared.conn.clone();
-        let key = self.login_key(key);
-        let removed: i64 = self.bounded(async move { conn.del(key).await }).await?;
+        let key = &self.login_key(key);
+        let removed: i64 = self
+            .bounded(|mut conn| async move { conn.del(key).await })
+            .await?;
         Ok(removed > 0)
     }
 
@@ -289,10 +310,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
-        let mut conn = self.shared.conn.clone();
-        self.bounded(async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
-            .await
-            .map(drop)
+        self.bounded(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
+        .await
+        .map(drop)
     }
 }
 

@@ -105,10 +105,17 @@ pub async fn spawn_redis_app(
     listener: Option<tokio::net::TcpListener>,
 ) -> TestApp<RedisStore> {
     let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    // Instances of one deployment share the public URL (nginx's).
+    let base = "http://qrlogin.test";
     let text = format!(
         "{}\n[store]\nbackend = \"redis\"\nredis_url = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\nredis_timeout = \"1s\"\n",
-        test_config_text(&base, extra)
+        test_config_text(base, extra)
+    );
+    // Deployed instances sit behind a proxy on this machine.
+    let text = text.replacen(
+        "[server]\n",
+        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+        1,
     );
     let config = Config::parse(&text).unwrap();
     let settings = qrlogin::store::RedisSettings {

@@ -4,15 +4,19 @@
 //! Set `TEST_LOG=1` to see the server's logs.
 
 mod bad_input;
+mod cluster;
 mod exchange;
 mod flow;
 mod helpers;
 mod jwt;
 mod limits;
 mod mobile;
+mod nginx;
 mod pages;
 mod poll;
 mod qr_image;
+mod redis_server;
 mod service;
 mod startup;
 mod store_memory;
+mod store_redis;

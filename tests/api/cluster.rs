@@ -1,0 +1,331 @@
+//! Several instances on one Redis: shared state, cross-instance wake-ups,
+//! and surviving faults (Redis down, Redis restarted, pub/sub dropped,
+//! an instance restarted).
+
+use crate::helpers::*;
+use crate::redis_server::RedisServer;
+use qrlogin::store::RedisStore;
+use reqwest::StatusCode;
+use std::time::{Duration, Instant};
+
+/// Far below the 25 s hold: an answer this fast was woken, not timed out.
+const PROMPT: Duration = Duration::from_secs(5);
+
+async fn two_instances(redis: &RedisServer) -> (TestApp<RedisStore>, TestApp<RedisStore>) {
+    let a = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
+    let b = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
+    (a, b)
+}
+
+/// Starts a held status poll of `qr` on instance `t`.
+fn held_poll<S: TestStore>(
+    t: &TestApp<S>,
+    qr: &Qr,
+    query: &str,
+) -> tokio::task::JoinHandle<reqwest::Response> {
+    let (client, url, token) = (
+        t.client.clone(),
+        t.url(&format!("/api/qr/{}/status?{query}", qr.id)),
+        qr.poll_token.clone(),
+    );
+    tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
+}
+
+#[tokio::test]
+async fn a_poll_on_one_instance_wakes_on_a_scan_and_confirm_on_another() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_instances(&redis).await;
+    let qr = a.create_qr().await;
+
+    let poll = held_poll(&a, &qr, "");
+    a.wait_for_pollers(&qr, 1).await;
+    let started = Instant::now();
+    let confirm = b.scan_ok(ALICE, &qr).await;
+    let body = json(poll.await.unwrap()).await;
+    assert_eq!(body["code"], 201);
+    assert_eq!(body["user"]["name"], "Alice");
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+
+    let poll = held_poll(&a, &qr, "since=scanned");
+    a.wait_for_pollers(&qr, 1).await;
+    let started = Instant::now();
+    assert_eq!(
+        b.confirm(ALICE, &qr, &confirm).await.status(),
+        StatusCode::OK
+    );
+    let body = json(poll.await.unwrap()).await;
+    assert_eq!(body["code"], 200);
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+
+    // Exchange on B; the cookie works on A; logout on A is logout on B.
+    let ticket = body["ticket"].as_str().unwrap();
+    assert_eq!(
+        b.exchange_with(&a.client, &qr, ticket).await.status(),
+        StatusCode::OK
+    );
+    let me = a.me(&a.client).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(json(me).await["user"]["id"], "alice");
+    let resp = a.client.post(a.url("/api/logout")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    // A's cookie jar dropped the cookie; replay the raw one against B.
+    expect_error(b.me(&b.client).await, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn fifty_exchanges_spread_over_both_instances_log_in_once() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_instances(&redis).await;
+    let (qr, ticket) = a.confirmed_qr(BOB).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let (token, ticket) = (qr.poll_token.clone(), ticket.clone());
+        tasks.push(tokio::spawn(async move {
+            browser()
+                .post(format!("{base}/api/login/exchange"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "ticket": ticket }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => ok += 1,
+            StatusCode::BAD_REQUEST => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn redis_down_means_quick_503s_and_recovery_when_it_returns() {
+    let mut redis = RedisServer::start().await;
+    let (a, _b) = two_instances(&redis).await;
+    let qr = a.create_qr().await;
+    redis.kill();
+
+    let started = Instant::now();
+    let resp = a.client.post(a.url("/api/qr")).send().await.unwrap();
+    expect_error(resp, 503, "store_unavailable").await;
+    expect_error(a.status_raw(&qr, "wait=0").await, 503, "store_unavailable").await;
+    expect_error(a.scan(ALICE, &qr).await, 503, "store_unavailable").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "503s must be quick: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        a.client
+            .get(a.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        a.client
+            .get(a.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    redis.start_again().await;
+    // Reconnection is automatic; a fresh login goes through.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let resp = a.client.post(a.url("/api/qr")).send().await.unwrap();
+        if resp.status() == StatusCode::CREATED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not recover: {}",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        a.client
+            .get(a.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let (qr, ticket) = a.confirmed_qr(ALICE).await;
+    assert_eq!(a.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_held_poll_survives_redis_going_away_and_coming_back() {
+    let mut redis = RedisServer::start().await;
+    let a = spawn_redis_app(&redis.url(), "qrl:", "[login]\npoll_hold = \"3s\"", None).await;
+    let qr = a.create_qr().await;
+    let poll = held_poll(&a, &qr, "");
+    a.wait_for_pollers(&qr, 1).await;
+    redis.kill();
+    // The poll keeps waiting; at the end of its hold the store is still
+    // down, so it answers 503 (the page retries) — not a hang, not a panic.
+    let resp = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .unwrap()
+        .unwrap();
+    expect_error(resp, 503, "store_unavailable").await;
+}
+
+#[tokio::test]
+async fn a_redis_restart_that_lost_the_scripts_does_not_stop_a_login() {
+    let mut redis = RedisServer::start().await;
+    let (a, b) = two_instances(&redis).await;
+    let qr = a.create_qr().await;
+    let confirm = a.scan_ok(ALICE, &qr).await;
+    redis.restart(true).await;
+    // Data survived, scripts did not.
+    let scripts: Vec<i64> = redis
+        .cmd(&["SCRIPT", "EXISTS", &"0".repeat(40)])
+        .await
+        .unwrap();
+    assert_eq!(scripts, [0]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        let status = b.confirm(ALICE, &qr, &confirm).await.status();
+        if status != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, StatusCode::OK);
+    let body = a.poll(&qr, "wait=5&since=scanned").await;
+    assert_eq!(body["code"], 200);
+    let ticket = body["ticket"].as_str().unwrap();
+    assert_eq!(a.exchange(&qr, ticket).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_dropped_subscription_does_not_lose_the_wake_up() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_instances(&redis).await;
+    let qr = a.create_qr().await;
+    let confirm = a.scan_ok(ALICE, &qr).await;
+    let poll = held_poll(&a, &qr, "since=scanned");
+    a.wait_for_pollers(&qr, 1).await;
+    // Cut every pub/sub connection, then confirm at once: the publish falls
+    // into the gap while A resubscribes.
+    let killed: i64 = redis
+        .cmd(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .await
+        .unwrap();
+    assert!(killed >= 1);
+    let started = Instant::now();
+    assert_eq!(
+        b.confirm(ALICE, &qr, &confirm).await.status(),
+        StatusCode::OK
+    );
+    let body = json(poll.await.unwrap()).await;
+    assert_eq!(body["code"], 200);
+    assert!(
+        started.elapsed() < PROMPT,
+        "answered only after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn restarting_an_instance_loses_no_pending_login() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_instances(&redis).await;
+    let a_addr = a.addr;
+    let qr = a.create_qr().await;
+    let poll = held_poll(&a, &qr, "");
+    a.wait_for_pollers(&qr, 1).await;
+    let browser = a.client.clone();
+
+    // A stops (deploy): its held poll is answered, not cut.
+    a.shutdown().await.unwrap();
+    let resp = poll.await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(json(resp).await["code"], 408);
+
+    // The phone reaches B; the browser's next poll lands on B.
+    let confirm = b.scan_ok(ALICE, &qr).await;
+    assert_eq!(
+        b.confirm(ALICE, &qr, &confirm).await.status(),
+        StatusCode::OK
+    );
+    let body = b.poll(&qr, "wait=0").await;
+    assert_eq!(body["code"], 200);
+    let resp = b
+        .exchange_with(&browser, &qr, body["ticket"].as_str().unwrap())
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // A comes back on the same address and knows the login.
+    let listener = qrlogin::startup::bind(a_addr, 1024).unwrap();
+    let a2 = spawn_redis_app(&redis.url(), "qrl:", "", Some(listener)).await;
+    let me = a2.me(&browser).await;
+    assert_eq!(me.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_redis_dump_holds_no_usable_secret() {
+    let redis = RedisServer::start().await;
+    let (a, _b) = two_instances(&redis).await;
+    let qr = a.create_qr().await;
+    let confirm = a.scan_ok(ALICE, &qr).await;
+    assert_eq!(
+        a.confirm(ALICE, &qr, &confirm).await.status(),
+        StatusCode::OK
+    );
+    let ticket = a.poll(&qr, "wait=0&since=scanned").await["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = a.exchange(&qr, &ticket).await;
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+
+    let keys: Vec<String> = redis.cmd(&["KEYS", "*"]).await.unwrap();
+    assert!(keys.len() >= 2, "{keys:?}");
+    let mut dump = keys.join("\n");
+    for key in &keys {
+        let kind: String = redis.cmd(&["TYPE", key]).await.unwrap();
+        if kind == "hash" {
+            let fields: Vec<String> = redis.cmd(&["HGETALL", key]).await.unwrap();
+            dump.push_str(&fields.join("\n"));
+        } else {
+            let value: String = redis.cmd(&["GET", key]).await.unwrap();
+            dump.push_str(&value);
+        }
+        // Everything expires by itself.
+        let ttl: i64 = redis.cmd(&["PTTL", key]).await.unwrap();
+        assert!(ttl > 0, "{key} has no TTL");
+    }
+    for secret in [&qr.poll_token, &confirm, &ticket, &cookie] {
+        assert!(
+            !dump.contains(secret.as_str()),
+            "a secret is stored in the clear"
+        );
+    }
+}

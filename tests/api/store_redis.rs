@@ -1,0 +1,20 @@
+//! The Redis store against the same conformance suite as the memory store.
+
+use crate::redis_server::RedisServer;
+use qrlogin::store::conformance::RETENTION;
+use qrlogin::store::{RedisSettings, RedisStore};
+use std::time::Duration;
+
+/// A store on its own fresh Redis, which stops when the test drops it.
+async fn fresh_store() -> (RedisStore, RedisServer) {
+    let server = RedisServer::start().await;
+    let settings = RedisSettings {
+        url: server.url(),
+        key_prefix: "conformance:".into(),
+        timeout: Duration::from_secs(2),
+    };
+    let store = RedisStore::connect(&settings, RETENTION).await.unwrap();
+    (store, server)
+}
+
+qrlogin::store_conformance_tests!(fresh_store());
