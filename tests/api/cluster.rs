@@ -59,17 +59,23 @@ async fn a_poll_on_one_instance_wakes_on_a_scan_and_confirm_on_another() {
 
     // Exchange on B; the cookie works on A; logout on A is logout on B.
     let ticket = body["ticket"].as_str().unwrap();
-    assert_eq!(
-        b.exchange_with(&a.client, &qr, ticket).await.status(),
-        StatusCode::OK
-    );
+    let resp = b.exchange_with(&a.client, &qr, ticket).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let me = a.me(&a.client).await;
     assert_eq!(me.status(), StatusCode::OK);
     assert_eq!(json(me).await["user"]["id"], "alice");
+    let on_b = || {
+        reqwest::Client::new()
+            .get(b.url("/api/me"))
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    assert_eq!(on_b().await.unwrap().status(), StatusCode::OK);
     let resp = a.client.post(a.url("/api/logout")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    // A's cookie jar dropped the cookie; replay the raw one against B.
-    expect_error(b.me(&b.client).await, 401, "unauthorized").await;
+    expect_error(on_b().await.unwrap(), 401, "unauthorized").await;
 }
 
 #[tokio::test]
