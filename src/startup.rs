@@ -1,18 +1,36 @@
 //! Building and running the server. The caller owns the listener and the
 //! shutdown future, so tests bind port 0 and production binds what config says.
+//!
+//! Connections are served by hyper's HTTP/1.1 server directly (browsers
+//! speak HTTP/1.1 to a plain-HTTP origin, and nginx does upstream), with a
+//! header-read timeout and a bounded header buffer per connection.
 
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http;
 use crate::store::SessionStore;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
+use tower::ServiceExt as _;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head hyper buffers (request line + headers).
+pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
+/// Pause after a failed accept (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Binds `addr` with an accept queue of `backlog` connections (tokio's
 /// default of 128 overflows when thousands of pollers reconnect at once).
@@ -69,33 +87,61 @@ impl<S: SessionStore> Server<S> {
     }
 
     /// Serves until `shutdown` completes, then answers held polls at once,
-    /// finishes in-flight requests and returns.
+    /// gives in-flight requests [`SHUTDOWN_GRACE`] to finish and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let Self { app, listener } = self;
         let purge = tokio::spawn(purge_loop(app.clone()));
-        let stopping = app.shutdown.clone();
-        let service = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: answering held polls");
-            stopping.cancel();
-        });
-        // Held polls answer at once on shutdown, but a stuck or slow client
-        // must not keep the process alive: give in-flight requests a deadline.
-        let deadline = async {
-            app.shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-            tracing::warn!(
-                "connections still open {SHUTDOWN_GRACE:?} after shutdown; closing them"
-            );
-        };
-        let served = tokio::select! {
-            served = serve.into_future() => served,
-            () = deadline => Ok(()),
-        };
+        let router = http::router(app.clone());
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            // A client that trickles its headers (slowloris) is cut off.
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BUFFER)
+            .keep_alive(true);
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors or similar: back off
+                        // instead of spinning; held polls keep being served.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = router
+                .clone()
+                .map_request(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                });
+            let conn =
+                http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: answering held polls");
         app.shutdown.cancel();
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+                tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; closing them");
+            }
+        }
         let _ = purge.await;
-        served
+        Ok(())
     }
 }
 

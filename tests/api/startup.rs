@@ -91,3 +91,28 @@ fn the_demo_config_serves_and_sigterm_stops_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A client that never finishes its headers (slowloris) is cut off after
+/// the header-read timeout instead of holding a connection forever.
+#[tokio::test]
+async fn clients_trickling_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = crate::helpers::spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        qrlogin::startup::HEADER_READ_TIMEOUT + Duration::from_secs(10),
+        stream.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the server kept a header-trickling connection open");
+    // Closed (EOF) or reset: either way the server let go.
+    drop(read);
+    assert!(started.elapsed() >= qrlogin::startup::HEADER_READ_TIMEOUT - Duration::from_secs(1));
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+}
