@@ -107,8 +107,9 @@ impl<S: SessionStore> App<S> {
 
     /// The long poll: answers as soon as the session's state differs from
     /// `since`, else when `wait` has passed, the session expires, or the
-    /// server shuts down.
-    #[tracing::instrument(skip(self, poll_token), fields(qr = %id))]
+    /// server shuts down. (Its span is debug-level: polls are the hot path,
+    /// and the request span already names the route.)
+    #[tracing::instrument(level = "debug", skip(self, poll_token), fields(qr = %id))]
     pub async fn poll(
         &self,
         id: &QrId,
