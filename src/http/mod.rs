@@ -18,7 +18,9 @@ use axum::routing::{delete, get, post};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -50,27 +52,33 @@ pub fn router<S: SessionStore>(app: App<S>) -> Router {
             HeaderValue::from_static("no-store"),
         ));
 
+    // The document policies matter for pages; JSON answers stay lean.
+    let pages = pages::routes(&app.config)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ));
+
     Router::new()
         .merge(api)
-        .merge(pages::routes(&app.config))
+        .merge(pages)
         .fallback(|| async { Error::RouteNotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .with_state(app)
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+                .layer(SetRequestIdLayer::new(
+                    X_REQUEST_ID,
+                    SequentialRequestId::new(),
+                ))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(CSP),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_FRAME_OPTIONS,
-                    HeaderValue::from_static("DENY"),
-                ))
                 .layer(SetResponseHeaderLayer::overriding(
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
@@ -80,6 +88,35 @@ pub fn router<S: SessionStore>(app: App<S>) -> Router {
                     HeaderValue::from_static("no-referrer"),
                 )),
         )
+}
+
+/// Request ids `<process prefix>-<counter>`: unique across instances and
+/// restarts (the prefix is random) without a syscall per request, which a
+/// random UUID costs.
+#[derive(Clone, Debug)]
+struct SequentialRequestId {
+    prefix: std::sync::Arc<str>,
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SequentialRequestId {
+    fn new() -> Self {
+        let mut raw = [0u8; 4];
+        crate::secret::os_random(&mut raw);
+        Self {
+            prefix: format!("{:08x}", u32::from_be_bytes(raw)).into(),
+            next: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// One span per request, named by the matched route (never the raw path,
@@ -94,14 +131,17 @@ fn request_span(request: &Request) -> tracing::Span {
         .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("request", method = %request.method(), route, request_id)
+    // Debug-level: an info span per request costs ~2 KB per held poll and a
+    // good share of a short poll's CPU (BENCHMARKS.md). Info events carry
+    // their own context (`qr`, `user`) from the login operations' spans.
+    tracing::debug_span!("request", method = %request.method(), route, request_id)
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     Error::Internal("handler panicked".into()).into_response()
 }
 
-/// The Content-Security-Policy of every page. `frame-ancestors 'none'`: a
+/// The Content-Security-Policy of the pages. `frame-ancestors 'none'`: a
 /// framed login QR is the easiest way to relay it to a victim (QRLjacking).
 const CSP: &str = "default-src 'self'; img-src 'self' https: data:; script-src 'self'; \
                    style-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
