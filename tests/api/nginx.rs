@@ -15,7 +15,20 @@ struct Nginx {
 }
 
 impl Nginx {
+    /// Starts nginx on a free port; retries on another port if the one
+    /// picked was taken before nginx could bind it.
     async fn start(upstreams: [u16; 2]) -> Self {
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            match Self::try_start(upstreams).await {
+                Ok(nginx) => return nginx,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("nginx did not start: {last_error}");
+    }
+
+    async fn try_start(upstreams: [u16; 2]) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!(
             "qrlogin-nginx-{}",
             qrlogin::session::QrId::generate()
@@ -86,16 +99,16 @@ impl Nginx {
             .is_err()
         {
             if let Some(status) = nginx.child.as_mut().unwrap().try_wait().unwrap() {
+                nginx.child = None;
                 let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-                panic!("nginx exited ({status}): {log}");
+                return Err(format!("exited ({status}): {log}"));
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "nginx did not start"
-            );
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err("not listening after 10 s".into());
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        nginx
+        Ok(nginx)
     }
 
     fn url(&self, path: &str) -> String {
