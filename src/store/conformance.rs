@@ -126,6 +126,26 @@ pub async fn racing_writers_exactly_one_wins<S: SessionStore>(store: S) {
     assert_eq!(wins, 1);
 }
 
+/// Racing writers that computed the very same next state (as two
+/// redemptions of one ticket do) still have exactly one winner.
+pub async fn identical_racing_writes_have_one_winner<S: SessionStore>(store: S) {
+    let s = session();
+    store.insert(&s).await.unwrap();
+    let next = s.cancel_by_browser(at(1)).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, version, next) = (store.clone(), s.version, next.clone());
+        tasks.push(tokio::spawn(async move {
+            store.compare_and_set(version, &next).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
 pub async fn sessions_vanish_after_the_grace_period<S: SessionStore>(store: S) {
     let s = session();
     store.insert(&s).await.unwrap();
@@ -306,6 +326,7 @@ macro_rules! store_conformance_tests {
             compare_and_set_needs_the_current_version,
             compare_and_set_on_a_missing_session_fails,
             racing_writers_exactly_one_wins,
+            identical_racing_writes_have_one_winner,
             sessions_vanish_after_the_grace_period,
             wait_returns_at_once_when_already_changed,
             wait_returns_at_once_for_unknown_sessions,

@@ -41,9 +41,16 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// ARGV: expected version, new version, JSON, PEXPIREAT ms, channel, id,
+/// write nonce. The nonce makes a retried call (its first reply lost with the
+/// connection) report the success it had, without letting a *different*
+/// writer that computed the identical next state (two racing redemptions of
+/// one ticket do) count as a winner too.
 const COMPARE_AND_SET: &str = r"
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+local v = redis.call('HGET', KEYS[1], 'v')
+if v == ARGV[2] and redis.call('HGET', KEYS[1], 'w') == ARGV[7] then return 1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'w', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
@@ -145,8 +152,9 @@ impl RedisStore {
     /// Runs one Redis operation within the timeout. The first command after
     /// a Redis restart fails on the dead connection (and makes the manager
     /// reconnect); it is tried once more so a restart is invisible to users.
-    /// Every operation here is safe to repeat: a compare-and-set or insert
-    /// that did land the first time simply reports a lost race the second.
+    /// Every operation here is safe to repeat: reads and deletes trivially, a
+    /// compare-and-set through its write nonce, an insert that did land
+    /// reports a taken id (the caller draws a new one; the first copy expires).
     async fn bounded<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
@@ -180,6 +188,13 @@ impl RedisStore {
     pub fn waiting_pollers(&self, id: &QrId) -> usize {
         self.shared.waiters.count(id)
     }
+}
+
+/// A fresh 64-bit value identifying one compare-and-set call.
+fn write_nonce() -> String {
+    let mut raw = [0u8; 8];
+    crate::secret::os_random(&mut raw);
+    format!("{:016x}", u64::from_be_bytes(raw))
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -226,7 +241,8 @@ impl SessionStore for RedisStore {
             .arg(json)
             .arg(self.shared.retention.forget_at(next).as_millis())
             .arg(&self.shared.channel)
-            .arg(next.id.as_str());
+            .arg(next.id.as_str())
+            .arg(write_nonce());
         let call = &call;
         let swapped: i64 = self
             .bounded(|mut conn| async move { call.invoke_async(&mut conn).await })
