@@ -102,7 +102,7 @@ pub struct StoreConfig {
     /// How often the memory store sweeps out dead sessions.
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
-    /// `redis://[user:password@]host:port[/db]`, `rediss://…` or `redis+unix:///path`.
+    /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path`.
     pub redis_url: Option<RedactedString>,
     /// Prepended to every Redis key and channel.
     pub key_prefix: String,

@@ -57,6 +57,7 @@ async fn main() -> ExitCode {
                     .unwrap_or_default(),
                 key_prefix: config.store.key_prefix.clone(),
                 timeout: config.store.redis_timeout,
+                resync_every: qrlogin::store::redis::RESYNC_EVERY,
             };
             match RedisStore::connect(&settings, retention).await {
                 Ok(store) => serve(config, store, cli.listen).await,

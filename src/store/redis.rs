@@ -11,7 +11,8 @@
 //!   `{prefix}changed`. Each instance keeps ONE subscription and fans the
 //!   hint out to its local waiters. Pub/sub drops messages while
 //!   disconnected, so a waiter re-reads the version after subscribing, after
-//!   every resubscription, and every [`RESYNC_EVERY`].
+//!   every resubscription, and every `resync_every` (2 s by default); a
+//!   wake-up is only a reason to re-read, never taken as a change by itself.
 //! - Every command is bounded by a timeout, so an unreachable Redis turns
 //!   into a quick `StoreError::Unavailable` (HTTP 503), never a hang.
 
@@ -31,6 +32,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How often a held waiter re-reads the version even without a pub/sub hint.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(2);
+/// A subscription that lived this long resets the resubscribe backoff.
+const STABLE_SUBSCRIPTION: Duration = Duration::from_secs(30);
 /// Longest pause between attempts to resubscribe.
 const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
 
@@ -57,7 +60,7 @@ return 1
 ";
 
 /// Where and how to reach Redis.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RedisSettings {
     pub url: String,
     /// Prepended to every key and the channel, so instances of different
@@ -65,6 +68,20 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Upper bound on one Redis round trip, connecting included.
     pub timeout: Duration,
+    /// How often held waiters re-read without a pub/sub hint ([`RESYNC_EVERY`]).
+    pub resync_every: Duration,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("RedisSettings")
+            .field("url", &"<redacted>")
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("resync_every", &self.resync_every)
+            .finish()
+    }
 }
 
 /// A cheap-to-clone handle on the Redis-backed store.
@@ -79,6 +96,7 @@ struct Shared {
     prefix: String,
     channel: String,
     timeout: Duration,
+    resync_every: Duration,
     insert: redis::Script,
     compare_and_set: redis::Script,
     waiters: Arc<Waiters>,
@@ -133,6 +151,7 @@ impl RedisStore {
                 prefix: settings.key_prefix.clone(),
                 channel,
                 timeout: settings.timeout,
+                resync_every: settings.resync_every,
                 insert: redis::Script::new(INSERT),
                 compare_and_set: redis::Script::new(COMPARE_AND_SET),
                 waiters,
@@ -260,22 +279,21 @@ impl SessionStore for RedisStore {
         seen_version: u64,
         deadline: Instant,
     ) -> Result<(), StoreError> {
-        // Subscribe first, then read: a change published in between still wakes us.
+        // Subscribe first, then read: a change published in between still
+        // wakes us. Every wake-up (a hint for this id, a resubscription, the
+        // resync timer) only leads to a re-read; we return when the version
+        // really moved, the session is gone, or the deadline passed.
         let mut waiter = self.shared.waiters.subscribe(id);
         loop {
-            match self.version(id).await {
-                Ok(Some(v)) if v == seen_version => {}
-                Ok(_) => return Ok(()),
+            match tokio::time::timeout_at(deadline, self.version(id)).await {
+                Err(_) => return Ok(()),
+                Ok(Ok(Some(v))) if v == seen_version => {}
+                Ok(Ok(_)) => return Ok(()),
                 // Redis is away: keep holding; the caller's next read reports it.
-                Err(e) => tracing::debug!(error = %e, "resync read failed while waiting"),
+                Ok(Err(e)) => tracing::debug!(error = %e, "resync read failed while waiting"),
             }
-            let resync_at = deadline.min(Instant::now() + RESYNC_EVERY);
-            if tokio::time::timeout_at(resync_at, waiter.changed())
-                .await
-                .is_ok()
-            {
-                return Ok(());
-            }
+            let resync_at = deadline.min(Instant::now() + self.shared.resync_every);
+            let _ = tokio::time::timeout_at(resync_at, waiter.changed()).await;
             if Instant::now() >= deadline {
                 return Ok(());
             }
@@ -419,7 +437,7 @@ async fn subscribe_loop(
         };
         match attempt {
             Ok(Ok(pubsub)) => {
-                delay = Duration::from_millis(50);
+                let subscribed_at = Instant::now();
                 tracing::info!(%channel, "subscribed to session changes");
                 // Anything published while we were away is lost: re-read.
                 waiters.notify_all();
@@ -442,7 +460,13 @@ async fn subscribe_loop(
                     }
                 }
                 tracing::warn!(%channel, "lost the session-change subscription; resubscribing");
-                waiters.notify_all();
+                // A subscription that flaps must not turn into a reconnect
+                // storm: only a stable one resets the backoff. (Waiters are
+                // not woken here — they keep holding on their resync timer —
+                // but after the next subscription succeeds.)
+                if subscribed_at.elapsed() >= STABLE_SUBSCRIPTION {
+                    delay = Duration::from_millis(50);
+                }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot subscribe to session changes"),
             Err(_) => tracing::warn!("timed out subscribing to session changes"),

@@ -122,6 +122,9 @@ pub async fn spawn_redis_app(
         url: redis_url.to_owned(),
         key_prefix: prefix.to_owned(),
         timeout: config.store.redis_timeout,
+        // Far above every promptness assertion, so wake-ups in these tests
+        // must come through pub/sub (or a resubscription), not the timer.
+        resync_every: Duration::from_secs(60),
     };
     let store = RedisStore::connect(&settings, retention(&config))
         .await

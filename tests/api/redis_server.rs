@@ -57,8 +57,10 @@ impl RedisServer {
         self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
+            // Answering is not enough: it must be *our* process, not another
+            // test's server that got the port first.
             if self.ping().await {
-                return true;
+                return self.serves_our_process().await;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 let _ = status;
@@ -90,6 +92,21 @@ impl RedisServer {
             .query_async::<String>(&mut conn)
             .await
             .is_ok()
+    }
+
+    async fn serves_our_process(&mut self) -> bool {
+        let Some(child) = &self.child else {
+            return false;
+        };
+        let info: String = self.cmd(&["INFO", "server"]).await.unwrap_or_default();
+        let ours = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .is_some_and(|pid| pid.trim() == child.id().to_string());
+        if !ours {
+            self.kill();
+        }
+        ours
     }
 
     /// Runs one command, for poking at the server from a test.

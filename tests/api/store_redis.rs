@@ -12,6 +12,7 @@ async fn fresh_store() -> (RedisStore, RedisServer) {
         url: server.url(),
         key_prefix: "conformance:".into(),
         timeout: Duration::from_secs(2),
+        resync_every: Duration::from_secs(60),
     };
     let store = RedisStore::connect(&settings, RETENTION).await.unwrap();
     (store, server)
