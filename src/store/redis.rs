@@ -32,6 +32,10 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How often a held waiter re-reads the version even without a pub/sub hint.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(2);
+/// How often the subscription is pinged: a half-open connection (partition,
+/// frozen host) delivers nothing and reports no error, so silence alone
+/// would never be noticed.
+const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A subscription that lived this long resets the resubscribe backoff.
 const STABLE_SUBSCRIPTION: Duration = Duration::from_secs(30);
 /// Longest pause between attempts to resubscribe.
@@ -441,7 +445,8 @@ async fn subscribe_loop(
                 tracing::info!(%channel, "subscribed to session changes");
                 // Anything published while we were away is lost: re-read.
                 waiters.notify_all();
-                let mut messages = pubsub.into_on_message();
+                let (mut sink, mut messages) = pubsub.split();
+                let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
                 loop {
                     tokio::select! {
                         msg = messages.next() => match msg {
@@ -456,6 +461,13 @@ async fn subscribe_loop(
                             }
                             None => break,
                         },
+                        _ = heartbeat.tick() => {
+                            let pong = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
+                            if !matches!(pong, Ok(Ok(_))) {
+                                tracing::warn!(%channel, "the session-change subscription stopped answering pings");
+                                break;
+                            }
+                        }
                         () = stop.cancelled() => return,
                     }
                 }

@@ -357,3 +357,24 @@ async fn a_redis_dump_holds_no_usable_secret() {
         );
     }
 }
+
+/// The subscription's heartbeat (a PING every 10 s, to notice half-open
+/// connections) is answered in subscribed mode: the same connection is
+/// still there after two heartbeats, not torn down and resubscribed.
+#[tokio::test]
+async fn the_subscription_heartbeat_keeps_a_healthy_connection() {
+    let redis = RedisServer::start().await;
+    let _a = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let clients: String = redis
+        .cmd(&["CLIENT", "LIST", "TYPE", "pubsub"])
+        .await
+        .unwrap();
+    let ages: Vec<u64> = clients
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("age=")))
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(ages.len(), 1, "one subscription per instance: {clients}");
+    assert!(ages[0] >= 20, "the subscription was re-made: {clients}");
+}
