@@ -17,6 +17,11 @@ async fn two_instances(redis: &RedisServer) -> (TestApp<RedisStore>, TestApp<Red
     (a, b)
 }
 
+/// The status of a plain GET of `path` on instance `t`.
+async fn status_of<S: TestStore>(t: &TestApp<S>, path: &str) -> StatusCode {
+    t.client.get(t.url(path)).send().await.unwrap().status()
+}
+
 /// Lua scripts Redis has loaded (`INFO memory`).
 async fn cached_scripts(redis: &RedisServer) -> u64 {
     let info: String = redis.cmd(&["INFO", "memory"]).await.unwrap();
@@ -142,23 +147,10 @@ async fn redis_down_means_quick_503s_and_recovery_when_it_returns() {
         started.elapsed()
     );
     assert_eq!(
-        a.client
-            .get(a.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(&a, "/readyz").await,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    assert_eq!(
-        a.client
-            .get(a.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(status_of(&a, "/healthz").await, StatusCode::OK);
 
     redis.start_again().await;
     // Reconnection is automatic; a fresh login goes through.
@@ -175,15 +167,7 @@ async fn redis_down_means_quick_503s_and_recovery_when_it_returns() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        a.client
-            .get(a.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(status_of(&a, "/readyz").await, StatusCode::OK);
     let (qr, ticket) = a.confirmed_qr(ALICE).await;
     assert_eq!(a.exchange(&qr, &ticket).await.status(), StatusCode::OK);
 }
