@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Wall-clock time in milliseconds since the Unix epoch. Milliseconds are
-/// what Redis `PXAT` takes, and a plain integer serialises the same everywhere.
+/// what Redis `PEXPIREAT` takes, and a plain integer serialises the same everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(i64);

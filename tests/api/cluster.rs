@@ -33,27 +33,13 @@ async fn cached_scripts(redis: &RedisServer) -> u64 {
         .unwrap()
 }
 
-/// Starts a held status poll of `qr` on instance `t`.
-fn held_poll<S: TestStore>(
-    t: &TestApp<S>,
-    qr: &Qr,
-    query: &str,
-) -> tokio::task::JoinHandle<reqwest::Response> {
-    let (client, url, token) = (
-        t.client.clone(),
-        t.url(&format!("/api/qr/{}/status?{query}", qr.id)),
-        qr.poll_token.clone(),
-    );
-    tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
-}
-
 #[tokio::test]
 async fn a_poll_on_one_instance_wakes_on_a_scan_and_confirm_on_another() {
     let redis = RedisServer::start().await;
     let (a, b) = two_instances(&redis).await;
     let qr = a.create_qr().await;
 
-    let poll = held_poll(&a, &qr, "");
+    let poll = a.held_poll(&qr, "");
     a.wait_for_pollers(&qr, 1).await;
     let started = Instant::now();
     let confirm = b.scan_ok(ALICE, &qr).await;
@@ -62,7 +48,7 @@ async fn a_poll_on_one_instance_wakes_on_a_scan_and_confirm_on_another() {
     assert_eq!(body["user"]["name"], "Alice");
     assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
 
-    let poll = held_poll(&a, &qr, "since=scanned");
+    let poll = a.held_poll(&qr, "since=scanned");
     a.wait_for_pollers(&qr, 1).await;
     let started = Instant::now();
     assert_eq!(
@@ -178,7 +164,7 @@ async fn a_held_poll_survives_redis_going_away_and_coming_back() {
     let a = spawn_redis_app(&redis.url(), "qrl:", "[login]\npoll_hold = \"3s\"", None).await;
     let qr = a.create_qr().await;
     let started = Instant::now();
-    let poll = held_poll(&a, &qr, "");
+    let poll = a.held_poll(&qr, "");
     a.wait_for_pollers(&qr, 1).await;
     redis.kill();
     // The poll keeps holding (no burst of early 503s); at the end of its
@@ -194,7 +180,7 @@ async fn a_held_poll_survives_redis_going_away_and_coming_back() {
     );
     expect_error(resp, 503, "store_unavailable").await;
     // Redis comes back during the next hold: that poll answers normally.
-    let poll = held_poll(&a, &qr, "");
+    let poll = a.held_poll(&qr, "");
     redis.start_again().await;
     let resp = tokio::time::timeout(Duration::from_secs(15), poll)
         .await
@@ -234,7 +220,7 @@ async fn a_dropped_subscription_does_not_lose_the_wake_up() {
     let (a, b) = two_instances(&redis).await;
     let qr = a.create_qr().await;
     let confirm = a.scan_ok(ALICE, &qr).await;
-    let poll = held_poll(&a, &qr, "since=scanned");
+    let poll = a.held_poll(&qr, "since=scanned");
     a.wait_for_pollers(&qr, 1).await;
     // Cut every pub/sub connection, then confirm at once: the publish falls
     // into the gap while A resubscribes.
@@ -263,7 +249,7 @@ async fn restarting_an_instance_loses_no_pending_login() {
     let (a, b) = two_instances(&redis).await;
     let a_addr = a.addr;
     let qr = a.create_qr().await;
-    let poll = held_poll(&a, &qr, "");
+    let poll = a.held_poll(&qr, "");
     a.wait_for_pollers(&qr, 1).await;
     let browser = a.client.clone();
 

@@ -314,6 +314,23 @@ impl<S: TestStore> TestApp<S> {
         client.get(self.url("/api/me")).send().await.unwrap()
     }
 
+    /// Starts a status poll of `qr` (`query` appended) that the server holds.
+    pub fn held_poll(&self, qr: &Qr, query: &str) -> JoinHandle<Response> {
+        self.held_poll_with(&self.client, qr, query)
+    }
+
+    /// [`Self::held_poll`] through a given client (e.g. one connection each).
+    pub fn held_poll_with(
+        &self,
+        client: &reqwest::Client,
+        qr: &Qr,
+        query: &str,
+    ) -> JoinHandle<Response> {
+        let (client, token) = (client.clone(), qr.poll_token.clone());
+        let url = self.url(&format!("/api/qr/{}/status?{query}", qr.id));
+        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
+    }
+
     /// Waits (bounded) until `n` long polls are held on session `id`.
     pub async fn wait_for_pollers(&self, qr: &Qr, n: usize) {
         let id = qrlogin::session::QrId::parse(&qr.id).unwrap();

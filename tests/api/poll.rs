@@ -13,14 +13,7 @@ async fn a_held_poll_is_woken_by_scan_and_again_by_confirm() {
     let qr = t.create_qr().await;
 
     let started = Instant::now();
-    let poll = {
-        let (client, url, token) = (
-            t.client.clone(),
-            t.url(&format!("/api/qr/{}/status", qr.id)),
-            qr.poll_token.clone(),
-        );
-        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
-    };
+    let poll = t.held_poll(&qr, "");
     t.wait_for_pollers(&qr, 1).await;
     let confirm = t.scan_ok(ALICE, &qr).await;
     let body = json(poll.await.unwrap()).await;
@@ -29,14 +22,7 @@ async fn a_held_poll_is_woken_by_scan_and_again_by_confirm() {
     assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
 
     let started = Instant::now();
-    let poll = {
-        let (client, url, token) = (
-            t.client.clone(),
-            t.url(&format!("/api/qr/{}/status?since=scanned", qr.id)),
-            qr.poll_token.clone(),
-        );
-        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
-    };
+    let poll = t.held_poll(&qr, "since=scanned");
     t.wait_for_pollers(&qr, 1).await;
     assert_eq!(
         t.confirm(ALICE, &qr, &confirm).await.status(),
@@ -95,14 +81,8 @@ async fn ten_pollers_of_one_session_all_wake() {
     let qr = t.create_qr().await;
     let mut polls = Vec::new();
     for _ in 0..10 {
-        let (client, url, token) = (
-            browser(),
-            t.url(&format!("/api/qr/{}/status", qr.id)),
-            qr.poll_token.clone(),
-        );
-        polls.push(tokio::spawn(async move {
-            client.get(url).bearer_auth(token).send().await.unwrap()
-        }));
+        // A client (connection) per poller, as separate tabs would have.
+        polls.push(t.held_poll_with(&browser(), &qr, ""));
     }
     t.wait_for_pollers(&qr, 10).await;
     let started = Instant::now();
@@ -209,14 +189,7 @@ async fn expired_sessions_answer_400_then_404() {
 async fn shutdown_answers_held_polls_instead_of_hanging() {
     let t = spawn_app().await;
     let qr = t.create_qr().await;
-    let poll = {
-        let (client, url, token) = (
-            browser(),
-            t.url(&format!("/api/qr/{}/status", qr.id)),
-            qr.poll_token.clone(),
-        );
-        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
-    };
+    let poll = t.held_poll_with(&browser(), &qr, "");
     t.wait_for_pollers(&qr, 1).await;
     let started = Instant::now();
     let stopped = tokio::spawn(t.shutdown());
