@@ -57,9 +57,12 @@ pub struct ServerConfig {
     /// The directory holding the pages; relative paths are relative to the config file.
     #[serde(default = "default_static_dir")]
     pub static_dir: PathBuf,
+    /// How long a client may take to send a request's headers (slowloris).
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
     #[serde(with = "humantime_serde")]
@@ -194,6 +197,12 @@ impl DemoUser {
 #[serde(transparent)]
 pub struct RedactedString(String);
 
+impl From<String> for RedactedString {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
 impl RedactedString {
     pub fn expose(&self) -> &str {
         &self.0
@@ -208,6 +217,9 @@ impl std::fmt::Debug for RedactedString {
 
 fn default_backlog() -> u32 {
     8192
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_static_dir() -> PathBuf {
     PathBuf::from("static")
@@ -254,7 +266,10 @@ impl Config {
         self.server.public_url.as_str().trim_end_matches('/')
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every value; the error names the first bad key. `load` and
+    /// `parse` call it, and so does `Application::build` for configs built
+    /// in code.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.server.public_url;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad(
@@ -270,6 +285,14 @@ impl Config {
         }
         if self.server.backlog == 0 {
             return Err(bad("server.backlog", "must be at least 1"));
+        }
+        let header_timeout = self.server.header_read_timeout;
+        if header_timeout < Duration::from_millis(100) || header_timeout > Duration::from_secs(300)
+        {
+            return Err(bad(
+                "server.header_read_timeout",
+                "must be between 100ms and 5m",
+            ));
         }
 
         let l = &self.login;

@@ -5,28 +5,33 @@
 //!
 //! - [`session`]: the QR login session as plain data and pure transitions
 //!   (`pending → scanned → confirmed → redeemed`, `→ cancelled`, `→ expired`).
-//! - [`secret`]: tokens from the OS CSPRNG, stored only as hashes, compared in
-//!   constant time; the one-time ticket derivation.
+//!   Every who-may-do-what decision (poll token, confirm token, ticket,
+//!   browser binding) is made here.
+//! - [`secret`]: tokens from the OS CSPRNG, stored only as hashes (a distinct
+//!   type per kind), compared in constant time; the one-time ticket derivation.
 //! - [`clock`]: time is read once at the edge and passed down.
 //! - [`store`]: the [`store::SessionStore`] trait (compare-and-set writes and
-//!   "wait until this session changes"), the in-memory and Redis
-//!   implementations, and the conformance suite both pass.
+//!   "wait until this session changes"), the in-memory and Redis backends,
+//!   and [`store::Store`], the one chosen by the config.
+//! - [`login`]: the [`login::LoginService`] — create, poll, scan, confirm,
+//!   cancel, redeem, each read → transition → compare-and-set — and its
+//!   domain error [`login::LoginError`], which knows nothing of HTTP.
 //! - [`auth`]: verifying the phone's bearer token (demo tokens, HS256/RS256 JWTs).
-//! - [`login`]: the operations (create, poll, scan, confirm, cancel, redeem),
-//!   each read → transition → compare-and-set.
-//! - [`error`]: the one error type, mapped to JSON responses.
-//! - [`http`]: the router, extractors and handlers (thin delegations to [`login`]).
+//! - [`api`]: the JSON contract — every body as a type, every path.
+//! - [`http`]: the router (and the OpenAPI document generated from it),
+//!   extractors, rate limits, thin handlers, and [`http::ApiError`], the one
+//!   table from failures to statuses.
 //! - [`config`]: typed TOML configuration validated at start-up.
-//! - [`startup`]: binding with a large backlog, serving, graceful shutdown.
+//! - [`startup`]: [`startup::Application`] builds all of it from a `Config`,
+//!   binds with a large backlog, serves, shuts down gracefully.
 //!
 //! The binary (`src/main.rs`) parses the command line, loads the config and
-//! calls [`startup::Server`].
+//! runs an [`startup::Application`].
 
-pub mod app;
+pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
-pub mod error;
 pub mod http;
 pub mod login;
 pub mod secret;
@@ -35,14 +40,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 
-pub use app::App;
-pub use error::Error;
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    #[error("cannot listen on {0}: {1}")]
-    Bind(std::net::SocketAddr, std::io::Error),
-}
+pub use startup::{Application, StartError};

@@ -1,10 +1,10 @@
-//! The `qrlogin` binary: parse the command line, load the config, serve.
+//! The `qrlogin` binary: parse the command line, load the config, build the
+//! application from it and run it until Ctrl-C or SIGTERM.
 
 use clap::Parser;
-use qrlogin::clock::Clock;
-use qrlogin::config::{Backend, Config};
-use qrlogin::startup::{Server, shutdown_signal};
-use qrlogin::store::{MemoryStore, RedisSettings, RedisStore, Retention};
+use qrlogin::Application;
+use qrlogin::config::Config;
+use qrlogin::startup::shutdown_signal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,13 +25,16 @@ struct Cli {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     qrlogin::telemetry::init("qrlogin=info,tower_http=warn");
-    let config = match Config::load(&cli.config) {
+    let mut config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(listen) = cli.listen {
+        config.server.listen = listen;
+    }
     if !config.users.is_empty() {
         tracing::warn!(
             count = config.users.len(),
@@ -39,50 +42,22 @@ async fn main() -> ExitCode {
              Remove them in production."
         );
     }
-    let retention = Retention {
-        expired_grace: config.login.expired_grace,
-    };
-    let result = match config.store.backend {
-        Backend::Memory => {
-            let store = MemoryStore::new(retention, config.limits.max_live_sessions);
-            serve(config, store, cli.listen).await
-        }
-        Backend::Redis => {
-            let settings = RedisSettings {
-                url: config
-                    .store
-                    .redis_url
-                    .as_ref()
-                    .map(|u| u.expose().to_owned())
-                    .unwrap_or_default(),
-                key_prefix: config.store.key_prefix.clone(),
-                timeout: config.store.redis_timeout,
-                resync_every: qrlogin::store::redis::RESYNC_EVERY,
-            };
-            match RedisStore::connect(&settings, retention).await {
-                Ok(store) => serve(config, store, cli.listen).await,
-                Err(e) => Err(format!("store.redis_url: cannot reach redis: {e}").into()),
-            }
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let public_url = config.server.public_url.clone();
+    let app = match Application::build(config).await {
+        Ok(app) => app,
         Err(e) => {
             tracing::error!("{e}");
-            ExitCode::FAILURE
+            return ExitCode::from(e.exit_code());
         }
+    };
+    match app.local_addr() {
+        Ok(addr) => tracing::info!(%addr, %public_url, "qrlogin listening"),
+        Err(e) => tracing::warn!(error = %e, "cannot tell the listening address"),
     }
-}
-
-async fn serve<S: qrlogin::store::SessionStore>(
-    config: Config,
-    store: S,
-    listen: Option<SocketAddr>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let public_url = config.server.public_url.clone();
-    let server = Server::bind(config, store, Clock::system(), listen)?;
-    tracing::info!(addr = %server.local_addr()?, %public_url, "qrlogin listening");
-    server.run(shutdown_signal()).await?;
+    if let Err(e) = app.run_until_stopped(shutdown_signal()).await {
+        tracing::error!("{e}");
+        return ExitCode::FAILURE;
+    }
     tracing::info!("stopped");
-    Ok(())
+    ExitCode::SUCCESS
 }

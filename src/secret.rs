@@ -97,6 +97,47 @@ impl std::fmt::Debug for SecretHash {
     }
 }
 
+/// Declares a hash of one kind of secret: a distinct type per kind, so a
+/// poll-token hash can never be stored where a ticket hash belongs. Each
+/// serialises exactly like a [`SecretHash`] (stored data keeps its shape).
+macro_rules! secret_hash_kind {
+    ($(#[$doc:meta] $name:ident;)*) => {$(
+        #[$doc]
+        #[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(SecretHash);
+
+        impl $name {
+            /// The stored form of `secret`.
+            pub fn of(secret: &Secret) -> Self {
+                Self(secret.hash())
+            }
+
+            /// Whether `candidate` is the secret this hash was made from, in constant time.
+            pub fn matches(&self, candidate: &Secret) -> bool {
+                self.0.matches(candidate)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+    )*};
+}
+
+secret_hash_kind! {
+    /// Hash of a QR session's poll token (held by the page that created it).
+    PollTokenHash;
+    /// Hash of a QR session's one-time login ticket.
+    TicketHash;
+    /// Hash of the `qrl_bind` cookie of the browser that created a QR session.
+    BrowserHash;
+    /// Hash of the confirm token the phone got when it scanned.
+    ConfirmTokenHash;
+}
+
 /// The one-time login ticket of a QR session: `<qr id>.<mac>` where mac is
 /// `HMAC-SHA256(key = poll token, "qrlogin-ticket" ‖ qr id)`.
 ///

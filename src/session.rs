@@ -16,7 +16,7 @@
 //! `version`, which stores use for compare-and-set.
 
 use crate::clock::Timestamp;
-use crate::secret::{SecretHash, os_random};
+use crate::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, os_random};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -76,7 +76,7 @@ impl std::fmt::Display for QrId {
 }
 
 /// A phone user, as the mobile token verifier vouches for them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub name: String,
@@ -98,7 +98,7 @@ pub enum Phase {
     Pending,
     Scanned {
         user: User,
-        confirm_hash: SecretHash,
+        confirm_hash: ConfirmTokenHash,
     },
     Confirmed {
         user: User,
@@ -111,7 +111,7 @@ pub enum Phase {
 }
 
 /// What a poller sees: the phase with expiry applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicState {
     Pending,
@@ -159,9 +159,37 @@ impl PublicState {
     }
 }
 
-/// A refused transition. Each maps to one HTTP answer.
+/// Why a ticket was refused. Every reason gets the same answer (a client
+/// learns nothing about which check failed); the reason is for logs and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TicketProblem {
+    /// Not a ticket's shape, or no session of that id is held.
+    Unknown,
+    /// Not this session's ticket.
+    Wrong,
+    /// The session is not (or no longer) confirmed: never confirmed,
+    /// cancelled, or already redeemed.
+    NotConfirmed,
+    /// The ticket window after the confirm has passed.
+    WindowPassed,
+    /// Presented by a browser other than the one that created the session.
+    OtherBrowser,
+}
+
+/// How a ticket's redeemer shows it is the browser that asked to log in.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// The session's poll token (the JSON exchange).
+    PollToken(&'a Secret),
+    /// The browser's binding cookie (the page navigation), if it sent one.
+    BrowserCookie(Option<&'a Secret>),
+}
+
+/// A refused transition: the one place that decides who may do what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
+    #[error("missing or wrong poll token")]
+    WrongPollToken,
     #[error("this QR code has expired")]
     Expired,
     #[error("this QR code was already scanned by another account")]
@@ -172,22 +200,20 @@ pub enum TransitionError {
     NotScanned,
     #[error("the confirm token is wrong or belongs to another account")]
     WrongConfirmToken,
-    #[error("this login has not been confirmed")]
-    NotConfirmed,
-    #[error("the ticket is wrong")]
-    WrongTicket,
+    #[error("the ticket is invalid, expired, already used, or belongs to another browser")]
+    InvalidTicket(TicketProblem),
 }
 
 /// One QR login session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginSession {
     pub id: QrId,
-    pub poll_hash: SecretHash,
+    pub poll_hash: PollTokenHash,
     /// Hash of the one-time ticket, fixed at creation (see [`crate::secret::login_ticket`]).
-    pub ticket_hash: SecretHash,
+    pub ticket_hash: TicketHash,
     /// Hash of the creating browser's binding cookie: a ticket redeemed by
     /// page navigation only works in that browser.
-    pub browser_hash: SecretHash,
+    pub browser_hash: BrowserHash,
     pub request: RequestInfo,
     pub created_at: Timestamp,
     /// When the current phase stops being live: the QR's life, or the
@@ -202,9 +228,9 @@ impl LoginSession {
     /// A fresh pending session living `ttl` from `now`.
     pub fn new(
         id: QrId,
-        poll_hash: SecretHash,
-        ticket_hash: SecretHash,
-        browser_hash: SecretHash,
+        poll_hash: PollTokenHash,
+        ticket_hash: TicketHash,
+        browser_hash: BrowserHash,
         request: RequestInfo,
         now: Timestamp,
         ttl: Duration,
@@ -271,6 +297,16 @@ impl LoginSession {
         }
     }
 
+    /// Whether `poll_token` may read this session's state (and, once it is
+    /// confirmed, its ticket).
+    pub fn authorize_poll(&self, poll_token: &Secret) -> Result<(), TransitionError> {
+        if self.poll_hash.matches(poll_token) {
+            Ok(())
+        } else {
+            Err(TransitionError::WrongPollToken)
+        }
+    }
+
     /// A phone scanned the code. The first scan claims the session for its
     /// user; the same user scanning again gets a new confirm token (the old
     /// one dies); anyone else is refused.
@@ -278,7 +314,7 @@ impl LoginSession {
         &self,
         now: Timestamp,
         user: &User,
-        confirm_hash: SecretHash,
+        confirm_hash: ConfirmTokenHash,
     ) -> Result<Self, TransitionError> {
         self.ensure_live(now)?;
         match &self.phase {
@@ -300,7 +336,7 @@ impl LoginSession {
         &self,
         now: Timestamp,
         user_id: &str,
-        confirm: &crate::secret::Secret,
+        confirm: &Secret,
     ) -> Result<&User, TransitionError> {
         self.ensure_live(now)?;
         match &self.phase {
@@ -327,7 +363,7 @@ impl LoginSession {
         &self,
         now: Timestamp,
         user_id: &str,
-        confirm: &crate::secret::Secret,
+        confirm: &Secret,
         ticket_ttl: Duration,
     ) -> Result<Self, TransitionError> {
         let user = self.check_confirmer(now, user_id, confirm)?.clone();
@@ -344,14 +380,20 @@ impl LoginSession {
         &self,
         now: Timestamp,
         user_id: &str,
-        confirm: &crate::secret::Secret,
+        confirm: &Secret,
     ) -> Result<Self, TransitionError> {
         self.check_confirmer(now, user_id, confirm)?;
         Ok(self.next(Phase::Cancelled))
     }
 
-    /// The browser gave up on this code (e.g. asked for a new one).
-    pub fn cancel_by_browser(&self, now: Timestamp) -> Result<Self, TransitionError> {
+    /// The browser holding the poll token gave up on this code (e.g. it
+    /// asked for a new one).
+    pub fn cancel_by_browser(
+        &self,
+        now: Timestamp,
+        poll_token: &Secret,
+    ) -> Result<Self, TransitionError> {
+        self.authorize_poll(poll_token)?;
         self.ensure_live(now)?;
         match self.phase {
             Phase::Pending | Phase::Scanned { .. } => Ok(self.next(Phase::Cancelled)),
@@ -360,14 +402,30 @@ impl LoginSession {
     }
 
     /// The browser traded its ticket for a login: allowed once, inside the
-    /// ticket window. Returns the new session and the user to log in.
+    /// ticket window, and only to the browser that created the session
+    /// (`proof`). Returns the new session and the user to log in.
+    ///
+    /// A wrong poll token is refused as such (401) before the ticket is
+    /// looked at, so it never burns the ticket; every ticket problem is
+    /// [`TransitionError::InvalidTicket`].
     pub fn redeem(
         &self,
         now: Timestamp,
-        ticket: &crate::secret::Secret,
+        ticket: &Secret,
+        proof: Proof<'_>,
     ) -> Result<(Self, User), TransitionError> {
+        use TicketProblem as P;
+        let refuse = |p| Err(TransitionError::InvalidTicket(p));
+        match proof {
+            Proof::PollToken(token) => self.authorize_poll(token)?,
+            Proof::BrowserCookie(cookie) => {
+                if !cookie.is_some_and(|c| self.browser_hash.matches(c)) {
+                    return refuse(P::OtherBrowser);
+                }
+            }
+        }
         if !self.ticket_hash.matches(ticket) {
-            return Err(TransitionError::WrongTicket);
+            return refuse(P::Wrong);
         }
         match &self.phase {
             Phase::Confirmed { user, .. } if !self.is_expired(now) => {
@@ -377,8 +435,8 @@ impl LoginSession {
                 });
                 Ok((next, user))
             }
-            Phase::Confirmed { .. } => Err(TransitionError::Expired),
-            _ => Err(TransitionError::NotConfirmed),
+            Phase::Confirmed { .. } => refuse(P::WindowPassed),
+            _ => refuse(P::NotConfirmed),
         }
     }
 }
@@ -401,14 +459,25 @@ mod tests {
             avatar: None,
         }
     }
+    /// The poll token of every test session (its creating page's).
+    fn poll() -> Secret {
+        Secret::from_client("the-poll-token-of-the-page")
+    }
+    /// The binding cookie of the browser that created every test session.
+    fn browser() -> Secret {
+        Secret::from_client("the-binding-cookie-of-the-browser")
+    }
+    fn as_poller() -> Proof<'static> {
+        static POLL: std::sync::LazyLock<Secret> = std::sync::LazyLock::new(poll);
+        Proof::PollToken(&POLL)
+    }
     fn fresh() -> LoginSession {
-        let poll = Secret::generate();
         let id = QrId::generate();
         LoginSession::new(
             id.clone(),
-            poll.hash(),
-            crate::secret::login_ticket(&poll, &id).hash(),
-            Secret::generate().hash(),
+            PollTokenHash::of(&poll()),
+            TicketHash::of(&crate::secret::login_ticket(&poll(), &id)),
+            BrowserHash::of(&browser()),
             RequestInfo {
                 ip: "127.0.0.1".into(),
                 user_agent: "test".into(),
@@ -419,27 +488,21 @@ mod tests {
     }
     fn scanned(by: &str) -> (LoginSession, Secret) {
         let c = Secret::generate();
-        (fresh().scan(t(1), &user(by), c.hash()).unwrap(), c)
+        (
+            fresh()
+                .scan(t(1), &user(by), ConfirmTokenHash::of(&c))
+                .unwrap(),
+            c,
+        )
     }
-    /// A session whose ticket is known, scanned by alice.
+    /// A session scanned by alice, with its confirm token and ticket.
     fn with_ticket() -> (LoginSession, Secret, Secret) {
-        let poll = Secret::generate();
-        let id = QrId::generate();
-        let ticket = crate::secret::login_ticket(&poll, &id);
-        let s = LoginSession::new(
-            id,
-            poll.hash(),
-            ticket.hash(),
-            Secret::generate().hash(),
-            RequestInfo {
-                ip: "::1".into(),
-                user_agent: String::new(),
-            },
-            t(0),
-            TTL,
-        );
-        let c = Secret::generate();
-        (s.scan(t(1), &user("alice"), c.hash()).unwrap(), c, ticket)
+        let (s, c) = scanned("alice");
+        let ticket = crate::secret::login_ticket(&poll(), &s.id);
+        (s, c, ticket)
+    }
+    fn bad_ticket(p: TicketProblem) -> TransitionError {
+        TransitionError::InvalidTicket(p)
     }
 
     #[test]
@@ -470,7 +533,7 @@ mod tests {
         assert_eq!(s2.state(t(2)), PublicState::Confirmed);
         assert_eq!(s2.expires_at, t(62));
         assert!(s2.version > s.version);
-        let (s3, u) = s2.redeem(t(3), &ticket).unwrap();
+        let (s3, u) = s2.redeem(t(3), &ticket, as_poller()).unwrap();
         assert_eq!(u.id, "alice");
         assert_eq!(s3.state(t(3)), PublicState::Redeemed);
         // Redeemed is terminal and does not turn into "expired".
@@ -483,7 +546,11 @@ mod tests {
         let (s1, c) = scanned("alice");
         assert_eq!(s1.version, s.version + 1);
         let s2 = s1
-            .scan(t(2), &user("alice"), Secret::generate().hash())
+            .scan(
+                t(2),
+                &user("alice"),
+                ConfirmTokenHash::of(&Secret::generate()),
+            )
             .unwrap();
         assert_eq!(s2.version, s1.version + 1);
         let s3 = s1.cancel_by_phone(t(2), "alice", &c).unwrap();
@@ -507,7 +574,11 @@ mod tests {
     fn a_second_user_cannot_claim_a_scanned_session() {
         let (s, _) = scanned("alice");
         assert_eq!(
-            s.scan(t(2), &user("mallory"), Secret::generate().hash()),
+            s.scan(
+                t(2),
+                &user("mallory"),
+                ConfirmTokenHash::of(&Secret::generate())
+            ),
             Err(TransitionError::ClaimedByAnotherUser)
         );
     }
@@ -516,7 +587,9 @@ mod tests {
     fn rescan_by_the_same_user_kills_the_old_confirm_token() {
         let (s, old) = scanned("alice");
         let new = Secret::generate();
-        let s = s.scan(t(2), &user("alice"), new.hash()).unwrap();
+        let s = s
+            .scan(t(2), &user("alice"), ConfirmTokenHash::of(&new))
+            .unwrap();
         assert_eq!(
             s.confirm(t(3), "alice", &old, TICKET),
             Err(TransitionError::WrongConfirmToken)
@@ -551,11 +624,11 @@ mod tests {
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
-            s.scan(t(3), &user("alice"), c.hash()),
+            s.scan(t(3), &user("alice"), ConfirmTokenHash::of(&c)),
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
-            s.cancel_by_browser(t(3)),
+            s.cancel_by_browser(t(3), &poll()),
             Err(TransitionError::AlreadyFinished)
         );
         // Terminal states are not reported as expired.
@@ -571,7 +644,7 @@ mod tests {
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
-            s.scan(t(3), &user("alice"), c.hash()),
+            s.scan(t(3), &user("alice"), ConfirmTokenHash::of(&c)),
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
@@ -579,7 +652,7 @@ mod tests {
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
-            s.cancel_by_browser(t(3)),
+            s.cancel_by_browser(t(3), &poll()),
             Err(TransitionError::AlreadyFinished)
         );
     }
@@ -588,10 +661,10 @@ mod tests {
     fn a_ticket_redeems_once() {
         let (s, c, ticket) = with_ticket();
         let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
-        let (s, _) = s.redeem(t(3), &ticket).unwrap();
+        let (s, _) = s.redeem(t(3), &ticket, as_poller()).unwrap();
         assert_eq!(
-            s.redeem(t(4), &ticket).unwrap_err(),
-            TransitionError::NotConfirmed
+            s.redeem(t(4), &ticket, as_poller()).unwrap_err(),
+            bad_ticket(TicketProblem::NotConfirmed)
         );
     }
 
@@ -600,8 +673,9 @@ mod tests {
         let (s, c, _) = with_ticket();
         let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
         assert_eq!(
-            s.redeem(t(3), &Secret::generate()).unwrap_err(),
-            TransitionError::WrongTicket
+            s.redeem(t(3), &Secret::generate(), as_poller())
+                .unwrap_err(),
+            bad_ticket(TicketProblem::Wrong)
         );
         assert_eq!(s.state(t(3)), PublicState::Confirmed);
     }
@@ -610,13 +684,13 @@ mod tests {
     fn redeem_before_confirm_or_after_cancel_is_refused() {
         let (s, c, ticket) = with_ticket();
         assert_eq!(
-            s.redeem(t(1), &ticket).unwrap_err(),
-            TransitionError::NotConfirmed
+            s.redeem(t(1), &ticket, as_poller()).unwrap_err(),
+            bad_ticket(TicketProblem::NotConfirmed)
         );
         let cancelled = s.cancel_by_phone(t(2), "alice", &c).unwrap();
         assert_eq!(
-            cancelled.redeem(t(3), &ticket).unwrap_err(),
-            TransitionError::NotConfirmed
+            cancelled.redeem(t(3), &ticket, as_poller()).unwrap_err(),
+            bad_ticket(TicketProblem::NotConfirmed)
         );
     }
 
@@ -627,10 +701,17 @@ mod tests {
         assert_eq!(s.state(t(299)), PublicState::Pending);
         assert_eq!(s.state(late), PublicState::Expired);
         assert_eq!(
-            s.scan(late, &user("alice"), Secret::generate().hash()),
+            s.scan(
+                late,
+                &user("alice"),
+                ConfirmTokenHash::of(&Secret::generate())
+            ),
             Err(TransitionError::Expired)
         );
-        assert_eq!(s.cancel_by_browser(late), Err(TransitionError::Expired));
+        assert_eq!(
+            s.cancel_by_browser(late, &poll()),
+            Err(TransitionError::Expired)
+        );
 
         let (s, c) = scanned("alice");
         assert_eq!(s.state(late), PublicState::Expired);
@@ -647,25 +728,84 @@ mod tests {
         let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
         assert_eq!(s.state(t(62)), PublicState::Expired);
         assert_eq!(
-            s.redeem(t(62), &ticket).unwrap_err(),
-            TransitionError::Expired
+            s.redeem(t(62), &ticket, as_poller()).unwrap_err(),
+            bad_ticket(TicketProblem::WindowPassed)
         );
     }
 
     #[test]
     fn browser_may_cancel_pending_or_scanned() {
         assert_eq!(
-            fresh().cancel_by_browser(t(1)).unwrap().state(t(1)),
+            fresh()
+                .cancel_by_browser(t(1), &poll())
+                .unwrap()
+                .state(t(1)),
             PublicState::Cancelled
         );
         assert_eq!(
             scanned("alice")
                 .0
-                .cancel_by_browser(t(2))
+                .cancel_by_browser(t(2), &poll())
                 .unwrap()
                 .state(t(2)),
             PublicState::Cancelled
         );
+    }
+
+    #[test]
+    fn only_the_poll_token_reads_or_abandons_a_session() {
+        let s = fresh();
+        assert_eq!(s.authorize_poll(&poll()), Ok(()));
+        let stranger = Secret::generate();
+        assert_eq!(
+            s.authorize_poll(&stranger),
+            Err(TransitionError::WrongPollToken)
+        );
+        assert_eq!(
+            s.cancel_by_browser(t(1), &stranger),
+            Err(TransitionError::WrongPollToken)
+        );
+    }
+
+    #[test]
+    fn a_wrong_poll_token_is_refused_before_the_ticket_is_looked_at() {
+        let (s, c, ticket) = with_ticket();
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let stranger = Secret::generate();
+        assert_eq!(
+            s.redeem(t(3), &ticket, Proof::PollToken(&stranger))
+                .unwrap_err(),
+            TransitionError::WrongPollToken
+        );
+        // Even with a wrong ticket too: the caller is told it is not the page.
+        assert_eq!(
+            s.redeem(t(3), &Secret::generate(), Proof::PollToken(&stranger))
+                .unwrap_err(),
+            TransitionError::WrongPollToken
+        );
+        assert!(s.redeem(t(3), &ticket, as_poller()).is_ok());
+    }
+
+    #[test]
+    fn a_ticket_by_navigation_works_only_in_the_browser_that_asked() {
+        let (s, c, ticket) = with_ticket();
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let other = Secret::generate();
+        for proof in [
+            Proof::BrowserCookie(None),
+            Proof::BrowserCookie(Some(&other)),
+        ] {
+            assert_eq!(
+                s.redeem(t(3), &ticket, proof).unwrap_err(),
+                bad_ticket(TicketProblem::OtherBrowser)
+            );
+        }
+        let mine = browser();
+        let (next, user) = s
+            .redeem(t(3), &ticket, Proof::BrowserCookie(Some(&mine)))
+            .unwrap();
+        assert_eq!(user.id, "alice");
+        assert_eq!(next.state(t(3)), PublicState::Redeemed);
     }
 
     #[test]

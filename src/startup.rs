@@ -5,11 +5,11 @@
 //! speak HTTP/1.1 to a plain-HTTP origin, and nginx does upstream), with a
 //! header-read timeout and a bounded header buffer per connection.
 
-use crate::app::App;
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::http;
-use crate::store::SessionStore;
+use crate::config::{Config, ConfigError};
+use crate::http::{self, AppState};
+use crate::login::LoginService;
+use crate::store::{Store, StoreError};
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
@@ -25,12 +25,33 @@ use tower::ServiceExt as _;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// How long a client may take to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head hyper buffers (request line + headers).
 pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A config value is wrong; the message names the key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, io::Error),
+    #[error("store.redis_url: cannot reach redis: {0}")]
+    Store(StoreError),
+}
+
+impl StartError {
+    /// The process exit code: 2 for a bad config value (fix the file), 1
+    /// for the environment (port taken, Redis down: retrying may help).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Bind(..) | Self::Store(_) => 1,
+        }
+    }
+}
 
 /// Binds `addr` with an accept queue of `backlog` connections (tokio's
 /// default of 128 overflows when thousands of pollers reconnect at once).
@@ -45,60 +66,65 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
-/// A bound, not yet running server.
+/// The whole server, built from a typed config and bound, not yet serving.
 #[derive(Debug)]
-pub struct Server<S> {
-    app: App<S>,
+pub struct Application {
+    state: AppState,
     listener: TcpListener,
 }
 
-impl<S: SessionStore> Server<S> {
-    /// Binds `config.server.listen` (or `listen` when given) and prepares the app.
-    pub fn bind(
-        config: Config,
-        store: S,
-        clock: Clock,
-        listen: Option<SocketAddr>,
-    ) -> Result<Self, crate::StartError> {
-        let addr = listen.unwrap_or(config.server.listen);
-        let listener =
-            bind(addr, config.server.backlog).map_err(|e| crate::StartError::Bind(addr, e))?;
-        Self::from_listener(config, store, clock, listener)
+impl Application {
+    /// Builds everything `config` describes — the store included — on the
+    /// system clock, and binds `server.listen`.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let addr = config.server.listen;
+        let listener = bind(addr, config.server.backlog).map_err(|e| StartError::Bind(addr, e))?;
+        Self::build_on(config, listener, Clock::system()).await
     }
 
-    /// Prepares the app on a listener the caller bound already.
-    pub fn from_listener(
+    /// Like [`Application::build`], on a listener the caller bound and with
+    /// the caller's clock (tests: port 0 and [`Clock::manual`]).
+    pub async fn build_on(
         config: Config,
-        store: S,
-        clock: Clock,
         listener: TcpListener,
-    ) -> Result<Self, crate::StartError> {
-        let app = App::new(config, store, clock)?;
-        Ok(Self { app, listener })
+        clock: Clock,
+    ) -> Result<Self, StartError> {
+        // Configs built in code (tests) get the same checks as loaded ones.
+        config.validate()?;
+        let store = Store::from_config(&config)
+            .await
+            .map_err(StartError::Store)?;
+        let login = LoginService::new(store, clock, config.login);
+        let state = AppState::new(config, login)?;
+        Ok(Self { state, listener })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// The application handle (for tests: its clock and store).
-    pub fn app(&self) -> &App<S> {
-        &self.app
+    /// The login service (for tests: its clock and store).
+    pub fn login(&self) -> &LoginService {
+        &self.state.login
     }
 
     /// Serves until `shutdown` completes, then answers held polls at once,
     /// gives in-flight requests [`SHUTDOWN_GRACE`] to finish and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let Self { app, listener } = self;
-        let purge = tokio::spawn(purge_loop(app.clone()));
-        let router = http::router(app.clone());
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let Self { state, listener } = self;
+        let purge = tokio::spawn(purge_loop(state.clone()));
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             .timer(TokioTimer::new())
             // A client that trickles its headers (slowloris) is cut off.
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(state.config.server.header_read_timeout)
             .max_buf_size(MAX_HEADER_BUFFER)
             .keep_alive(true);
+        let login = state.login.clone();
+        let router = http::router(state);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -133,7 +159,7 @@ impl<S: SessionStore> Server<S> {
         }
         drop(listener);
         tracing::info!("shutting down: answering held polls");
-        app.shutdown.cancel();
+        login.shut_down();
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(SHUTDOWN_GRACE) => {
@@ -147,16 +173,16 @@ impl<S: SessionStore> Server<S> {
 
 /// Periodically drops expired sessions, tickets and logins, and idle
 /// rate-limit buckets, so memory stays flat under steady load.
-async fn purge_loop<S: SessionStore>(app: App<S>) {
-    let mut every = tokio::time::interval(app.config.store.purge_interval);
+async fn purge_loop(state: AppState) {
+    let mut every = tokio::time::interval(state.config.store.purge_interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            () = app.shutdown.cancelled() => return,
+            () = state.login.stopping() => return,
         }
-        let removed = app.store.purge_expired(app.clock.now()).await;
-        app.limits.forget_idle();
+        let removed = state.login.sweep_expired().await;
+        state.limits.forget_idle();
         if removed > 0 {
             tracing::debug!(removed, "purged expired entries");
         }

@@ -1,21 +1,24 @@
 //! The browser's API: create a QR session, long-poll it, trade the ticket
 //! for a login cookie, see who is logged in, log out.
 
-use super::extract::{ApiJson, BearerToken, ClientIp, QrIdPath};
-use crate::app::App;
-use crate::error::Error;
-use crate::login::{PollAnswer, Proof};
+use super::error::ApiError;
+use super::extract::{ApiJson, ClientIp, PollToken, QrIdPath};
+use super::rate_limit::{QrCreation, Spend};
+use super::state::AppState;
+use crate::api::{
+    CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody, PollBody, ScannedBy,
+    StatusQuery, paths,
+};
+use crate::login::PollAnswer;
 use crate::secret::Secret;
-use crate::session::{PublicState, RequestInfo};
-use crate::store::{AccountSession, SessionStore};
+use crate::session::{Proof, PublicState, RequestInfo, TransitionError};
+use crate::store::AccountSession;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The browser's login cookie.
@@ -27,13 +30,20 @@ const MAX_USER_AGENT: usize = 256;
 /// Life of the binding cookie, renewed with every new QR code.
 const BIND_COOKIE_DAYS: i64 = 30;
 
-pub async fn create_qr<S: SessionStore>(
-    State(app): State<App<S>>,
+/// Starts a QR login and binds it to this browser (`qrl_bind` cookie).
+#[utoipa::path(post, path = paths::CREATE_QR, tag = "browser",
+    responses(
+        (status = 201, body = NewQrBody, description = "A new one-time QR session"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+        (status = 503, body = ErrorBody, description = "over_capacity, store_unavailable"),
+    ))]
+pub async fn create_qr(
+    _: Spend<QrCreation>,
+    State(app): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     jar: CookieJar,
-) -> Result<impl IntoResponse, Error> {
-    app.limits.check_qr(ip)?;
+) -> Result<impl IntoResponse, ApiError> {
     let user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| truncate_utf8(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT))
@@ -43,15 +53,11 @@ pub async fn create_qr<S: SessionStore>(
         .get(BIND_COOKIE)
         .filter(|c| c.value().len() == 43)
         .map_or_else(Secret::generate, |c| Secret::from_client(c.value()));
-    let qr = app
-        .create_qr(
-            RequestInfo {
-                ip: ip.to_string(),
-                user_agent,
-            },
-            &browser,
-        )
-        .await?;
+    let request = RequestInfo {
+        ip: ip.to_string(),
+        user_agent,
+    };
+    let qr = app.login.create_qr(request, &browser).await?;
     let bind = Cookie::build((BIND_COOKIE, browser.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -59,43 +65,36 @@ pub async fn create_qr<S: SessionStore>(
         .secure(app.config.is_https())
         .max_age(cookie::time::Duration::days(BIND_COOKIE_DAYS))
         .build();
-    let base = app.config.public_base();
-    Ok((
-        StatusCode::CREATED,
-        jar.add(bind),
-        Json(json!({
-            "id": qr.id,
-            "qr_content": format!("{base}/l/{}", qr.id),
-            "poll_token": qr.poll_token.expose(),
-            "expires_in": qr.expires_in.as_secs(),
-            "poll_hold": app.config.login.poll_hold.as_secs(),
-            "qr_svg": format!("/api/qr/{}/qr.svg", qr.id),
-            "qr_png": format!("/api/qr/{}/qr.png", qr.id),
-        })),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct StatusQuery {
-    wait: Option<String>,
-    since: Option<String>,
+    let body = NewQrBody {
+        qr_content: super::qr_image::qr_content(app.config.public_base(), &qr.id),
+        poll_token: qr.poll_token.expose().to_owned(),
+        expires_in: qr.expires_in.as_secs(),
+        poll_hold: app.config.login.poll_hold.as_secs(),
+        qr_svg: paths::with_id(paths::QR_SVG, &qr.id),
+        qr_png: paths::with_id(paths::QR_PNG, &qr.id),
+        id: qr.id,
+    };
+    Ok((StatusCode::CREATED, jar.add(bind), Json(body)))
 }
 
 impl StatusQuery {
-    fn parse(&self, max_wait: Duration) -> Result<(Duration, PublicState), Error> {
+    fn parse(&self, max_wait: Duration) -> Result<(Duration, PublicState), ApiError> {
         let wait = match self.wait.as_deref() {
             None => max_wait,
             Some(text) => text
                 .parse::<u64>()
                 .map(|secs| Duration::from_secs(secs).min(max_wait))
                 .map_err(|_| {
-                    Error::bad_request("invalid_request", "wait must be a whole number of seconds")
+                    ApiError::bad_request(
+                        "invalid_request",
+                        "wait must be a whole number of seconds",
+                    )
                 })?,
         };
         let since = match self.since.as_deref() {
             None => PublicState::Pending,
             Some(text) => PublicState::parse(text).ok_or_else(|| {
-                Error::bad_request(
+                ApiError::bad_request(
                     "invalid_request",
                     "since must be one of pending, scanned, confirmed, cancelled, expired, redeemed",
                 )
@@ -105,80 +104,114 @@ impl StatusQuery {
     }
 }
 
-pub async fn status<S: SessionStore>(
-    State(app): State<App<S>>,
+/// The long poll: answers once the state differs from `since`, or when the
+/// hold ends. Always HTTP 200 with WeChat's code in the body.
+#[utoipa::path(get, path = paths::QR_STATUS, tag = "browser",
+    params(("id" = String, Path, description = "QR session id"), StatusQuery),
+    security(("poll_token" = [])),
+    responses(
+        (status = 200, body = PollBody, description = "The session's state"),
+        (status = 400, body = ErrorBody, description = "invalid_request"),
+        (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
+    ))]
+pub async fn status(
+    State(app): State<AppState>,
     QrIdPath(id): QrIdPath,
-    BearerToken(token): BearerToken,
+    PollToken(token): PollToken,
     query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, Error> {
-    let Query(query) = query.map_err(|e| Error::bad_request("invalid_request", e.body_text()))?;
+) -> Result<Json<PollBody>, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let (wait, since) = query.parse(app.config.login.poll_hold)?;
-    let token = token.ok_or(Error::PollUnauthorized)?;
-    let answer = app.poll(&id, &token, since, wait).await?;
-    Ok(Json(poll_body(&answer)))
+    let answer = app.login.poll(&id, &token, since, wait).await?;
+    Ok(Json(poll_body(answer)))
 }
 
 /// WeChat's code in the body of an HTTP 200: a long poll must never answer
 /// HTTP 408, which Chromium silently re-sends on a reused connection.
-fn poll_body(answer: &PollAnswer) -> Value {
-    let mut body = json!({ "code": answer.state.wechat_code(), "state": answer.state.as_str() });
-    if let Some(user) = &answer.user {
-        body["user"] = json!({ "name": user.name, "avatar": user.avatar });
+fn poll_body(answer: PollAnswer) -> PollBody {
+    let ticket = answer.ticket.map(|t| t.expose().to_owned());
+    PollBody {
+        code: answer.state.wechat_code(),
+        state: answer.state,
+        user: answer.user.map(|u| ScannedBy {
+            name: u.name,
+            avatar: u.avatar,
+        }),
+        redirect: ticket.as_deref().map(paths::complete_login),
+        ticket,
     }
-    if let Some(ticket) = &answer.ticket {
-        body["ticket"] = json!(ticket.expose());
-        body["redirect"] = json!(format!("/api/login/complete?ticket={}", ticket.expose()));
-    }
-    body
 }
 
-pub async fn cancel<S: SessionStore>(
-    State(app): State<App<S>>,
+/// The page gives up on its code: pending or scanned → cancelled.
+#[utoipa::path(delete, path = paths::QR, tag = "browser",
+    params(("id" = String, Path, description = "QR session id")),
+    security(("poll_token" = [])),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 401, body = ErrorBody, description = "unauthorized"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 409, body = ErrorBody, description = "already_finished"),
+        (status = 410, body = ErrorBody, description = "expired"),
+    ))]
+pub async fn cancel(
+    State(app): State<AppState>,
     QrIdPath(id): QrIdPath,
-    BearerToken(token): BearerToken,
-) -> Result<StatusCode, Error> {
-    let token = token.ok_or(Error::PollUnauthorized)?;
-    app.cancel_by_browser(&id, &token).await?;
+    PollToken(token): PollToken,
+) -> Result<StatusCode, ApiError> {
+    app.login.cancel_by_browser(&id, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExchangeBody {
-    ticket: String,
-}
-
-pub async fn exchange<S: SessionStore>(
-    State(app): State<App<S>>,
-    BearerToken(token): BearerToken,
+/// Trades the one-time ticket for a login cookie (`qrl_session`).
+#[utoipa::path(post, path = paths::LOGIN_EXCHANGE, tag = "browser",
+    request_body = ExchangeRequest,
+    security(("poll_token" = [])),
+    responses(
+        (status = 200, body = LoginBody, description = "Logged in; Set-Cookie: qrl_session"),
+        (status = 400, body = ErrorBody, description = "invalid_ticket, invalid_json"),
+        (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
+    ))]
+pub async fn exchange(
+    State(app): State<AppState>,
+    PollToken(token): PollToken,
     jar: CookieJar,
-    ApiJson(body): ApiJson<ExchangeBody>,
-) -> Result<impl IntoResponse, Error> {
-    let token = token.ok_or(Error::PollUnauthorized)?;
+    ApiJson(body): ApiJson<ExchangeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     let login = app
+        .login
         .redeem_ticket(&body.ticket, Proof::PollToken(&token))
         .await?;
     let jar = jar.add(session_cookie(&app, &login.cookie));
-    Ok((jar, Json(json!({ "user": login.account.user }))))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CompleteQuery {
-    ticket: Option<String>,
-    next: Option<String>,
+    Ok((
+        jar,
+        Json(LoginBody {
+            user: login.account.user,
+        }),
+    ))
 }
 
 /// The exchange for a page navigation: sets the cookie and 303s to `next`.
-pub async fn complete<S: SessionStore>(
-    State(app): State<App<S>>,
+#[utoipa::path(get, path = paths::LOGIN_COMPLETE, tag = "browser",
+    params(CompleteQuery),
+    responses(
+        (status = 303, description = "Logged in (Set-Cookie: qrl_session), or refused for a browser: to `/?login_error=invalid_ticket`"),
+        (status = 400, body = ErrorBody, description = "invalid_ticket (non-browser clients)"),
+    ))]
+pub async fn complete(
+    State(app): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
     query: Result<Query<CompleteQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Error> {
-    let Query(query) = query.map_err(|e| Error::bad_request("invalid_request", e.body_text()))?;
+) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let ticket = query.ticket.unwrap_or_default();
     let browser = jar.get(BIND_COOKIE).map(|c| Secret::from_client(c.value()));
     match app
+        .login
         .redeem_ticket(&ticket, Proof::BrowserCookie(browser.as_ref()))
         .await
     {
@@ -188,11 +221,18 @@ pub async fn complete<S: SessionStore>(
             Ok((jar, Redirect::to(next)).into_response())
         }
         // A person following a link gets the login page with a message, not JSON.
-        Err(Error::InvalidTicket) if accepts_html(&headers) => {
+        Err(e) if is_ticket_refusal(&e) && accepts_html(&headers) => {
             Ok(Redirect::to("/?login_error=invalid_ticket").into_response())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
+}
+
+fn is_ticket_refusal(e: &crate::login::LoginError) -> bool {
+    matches!(
+        e,
+        crate::login::LoginError::Refused(TransitionError::InvalidTicket(_))
+    )
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {
@@ -218,35 +258,45 @@ pub fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-pub async fn me<S: SessionStore>(
-    State(app): State<App<S>>,
-    jar: CookieJar,
-) -> Result<Json<Value>, Error> {
+/// Who is logged in in this browser.
+#[utoipa::path(get, path = paths::ME, tag = "browser",
+    responses(
+        (status = 200, body = MeBody, description = "The logged-in user"),
+        (status = 401, body = ErrorBody, description = "unauthorized: not logged in"),
+    ))]
+pub async fn me(State(app): State<AppState>, jar: CookieJar) -> Result<Json<MeBody>, ApiError> {
     let cookie = jar
         .get(SESSION_COOKIE)
         .map(|c| Secret::from_client(c.value()));
     let AccountSession {
         user, expires_at, ..
-    } = app.current_login(cookie.as_ref()).await?;
-    Ok(Json(
-        json!({ "user": user, "expires_at": expires_at.as_secs() }),
-    ))
+    } = app.login.current_login(cookie.as_ref()).await?;
+    Ok(Json(MeBody {
+        user,
+        expires_at: expires_at.as_secs(),
+    }))
 }
 
-pub async fn logout<S: SessionStore>(
-    State(app): State<App<S>>,
+/// Ends this browser's login, server-side.
+#[utoipa::path(post, path = paths::LOGOUT, tag = "browser",
+    responses(
+        (status = 204, description = "Logged out (cookie cleared)"),
+        (status = 403, body = ErrorBody, description = "cross_site"),
+    ))]
+pub async fn logout(
+    State(app): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-) -> Result<impl IntoResponse, Error> {
+) -> Result<impl IntoResponse, ApiError> {
     // SameSite=Lax still sends the cookie with a cross-site top-level form
     // POST; refuse those so other sites cannot log users out.
     if !same_origin(&headers, &app.config.server.public_url.origin()) {
-        return Err(Error::CrossSite);
+        return Err(ApiError::CrossSite);
     }
     let cookie = jar
         .get(SESSION_COOKIE)
         .map(|c| Secret::from_client(c.value()));
-    app.logout(cookie.as_ref()).await?;
+    app.login.logout(cookie.as_ref()).await?;
     let removal = Cookie::build(SESSION_COOKIE).path("/").build();
     Ok((jar.remove(removal), StatusCode::NO_CONTENT))
 }
@@ -272,7 +322,7 @@ fn truncate_utf8(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
-fn session_cookie<S>(app: &App<S>, value: &Secret) -> Cookie<'static> {
+fn session_cookie(app: &AppState, value: &Secret) -> Cookie<'static> {
     let max_age = i64::try_from(app.config.login.session_ttl.as_secs()).unwrap_or(i64::MAX);
     Cookie::build((SESSION_COOKIE, value.expose().to_owned()))
         .http_only(true)

@@ -1,11 +1,10 @@
-//! Request extractors whose every rejection is a JSON [`Error`].
+//! Request extractors whose every rejection is a JSON [`ApiError`].
 
 use super::client_ip::client_ip;
-use crate::app::App;
-use crate::error::Error;
+use super::error::ApiError;
+use super::state::AppState;
 use crate::secret::Secret;
-use crate::session::QrId;
-use crate::store::SessionStore;
+use crate::session::{QrId, TransitionError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path};
 use axum::http::StatusCode;
@@ -16,15 +15,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// `axum::Json`, with rejections answered in the API's error format.
 #[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+#[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
-impl From<JsonRejection> for Error {
+impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType,
-            _ => Error::bad_request("invalid_json", rejection.body_text()),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            _ => ApiError::bad_request("invalid_json", rejection.body_text()),
         }
     }
 }
@@ -34,8 +33,8 @@ impl From<JsonRejection> for Error {
 pub struct BearerToken(pub Option<Secret>);
 
 impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         Ok(Self(
             parts
                 .headers
@@ -45,17 +44,33 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     }
 }
 
+/// The poll token a QR session's page sends as its bearer token; without
+/// one the request is refused like a wrong one (401).
+#[derive(Debug)]
+pub struct PollToken(pub Secret);
+
+impl<S: Send + Sync> FromRequestParts<S> for PollToken {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+        token
+            .map(Self)
+            .ok_or(ApiError::from(TransitionError::WrongPollToken))
+    }
+}
+
 /// The `{id}` path segment as a QR id; malformed ids are simply unknown (404).
 #[derive(Debug)]
 pub struct QrIdPath(pub QrId);
 
 impl<S: Send + Sync> FromRequestParts<S> for QrIdPath {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let not_found = || ApiError::Login(crate::login::LoginError::NotFound);
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| Error::NotFound)?;
-        QrId::parse(&raw).map(Self).ok_or(Error::NotFound)
+            .map_err(|_| not_found())?;
+        QrId::parse(&raw).map(Self).ok_or_else(not_found)
     }
 }
 
@@ -63,9 +78,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QrIdPath {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: SessionStore> FromRequestParts<App<S>> for ClientIp {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, app: &App<S>) -> Result<Self, Error> {
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

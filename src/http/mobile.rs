@@ -1,126 +1,172 @@
 //! The phone app's API: scan, confirm, cancel. The caller is whoever the
-//! bearer token says, verified here; a user id in the body would be ignored.
+//! bearer token says, verified here; a user id in the body would be refused.
 
-use super::extract::{ApiJson, BearerToken, ClientIp};
-use crate::app::App;
+use super::error::ApiError;
+use super::extract::{ApiJson, BearerToken};
+use super::rate_limit::{PhoneCall, Spend};
+use super::state::AppState;
+use crate::api::{
+    AskingBrowser, DecisionBody, DecisionRequest, DemoUser, DemoUsersBody, ErrorBody, ScanBody,
+    ScanRequest, paths,
+};
 use crate::auth::AuthError;
-use crate::error::Error;
+use crate::login::LoginError;
 use crate::secret::Secret;
-use crate::session::{QrId, User};
-use crate::store::SessionStore;
+use crate::session::{PublicState, QrId, User};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
-/// The verified phone user, after spending one request of its IP's budget.
-/// An extractor, so it runs before the body is even read: unauthenticated
-/// callers learn nothing about what the endpoint expects.
+/// The verified phone user. An extractor, so it runs before the body is
+/// even read: unauthenticated callers learn nothing about what the endpoint
+/// expects. Handlers put `Spend<PhoneCall>` before it, so tokens cannot be
+/// guessed faster than the phone budget allows.
 #[derive(Debug)]
 pub struct PhoneUser(pub User);
 
-impl<S: SessionStore> FromRequestParts<App<S>> for PhoneUser {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, app: &App<S>) -> Result<Self, Error> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await?;
-        app.limits.check_mobile(ip)?;
+impl FromRequestParts<AppState> for PhoneUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, app).await?;
         let token = token.ok_or(AuthError::Missing)?;
-        Ok(Self(app.verifier.verify(token.expose(), app.clock.now())?))
+        let user = app.phones.verify(token.expose(), app.login.clock().now())?;
+        Ok(Self(user))
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScanBody {
-    /// What the camera read: `<public_url>/l/<id>`, or a bare id.
-    qr: String,
-}
-
-pub async fn scan<S: SessionStore>(
-    State(app): State<App<S>>,
+/// The phone scanned a code: claims it for this user and shows who asks.
+#[utoipa::path(post, path = paths::MOBILE_SCAN, tag = "phone",
+    request_body = ScanRequest,
+    security(("phone_token" = [])),
+    responses(
+        (status = 200, body = ScanBody, description = "Claimed; show `request` and ask the user"),
+        (status = 400, body = ErrorBody, description = "invalid_qr, invalid_json"),
+        (status = 401, body = ErrorBody, description = "unauthorized"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 409, body = ErrorBody, description = "already_claimed, already_finished"),
+        (status = 410, body = ErrorBody, description = "expired"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+    ))]
+pub async fn scan(
+    _: Spend<PhoneCall>,
+    State(app): State<AppState>,
     PhoneUser(user): PhoneUser,
-    ApiJson(body): ApiJson<ScanBody>,
-) -> Result<Json<Value>, Error> {
+    ApiJson(body): ApiJson<ScanRequest>,
+) -> Result<Json<ScanBody>, ApiError> {
     let id = scanned_id(app.config.public_base(), &body.qr)?;
-    let scan = app.scan(&user, &id).await?;
-    Ok(Json(json!({
-        "qr_id": scan.id,
-        "confirm_token": scan.confirm_token.expose(),
-        "expires_in": scan.expires_in.as_secs(),
-        "request": {
-            "ip": scan.request.ip,
-            "user_agent": scan.request.user_agent,
-            "created_at": scan.created_at.as_secs(),
+    let scan = app.login.scan(&user, &id).await?;
+    Ok(Json(ScanBody {
+        qr_id: scan.id,
+        confirm_token: scan.confirm_token.expose().to_owned(),
+        expires_in: scan.expires_in.as_secs(),
+        request: AskingBrowser {
+            ip: scan.request.ip,
+            user_agent: scan.request.user_agent,
+            created_at: scan.created_at.as_secs(),
         },
-    })))
+    }))
 }
 
 /// The QR id in scanned content. Only codes of this server are accepted, so
 /// the app cannot be steered into acting on someone else's login URL.
-fn scanned_id(public_base: &str, content: &str) -> Result<QrId, Error> {
+fn scanned_id(public_base: &str, content: &str) -> Result<QrId, ApiError> {
     let content = content.trim();
     let raw = match content.strip_prefix(public_base) {
         Some(rest) => rest.strip_prefix("/l/").unwrap_or(""),
         None if !content.contains('/') => content,
         None => {
-            return Err(Error::bad_request(
+            return Err(ApiError::bad_request(
                 "invalid_qr",
                 "this QR code is not a login code of this server",
             ));
         }
     };
     // A well-formed but unknown id is 404 later; a malformed one is 404 now.
-    QrId::parse(raw).ok_or(Error::NotFound)
+    QrId::parse(raw).ok_or(ApiError::Login(LoginError::NotFound))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionBody {
-    qr_id: String,
-    confirm_token: String,
-}
-
-impl DecisionBody {
-    fn parts(&self) -> Result<(QrId, Secret), Error> {
-        let id = QrId::parse(&self.qr_id).ok_or(Error::NotFound)?;
+impl DecisionRequest {
+    fn parts(&self) -> Result<(QrId, Secret), ApiError> {
+        let id = QrId::parse(&self.qr_id).ok_or(ApiError::Login(LoginError::NotFound))?;
         Ok((id, Secret::from_client(&self.confirm_token)))
     }
 }
 
-pub async fn confirm<S: SessionStore>(
-    State(app): State<App<S>>,
+/// The user tapped Confirm: the browser's held poll answers at once.
+#[utoipa::path(post, path = paths::MOBILE_CONFIRM, tag = "phone",
+    request_body = DecisionRequest,
+    security(("phone_token" = [])),
+    responses(
+        (status = 200, body = DecisionBody, description = "Confirmed"),
+        (status = 401, body = ErrorBody, description = "unauthorized"),
+        (status = 403, body = ErrorBody, description = "wrong_confirm_token"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 409, body = ErrorBody, description = "not_scanned, already_finished"),
+        (status = 410, body = ErrorBody, description = "expired"),
+    ))]
+pub async fn confirm(
+    _: Spend<PhoneCall>,
+    State(app): State<AppState>,
     PhoneUser(user): PhoneUser,
-    ApiJson(body): ApiJson<DecisionBody>,
-) -> Result<Json<Value>, Error> {
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Json<DecisionBody>, ApiError> {
     let (id, confirm_token) = body.parts()?;
-    app.confirm(&user, &id, &confirm_token).await?;
-    Ok(Json(json!({ "state": "confirmed" })))
+    app.login.confirm(&user, &id, &confirm_token).await?;
+    Ok(Json(DecisionBody {
+        state: PublicState::Confirmed,
+    }))
 }
 
-pub async fn cancel<S: SessionStore>(
-    State(app): State<App<S>>,
+/// The user tapped Cancel: the browser's held poll answers at once.
+#[utoipa::path(post, path = paths::MOBILE_CANCEL, tag = "phone",
+    request_body = DecisionRequest,
+    security(("phone_token" = [])),
+    responses(
+        (status = 200, body = DecisionBody, description = "Cancelled"),
+        (status = 401, body = ErrorBody, description = "unauthorized"),
+        (status = 403, body = ErrorBody, description = "wrong_confirm_token"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 409, body = ErrorBody, description = "not_scanned, already_finished"),
+        (status = 410, body = ErrorBody, description = "expired"),
+    ))]
+pub async fn cancel(
+    _: Spend<PhoneCall>,
+    State(app): State<AppState>,
     PhoneUser(user): PhoneUser,
-    ApiJson(body): ApiJson<DecisionBody>,
-) -> Result<Json<Value>, Error> {
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Json<DecisionBody>, ApiError> {
     let (id, confirm_token) = body.parts()?;
-    app.cancel_by_phone(&user, &id, &confirm_token).await?;
-    Ok(Json(json!({ "state": "cancelled" })))
+    app.login
+        .cancel_by_phone(&user, &id, &confirm_token)
+        .await?;
+    Ok(Json(DecisionBody {
+        state: PublicState::Cancelled,
+    }))
 }
 
-/// The configured demo accounts, for the phone simulator page.
-pub async fn demo_users<S: SessionStore>(State(app): State<App<S>>) -> Result<Json<Value>, Error> {
+/// The configured demo accounts, for the phone simulator page (404 when
+/// none are configured).
+#[utoipa::path(get, path = paths::DEMO_USERS, tag = "phone",
+    responses(
+        (status = 200, body = DemoUsersBody, description = "Demo accounts and their tokens"),
+        (status = 404, body = ErrorBody, description = "not_found: no demo accounts"),
+    ))]
+pub async fn demo_users(State(app): State<AppState>) -> Result<Json<DemoUsersBody>, ApiError> {
     if app.config.users.is_empty() {
-        return Err(Error::RouteNotFound);
+        return Err(ApiError::RouteNotFound);
     }
-    let users: Vec<Value> = app
+    let users = app
         .config
         .users
         .iter()
-        .map(|u| json!({ "token": u.token.expose(), "id": u.id, "name": u.name, "avatar": u.avatar }))
+        .map(|u| DemoUser {
+            token: u.token.expose().to_owned(),
+            id: u.id.clone(),
+            name: u.name.clone(),
+            avatar: u.avatar.clone(),
+        })
         .collect();
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(DemoUsersBody { users }))
 }
 
 #[cfg(test)]

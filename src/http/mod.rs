@@ -1,21 +1,26 @@
-//! The HTTP surface: one router shared by the binary and the tests.
+//! The HTTP surface: one router shared by the binary and the tests, and the
+//! OpenAPI document generated from the same route table.
 
 pub mod browser;
 pub mod client_ip;
+pub mod error;
 pub mod extract;
 pub mod mobile;
+pub mod openapi;
 pub mod pages;
 pub mod qr_image;
+pub mod rate_limit;
+pub mod state;
 
-use crate::app::App;
-use crate::error::Error;
-use crate::store::SessionStore;
+pub use error::ApiError;
+pub use state::AppState;
+
+use crate::api::{HealthBody, paths};
+use crate::store::SessionStore as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
@@ -23,34 +28,52 @@ use tower_http::request_id::{
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest request body accepted; every API body is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The API routes, each registered together with its OpenAPI description:
+/// a route cannot be served without being documented.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(browser::create_qr))
+        .routes(routes!(browser::cancel))
+        .routes(routes!(browser::status))
+        .routes(routes!(qr_image::svg))
+        .routes(routes!(qr_image::png))
+        .routes(routes!(browser::exchange))
+        .routes(routes!(browser::complete))
+        .routes(routes!(browser::me))
+        .routes(routes!(browser::logout))
+        .routes(routes!(mobile::scan))
+        .routes(routes!(mobile::confirm))
+        .routes(routes!(mobile::cancel))
+        .routes(routes!(mobile::demo_users))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// The OpenAPI document of every API route.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_routes().split_for_parts();
+    openapi::finish(&mut doc);
+    doc
+}
+
 /// The whole application router.
-pub fn router<S: SessionStore>(app: App<S>) -> Router {
-    let api = Router::new()
-        .route("/api/qr", post(browser::create_qr::<S>))
-        .route("/api/qr/{id}", delete(browser::cancel::<S>))
-        .route("/api/qr/{id}/status", get(browser::status::<S>))
-        .route("/api/qr/{id}/qr.svg", get(qr_image::svg::<S>))
-        .route("/api/qr/{id}/qr.png", get(qr_image::png::<S>))
-        .route("/api/login/exchange", post(browser::exchange::<S>))
-        .route("/api/login/complete", get(browser::complete::<S>))
-        .route("/api/me", get(browser::me::<S>))
-        .route("/api/logout", post(browser::logout::<S>))
-        .route("/api/mobile/scan", post(mobile::scan::<S>))
-        .route("/api/mobile/confirm", post(mobile::confirm::<S>))
-        .route("/api/mobile/cancel", post(mobile::cancel::<S>))
-        .route("/api/demo/users", get(mobile::demo_users::<S>))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz::<S>))
-        .layer(SetResponseHeaderLayer::if_not_present(
+pub fn router(app: AppState) -> Router {
+    let (api, mut doc) = api_routes().split_for_parts();
+    openapi::finish(&mut doc);
+    let api = api.route(paths::OPENAPI, openapi::serve(doc)).layer(
+        SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        ));
+        ),
+    );
 
     // The document policies matter for pages; JSON answers stay lean.
     let pages = pages::routes(&app.config)
@@ -66,8 +89,8 @@ pub fn router<S: SessionStore>(app: App<S>) -> Router {
     Router::new()
         .merge(api)
         .merge(pages)
-        .fallback(|| async { Error::RouteNotFound })
-        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(app)
         .layer(
             ServiceBuilder::new()
@@ -138,7 +161,7 @@ fn request_span(request: &Request) -> tracing::Span {
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    Error::Internal("handler panicked".into()).into_response()
+    ApiError::Internal("handler panicked".into()).into_response()
 }
 
 /// The Content-Security-Policy of the pages. `frame-ancestors 'none'`: a
@@ -147,20 +170,36 @@ const CSP: &str = "default-src 'self'; img-src 'self' https: data:; script-src '
                    style-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'self'; object-src 'none'";
 
-async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+/// The process is alive.
+#[utoipa::path(get, path = paths::HEALTHZ, tag = "operations",
+    responses((status = 200, body = HealthBody, description = "Alive")))]
+async fn healthz() -> axum::Json<HealthBody> {
+    axum::Json(HealthBody {
+        status: "ok".into(),
+        store: None,
+    })
 }
 
-async fn readyz<S: SessionStore>(State(app): State<App<S>>) -> Response {
-    match app.store.check_health().await {
-        Ok(()) => axum::Json(json!({ "status": "ok", "store": "ok" })).into_response(),
+/// The process can serve: its session store answers.
+#[utoipa::path(get, path = paths::READYZ, tag = "operations",
+    responses(
+        (status = 200, body = HealthBody, description = "Ready"),
+        (status = 503, body = HealthBody, description = "The session store does not answer"),
+    ))]
+async fn readyz(State(app): State<AppState>) -> Response {
+    match app.login.store().check_health().await {
+        Ok(()) => axum::Json(HealthBody {
+            status: "ok".into(),
+            store: Some("ok".into()),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable", "store": "unavailable" })),
-            )
-                .into_response()
+            let body = HealthBody {
+                status: "unavailable".into(),
+                store: Some("unavailable".into()),
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
     }
 }

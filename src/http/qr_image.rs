@@ -7,11 +7,12 @@
 //! horizontal runs in module units (about half the bytes, a fraction of the
 //! time of a shape per module), the PNG a plain greyscale bitmap.
 
+use super::error::ApiError;
 use super::extract::QrIdPath;
-use crate::app::App;
-use crate::error::Error;
+use super::state::AppState;
+use crate::api::{ErrorBody, paths};
+use crate::login::LoginError;
 use crate::session::QrId;
-use crate::store::SessionStore;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -27,41 +28,57 @@ const QUIET_ZONE: u32 = 4;
 
 /// What the QR of session `id` encodes: the phone page of this server.
 pub fn qr_content(public_base: &str, id: &QrId) -> String {
-    format!("{public_base}/l/{id}")
+    format!("{public_base}{}", paths::with_id(paths::PHONE_PAGE, id))
 }
 
 /// Medium error correction: survives glare and a partly covered screen.
-fn encode(content: &str) -> Result<QRCode, Error> {
+fn encode(content: &str) -> Result<QRCode, ApiError> {
     QRBuilder::new(content)
         .ecl(ECL::M)
         .build()
-        .map_err(|e| Error::Internal(format!("QR encoding failed: {e:?}")))
+        .map_err(|e| ApiError::Internal(format!("QR encoding failed: {e:?}")))
 }
 
-pub async fn svg<S: SessionStore>(
-    State(app): State<App<S>>,
-    QrIdPath(id): QrIdPath,
-) -> Result<Response, Error> {
-    if !app.qr_exists(&id).await? {
-        return Err(Error::NotFound);
+/// The content of the live QR session `id`, or 404.
+async fn live_content(app: &AppState, id: &QrId) -> Result<String, ApiError> {
+    if !app.login.qr_exists(id).await? {
+        return Err(LoginError::NotFound.into());
     }
-    let svg = render_svg(&qr_content(app.config.public_base(), &id))?;
+    Ok(qr_content(app.config.public_base(), id))
+}
+
+/// The QR code of a live session as SVG.
+#[utoipa::path(get, path = paths::QR_SVG, tag = "browser",
+    params(("id" = String, Path, description = "QR session id")),
+    responses(
+        (status = 200, content_type = "image/svg+xml", body = String, description = "The QR code"),
+        (status = 404, body = ErrorBody, description = "not_found: unknown or expired"),
+    ))]
+pub async fn svg(
+    State(app): State<AppState>,
+    QrIdPath(id): QrIdPath,
+) -> Result<Response, ApiError> {
+    let svg = render_svg(&live_content(&app, &id).await?)?;
     Ok(image_response("image/svg+xml", svg.into_bytes()))
 }
 
-pub async fn png<S: SessionStore>(
-    State(app): State<App<S>>,
+/// The QR code of a live session as PNG.
+#[utoipa::path(get, path = paths::QR_PNG, tag = "browser",
+    params(("id" = String, Path, description = "QR session id")),
+    responses(
+        (status = 200, content_type = "image/png", body = Vec<u8>, description = "The QR code"),
+        (status = 404, body = ErrorBody, description = "not_found: unknown or expired"),
+    ))]
+pub async fn png(
+    State(app): State<AppState>,
     QrIdPath(id): QrIdPath,
-) -> Result<Response, Error> {
-    if !app.qr_exists(&id).await? {
-        return Err(Error::NotFound);
-    }
-    let png = render_png(&qr_content(app.config.public_base(), &id))?;
+) -> Result<Response, ApiError> {
+    let png = render_png(&live_content(&app, &id).await?)?;
     Ok(image_response("image/png", png))
 }
 
 /// `content` as an SVG QR code (quiet zone included).
-pub fn render_svg(content: &str) -> Result<String, Error> {
+pub fn render_svg(content: &str) -> Result<String, ApiError> {
     use std::fmt::Write as _;
     let code = encode(content)?;
     let (n, quiet) = (code.size, QUIET_ZONE as usize);
@@ -97,9 +114,10 @@ pub fn render_svg(content: &str) -> Result<String, Error> {
 }
 
 /// `content` as a greyscale PNG QR code (quiet zone included).
-pub fn render_png(content: &str) -> Result<Vec<u8>, Error> {
+pub fn render_png(content: &str) -> Result<Vec<u8>, ApiError> {
     let code = encode(content)?;
-    let modules = u32::try_from(code.size).map_err(|_| Error::Internal("QR too large".into()))?;
+    let modules =
+        u32::try_from(code.size).map_err(|_| ApiError::Internal("QR too large".into()))?;
     let side = (modules + 2 * QUIET_ZONE) * PNG_MODULE_PX;
     let image = image::GrayImage::from_fn(side, side, |x, y| {
         let (mx, my) = (x / PNG_MODULE_PX, y / PNG_MODULE_PX);
@@ -113,7 +131,7 @@ pub fn render_png(content: &str) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
     PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, FilterType::Adaptive)
         .write_image(image.as_raw(), side, side, image::ExtendedColorType::L8)
-        .map_err(|e| Error::Internal(format!("PNG encoding failed: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("PNG encoding failed: {e}")))?;
     Ok(bytes)
 }
 

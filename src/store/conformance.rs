@@ -16,7 +16,7 @@
 
 use super::{AccountSession, Retention, SessionStore};
 use crate::clock::Timestamp;
-use crate::secret::Secret;
+use crate::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
 use crate::session::{LoginSession, QrId, RequestInfo, User};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -40,12 +40,17 @@ fn at(secs: u64) -> Timestamp {
     t0().plus(Duration::from_secs(secs))
 }
 
+/// The poll token of every session the suite makes.
+fn poll_token() -> Secret {
+    Secret::from_client("conformance-poll-token")
+}
+
 fn session() -> LoginSession {
     LoginSession::new(
         QrId::generate(),
-        Secret::generate().hash(),
-        Secret::generate().hash(),
-        Secret::generate().hash(),
+        PollTokenHash::of(&poll_token()),
+        TicketHash::of(&Secret::generate()),
+        BrowserHash::of(&Secret::generate()),
         RequestInfo {
             ip: "203.0.113.7".into(),
             user_agent: "Mozilla/5.0 (conformance)".into(),
@@ -64,7 +69,8 @@ fn alice() -> User {
 }
 
 fn scanned(s: &LoginSession) -> LoginSession {
-    s.scan(at(1), &alice(), Secret::generate().hash()).unwrap()
+    s.scan(at(1), &alice(), ConfirmTokenHash::of(&Secret::generate()))
+        .unwrap()
 }
 
 pub async fn insert_then_get_round_trips<S: SessionStore>(store: S) {
@@ -96,7 +102,7 @@ pub async fn compare_and_set_needs_the_current_version<S: SessionStore>(store: S
     let next = scanned(&s);
     assert!(store.compare_and_set(s.version, &next).await.unwrap());
     // Stale writer: based on the old version.
-    let stale = s.cancel_by_browser(at(2)).unwrap();
+    let stale = s.cancel_by_browser(at(2), &poll_token()).unwrap();
     assert!(!store.compare_and_set(s.version, &stale).await.unwrap());
     assert_eq!(store.get(&s.id, at(3)).await.unwrap(), Some(next));
 }
@@ -131,7 +137,7 @@ pub async fn racing_writers_exactly_one_wins<S: SessionStore>(store: S) {
 pub async fn identical_racing_writes_have_one_winner<S: SessionStore>(store: S) {
     let s = session();
     store.insert(&s).await.unwrap();
-    let next = s.cancel_by_browser(at(1)).unwrap();
+    let next = s.cancel_by_browser(at(1), &poll_token()).unwrap();
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let (store, version, next) = (store.clone(), s.version, next.clone());
@@ -250,7 +256,10 @@ pub async fn failed_compare_and_set_wakes_nobody<S: SessionStore>(store: S) {
     tokio::task::yield_now().await;
     assert!(
         !store
-            .compare_and_set(s.version, &s.cancel_by_browser(at(2)).unwrap())
+            .compare_and_set(
+                s.version,
+                &s.cancel_by_browser(at(2), &poll_token()).unwrap()
+            )
             .await
             .unwrap()
     );

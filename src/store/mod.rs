@@ -6,6 +6,7 @@
 //! long-poll handler never knows whether a wake-up came from a local notifier
 //! or from another instance.
 
+mod any;
 pub mod conformance;
 pub mod memory;
 pub mod redis;
@@ -18,6 +19,7 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 
+pub use any::Store;
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore};
 

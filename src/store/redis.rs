@@ -76,6 +76,22 @@ pub struct RedisSettings {
     pub resync_every: Duration,
 }
 
+impl RedisSettings {
+    /// The settings `[store]` gives.
+    pub fn from_config(store: &crate::config::StoreConfig) -> Self {
+        Self {
+            url: store
+                .redis_url
+                .as_ref()
+                .map(|u| u.expose().to_owned())
+                .unwrap_or_default(),
+            key_prefix: store.key_prefix.clone(),
+            timeout: store.redis_timeout,
+            resync_every: RESYNC_EVERY,
+        }
+    }
+}
+
 impl std::fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a password.

@@ -6,9 +6,9 @@ use serde_json::json;
 
 async fn assert_untouched(t: &TestApp, qr: &Qr) {
     let id = qrlogin::session::QrId::parse(&qr.id).unwrap();
-    let now = t.app.clock.now();
+    let now = t.clock().now();
     use qrlogin::store::SessionStore as _;
-    let s = t.app.store.get(&id, now).await.unwrap().unwrap();
+    let s = t.store().get(&id, now).await.unwrap().unwrap();
     assert_eq!(s.version, 1, "a refused request changed the session");
 }
 

@@ -4,21 +4,20 @@
 
 use crate::helpers::*;
 use crate::redis_server::RedisServer;
-use qrlogin::store::RedisStore;
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 
 /// Far below the 25 s hold: an answer this fast was woken, not timed out.
 const PROMPT: Duration = Duration::from_secs(5);
 
-async fn two_instances(redis: &RedisServer) -> (TestApp<RedisStore>, TestApp<RedisStore>) {
-    let a = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
-    let b = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
+async fn two_instances(redis: &RedisServer) -> (TestApp, TestApp) {
+    let a = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
+    let b = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
     (a, b)
 }
 
 /// The status of a plain GET of `path` on instance `t`.
-async fn status_of<S: TestStore>(t: &TestApp<S>, path: &str) -> StatusCode {
+async fn status_of(t: &TestApp, path: &str) -> StatusCode {
     t.client.get(t.url(path)).send().await.unwrap().status()
 }
 
@@ -161,7 +160,13 @@ async fn redis_down_means_quick_503s_and_recovery_when_it_returns() {
 #[tokio::test]
 async fn a_held_poll_survives_redis_going_away_and_coming_back() {
     let mut redis = RedisServer::start().await;
-    let a = spawn_redis_app(&redis.url(), "qrl:", "[login]\npoll_hold = \"3s\"", None).await;
+    let a = spawn_redis_app(
+        &redis.url(),
+        "qrl:",
+        |c| c.login.poll_hold = Duration::from_secs(3),
+        None,
+    )
+    .await;
     let qr = a.create_qr().await;
     let started = Instant::now();
     let poll = a.held_poll(&qr, "");
@@ -274,7 +279,7 @@ async fn restarting_an_instance_loses_no_pending_login() {
 
     // A comes back on the same address and knows the login.
     let listener = qrlogin::startup::bind(a_addr, 1024).unwrap();
-    let a2 = spawn_redis_app(&redis.url(), "qrl:", "", Some(listener)).await;
+    let a2 = spawn_redis_app(&redis.url(), "qrl:", |_| {}, Some(listener)).await;
     let me = a2.me(&browser).await;
     assert_eq!(me.status(), StatusCode::OK);
 }
@@ -334,7 +339,7 @@ async fn a_redis_dump_holds_no_usable_secret() {
 #[tokio::test]
 async fn the_subscription_heartbeat_keeps_a_healthy_connection() {
     let redis = RedisServer::start().await;
-    let _a = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
+    let _a = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
     tokio::time::sleep(Duration::from_secs(21)).await;
     let clients: String = redis
         .cmd(&["CLIENT", "LIST", "TYPE", "pubsub"])

@@ -40,7 +40,7 @@ async fn fifty_parallel_exchanges_of_one_ticket_log_in_once() {
     }
     assert_eq!((ok, refused), (1, 49));
     // Losers of the race left no login behind.
-    assert_eq!(t.app.store.account_count(), 1);
+    assert_eq!(t.store().account_count(), Some(1));
 }
 
 #[tokio::test]
@@ -55,7 +55,7 @@ async fn a_ticket_works_once() {
 async fn a_ticket_dies_after_ticket_ttl() {
     let t = spawn_app().await;
     let (qr, ticket) = t.confirmed_qr(ALICE).await;
-    t.app.clock.advance(Duration::from_secs(61));
+    t.clock().advance(Duration::from_secs(61));
     expect_error(t.exchange(&qr, &ticket).await, 400, "invalid_ticket").await;
     assert_eq!(
         t.poll(&qr, "wait=0&since=confirmed").await["state"],
@@ -120,11 +120,11 @@ async fn every_poller_gets_the_same_ticket() {
 
 #[tokio::test]
 async fn login_sessions_expire_after_session_ttl() {
-    let t = spawn_app_with("[login]\nsession_ttl = \"1h\"").await;
+    let t = spawn_app_with(|c| c.login.session_ttl = Duration::from_secs(3600)).await;
     let (qr, ticket) = t.confirmed_qr(ALICE).await;
     assert_eq!(t.exchange(&qr, &ticket).await.status(), StatusCode::OK);
     assert_eq!(t.me(&t.client).await.status(), StatusCode::OK);
-    t.app.clock.advance(Duration::from_secs(3601));
+    t.clock().advance(Duration::from_secs(3601));
     expect_error(t.me(&t.client).await, 401, "unauthorized").await;
 }
 

@@ -158,7 +158,7 @@ async fn complete_refuses_open_redirects() {
 
 #[tokio::test]
 async fn https_public_url_makes_the_cookie_secure() {
-    let t = spawn_app_at(Some("https://login.example"), "").await;
+    let t = spawn_app_at("https://login.example").await;
     let (qr, ticket) = t.confirmed_qr(BOB).await;
     assert!(qr.qr_content.starts_with("https://login.example/l/"));
     let resp = t.exchange(&qr, &ticket).await;
@@ -182,7 +182,7 @@ async fn every_login_gets_a_fresh_session_id() {
         assert!(cookies.insert(cookie.split(';').next().unwrap().to_owned()));
     }
     // Each login is its own server-side session.
-    assert_eq!(t.app.store.account_count(), 3);
+    assert_eq!(t.store().account_count(), Some(3));
 }
 
 #[tokio::test]

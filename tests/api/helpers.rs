@@ -1,12 +1,12 @@
 //! Spawning a test server and typed requests against it.
 #![allow(dead_code)]
 
-use qrlogin::App;
+use qrlogin::Application;
 use qrlogin::clock::Clock;
-use qrlogin::config::Config;
-use qrlogin::session::QrId;
-use qrlogin::startup::{Server, bind};
-use qrlogin::store::{MemoryStore, RedisStore, Retention, SessionStore};
+use qrlogin::config::{Backend, Config, RedactedString};
+use qrlogin::login::LoginService;
+use qrlogin::startup::bind;
+use qrlogin::store::Store;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -18,7 +18,8 @@ pub const ALICE: &str = "demo-alice";
 pub const BOB: &str = "demo-bob";
 pub const HS256_SECRET: &str = "test-hs256-secret-that-is-long-enough-0123456789";
 
-/// The config every test starts from; `extra` is appended (more tables).
+/// The config file every test starts from, as text (for tests that run
+/// the binary on a file); `extra` is appended (more tables).
 pub fn test_config_text(public_url: &str, extra: &str) -> String {
     let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static");
     let rs256 = concat!(
@@ -52,114 +53,85 @@ avatar = "/static/avatars/bob.svg"
     )
 }
 
-/// A store whose held long polls a test can count.
-pub trait TestStore: SessionStore {
-    fn waiting_pollers(&self, id: &QrId) -> usize;
-}
-impl TestStore for MemoryStore {
-    fn waiting_pollers(&self, id: &QrId) -> usize {
-        MemoryStore::waiting_pollers(self, id)
-    }
-}
-impl TestStore for RedisStore {
-    fn waiting_pollers(&self, id: &QrId) -> usize {
-        RedisStore::waiting_pollers(self, id)
-    }
+/// The typed config every test starts from; tests change its fields.
+pub fn test_config(public_url: &str) -> Config {
+    Config::parse(&test_config_text(public_url, "")).unwrap()
 }
 
-pub struct TestApp<S: TestStore = MemoryStore> {
+/// A running server and a browser talking to it.
+pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     /// A browser: keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
-    pub app: App<S>,
+    login: LoginService,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// A server with the default test config.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with("").await
+    spawn_app_with(|_| {}).await
 }
 
-/// A server whose config gets `extra` TOML appended (`[login]`, `[limits]`, …).
-pub async fn spawn_app_with(extra: &str) -> TestApp {
-    spawn_app_at(None, extra).await
-}
-
-/// Like [`spawn_app_with`], with `public_url` fixed instead of the bound address.
-pub async fn spawn_app_at(public_url: Option<&str>, extra: &str) -> TestApp {
+/// A server whose test config `tweak` changed first.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let listener = bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config::parse(&test_config_text(public_url.unwrap_or(&base), extra)).unwrap();
-    let store = MemoryStore::new(retention(&config), config.limits.max_live_sessions);
-    spawn_server(config, store, listener).await
+    let mut config = test_config(&base);
+    tweak(&mut config);
+    spawn_server(config, listener).await
 }
 
-/// An instance on the Redis at `redis_url`, with `extra` TOML appended.
-/// `listener` lets a test restart an instance on the same address.
+/// A server whose `public_url` is `public_url` rather than its bound address.
+pub async fn spawn_app_at(public_url: &str) -> TestApp {
+    let listener = bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
+    spawn_server(test_config(public_url), listener).await
+}
+
+/// An instance on the Redis at `redis_url` with keys under `prefix`,
+/// after `tweak`. `listener` lets a test restart an instance on the same
+/// address.
 pub async fn spawn_redis_app(
     redis_url: &str,
     prefix: &str,
-    extra: &str,
+    tweak: impl FnOnce(&mut Config),
     listener: Option<tokio::net::TcpListener>,
-) -> TestApp<RedisStore> {
+) -> TestApp {
     let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
-    // Instances of one deployment share the public URL (nginx's).
-    let base = "http://qrlogin.test";
-    let text = format!(
-        "{}\n[store]\nbackend = \"redis\"\nredis_url = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\nredis_timeout = \"1s\"\n",
-        test_config_text(base, extra)
-    );
-    // Deployed instances sit behind a proxy on this machine.
-    let text = text.replacen(
-        "[server]\n",
-        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
-        1,
-    );
-    let config = Config::parse(&text).unwrap();
-    let settings = qrlogin::store::RedisSettings {
-        url: redis_url.to_owned(),
-        key_prefix: prefix.to_owned(),
-        timeout: config.store.redis_timeout,
-        // Far above every promptness assertion, so wake-ups in these tests
-        // must come through pub/sub (or a resubscription), not the timer.
-        resync_every: Duration::from_secs(60),
-    };
-    let store = RedisStore::connect(&settings, retention(&config))
-        .await
-        .unwrap();
-    spawn_server(config, store, listener).await
+    // Instances of one deployment share the public URL (nginx's) and sit
+    // behind a proxy on this machine.
+    let mut config = test_config("http://qrlogin.test");
+    config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    config.store.backend = Backend::Redis;
+    config.store.redis_url = Some(RedactedString::from(redis_url.to_owned()));
+    config.store.key_prefix = prefix.to_owned();
+    config.store.redis_timeout = Duration::from_secs(1);
+    tweak(&mut config);
+    spawn_server(config, listener).await
 }
 
-pub fn retention(config: &Config) -> Retention {
-    Retention {
-        expired_grace: config.login.expired_grace,
-    }
-}
-
-/// Runs `store` behind the real server on `listener`.
-pub async fn spawn_server<S: TestStore>(
-    config: Config,
-    store: S,
-    listener: tokio::net::TcpListener,
-) -> TestApp<S> {
+/// Builds the application from `config` exactly as the binary does (store
+/// included), on `listener` and a manual clock, and runs it.
+pub async fn spawn_server(config: Config, listener: tokio::net::TcpListener) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         qrlogin::telemetry::init("qrlogin=debug,tower_http=debug");
     }
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let server = Server::from_listener(config, store, Clock::manual(), listener).unwrap();
-    let app = server.app().clone();
+    let app = Application::build_on(config, listener, Clock::manual())
+        .await
+        .unwrap();
+    let login = app.login().clone();
     let (tx, rx) = oneshot::channel();
-    let handle = tokio::spawn(server.run(async move {
+    let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
     TestApp {
         addr,
         base,
         client: browser(),
-        app,
+        login,
         shutdown: Some(tx),
         server: Some(handle),
     }
@@ -209,7 +181,17 @@ pub async fn expect_error(resp: Response, status: u16, code: &str) -> Value {
     body
 }
 
-impl<S: TestStore> TestApp<S> {
+impl TestApp {
+    /// The server's clock: tests advance it to make deadlines pass.
+    pub fn clock(&self) -> &Clock {
+        self.login.clock()
+    }
+
+    /// The server's store, as the server built it from the config.
+    pub fn store(&self) -> &Store {
+        self.login.store()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -335,14 +317,14 @@ impl<S: TestStore> TestApp<S> {
     pub async fn wait_for_pollers(&self, qr: &Qr, n: usize) {
         let id = qrlogin::session::QrId::parse(&qr.id).unwrap();
         for _ in 0..500 {
-            if self.app.store.waiting_pollers(&id) == n {
+            if self.store().waiting_pollers(&id) == n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!(
             "expected {n} held polls, found {}",
-            self.app.store.waiting_pollers(&id)
+            self.store().waiting_pollers(&id)
         );
     }
 
@@ -355,7 +337,7 @@ impl<S: TestStore> TestApp<S> {
     }
 }
 
-impl<S: TestStore> Drop for TestApp<S> {
+impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

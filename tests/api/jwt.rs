@@ -173,7 +173,7 @@ async fn jwt_expiry_follows_the_servers_clock() {
     let token = hs256(&claims("frank", now() + 120), HS256_SECRET.as_bytes());
     let qr = t.create_qr().await;
     t.scan_ok(&token, &qr).await;
-    t.app.clock.advance(std::time::Duration::from_secs(200));
+    t.clock().advance(std::time::Duration::from_secs(200));
     let qr = t.create_qr().await;
     expect_error(t.scan(&token, &qr).await, 401, "unauthorized").await;
 }

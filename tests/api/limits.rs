@@ -6,7 +6,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn qr_creation_is_rate_limited_per_ip() {
-    let t = spawn_app_with("[limits]\nqr_per_minute_per_ip = 3").await;
+    let t = spawn_app_with(|c| c.limits.qr_per_minute_per_ip = 3).await;
     for _ in 0..3 {
         t.create_qr().await;
     }
@@ -24,7 +24,7 @@ async fn qr_creation_is_rate_limited_per_ip() {
 
 #[tokio::test]
 async fn phone_calls_are_rate_limited_per_ip() {
-    let t = spawn_app_with("[limits]\nmobile_per_minute_per_ip = 2").await;
+    let t = spawn_app_with(|c| c.limits.mobile_per_minute_per_ip = 2).await;
     let qr = t.create_qr().await;
     for _ in 0..2 {
         let resp = t
@@ -41,7 +41,7 @@ async fn phone_calls_are_rate_limited_per_ip() {
 
 #[tokio::test]
 async fn the_live_session_cap_answers_503_not_a_crash() {
-    let t = spawn_app_with("[limits]\nmax_live_sessions = 2").await;
+    let t = spawn_app_with(|c| c.limits.max_live_sessions = 2).await;
     t.create_qr().await;
     t.create_qr().await;
     let resp = t.client.post(t.url("/api/qr")).send().await.unwrap();

@@ -195,7 +195,7 @@ async fn everything_is_refused_after_expiry() {
     let scanned = t.create_qr().await;
     let confirm = t.scan_ok(ALICE, &scanned).await;
     let (confirmed, ticket) = t.confirmed_qr(BOB).await;
-    t.app.clock.advance(Duration::from_secs(301));
+    t.clock().advance(Duration::from_secs(301));
 
     expect_error(t.scan(ALICE, &pending).await, 410, "expired").await;
     expect_error(t.confirm(ALICE, &scanned, &confirm).await, 410, "expired").await;

@@ -130,10 +130,10 @@ impl Drop for Nginx {
 }
 
 /// Waits (bounded) until one poll of `id` is held on either instance.
-async fn wait_for_one_poller<S: TestStore>(a: &TestApp<S>, b: &TestApp<S>, id: &str) {
+async fn wait_for_one_poller(a: &TestApp, b: &TestApp, id: &str) {
     let id = qrlogin::session::QrId::parse(id).unwrap();
     for _ in 0..500 {
-        if a.app.store.waiting_pollers(&id) + b.app.store.waiting_pollers(&id) == 1 {
+        if a.store().waiting_pollers(&id) + b.store().waiting_pollers(&id) == 1 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -155,8 +155,8 @@ fn remote_browser() -> reqwest::Client {
 #[tokio::test]
 async fn the_whole_flow_through_nginx_with_a_held_poll() {
     let redis = RedisServer::start().await;
-    let a = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
-    let b = spawn_redis_app(&redis.url(), "qrl:", "", None).await;
+    let a = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
+    let b = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
     let nginx = Nginx::start([a.addr.port(), b.addr.port()]).await;
     let browser = remote_browser();
 
@@ -242,7 +242,7 @@ async fn the_whole_flow_through_nginx_with_a_held_poll() {
 #[tokio::test]
 async fn a_poll_held_past_nginxs_default_timeout_is_not_cut() {
     let redis = RedisServer::start().await;
-    let hold = "[login]\npoll_hold = \"65s\"";
+    let hold = |c: &mut qrlogin::config::Config| c.login.poll_hold = Duration::from_secs(65);
     let a = spawn_redis_app(&redis.url(), "qrl:", hold, None).await;
     let b = spawn_redis_app(&redis.url(), "qrl:", hold, None).await;
     let nginx = Nginx::start([a.addr.port(), b.addr.port()]).await;

@@ -65,24 +65,8 @@ async fn demo_users_are_listed_only_when_configured() {
     assert_eq!(users[0]["name"], "Alice");
 
     // A config with JWTs only has no demo accounts.
-    let text = test_config_text("http://127.0.0.1:1", "");
-    let jwt_only = text.split("[[users]]").next().unwrap().to_owned();
-    let config = qrlogin::config::Config::parse(&jwt_only).unwrap();
-    assert!(config.users.is_empty());
-    let store = qrlogin::store::MemoryStore::new(
-        qrlogin::store::Retention {
-            expired_grace: config.login.expired_grace,
-        },
-        10,
-    );
-    let app = qrlogin::App::new(config, store, qrlogin::clock::Clock::manual()).unwrap();
-    let router = qrlogin::http::router(app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let resp = reqwest::get(format!("http://{addr}/api/demo/users"))
-        .await
-        .unwrap();
+    let t = spawn_app_with(|c| c.users.clear()).await;
+    let resp = t.client.get(t.url("/api/demo/users")).send().await.unwrap();
     expect_error(resp, 404, "not_found").await;
 }
 

@@ -50,7 +50,7 @@ async fn a_held_poll_answers_408_when_the_hold_ends() {
 
 #[tokio::test]
 async fn wait_zero_is_a_short_poll_and_wait_is_capped_at_poll_hold() {
-    let t = spawn_app_with("[login]\npoll_hold = \"1s\"").await;
+    let t = spawn_app_with(|c| c.login.poll_hold = Duration::from_secs(1)).await;
     let qr = t.create_qr().await;
     let started = Instant::now();
     assert_eq!(t.poll(&qr, "wait=0").await["code"], 408);
@@ -173,7 +173,7 @@ async fn unknown_ids_are_404() {
 async fn expired_sessions_answer_400_then_404() {
     let t = spawn_app().await;
     let qr = t.create_qr().await;
-    t.app.clock.advance(Duration::from_secs(301));
+    t.clock().advance(Duration::from_secs(301));
     let body = t.poll(&qr, "wait=0").await;
     assert_eq!(body, serde_json::json!({"code": 400, "state": "expired"}));
     // A held poll of an expired session answers at once, too.
@@ -181,7 +181,7 @@ async fn expired_sessions_answer_400_then_404() {
     assert_eq!(t.poll(&qr, "").await["code"], 400);
     assert!(started.elapsed() < PROMPT);
     // After the grace period (default 10 min) the code is forgotten.
-    t.app.clock.advance(Duration::from_secs(600));
+    t.clock().advance(Duration::from_secs(600));
     expect_error(t.status_raw(&qr, "wait=0").await, 404, "not_found").await;
 }
 

@@ -47,7 +47,7 @@ async fn svg_is_served_uncached() {
 async fn images_of_unknown_or_expired_codes_are_404() {
     let t = spawn_app().await;
     let qr = t.create_qr().await;
-    t.app.clock.advance(Duration::from_secs(301));
+    t.clock().advance(Duration::from_secs(301));
     for ext in ["png", "svg"] {
         let resp = t
             .client

@@ -1,25 +1,38 @@
 //! The login operations driven directly, on paused tokio time: hold and
 //! expiry deadlines are checked to the millisecond without sleeping.
 
-use crate::helpers::test_config_text;
-use qrlogin::App;
 use qrlogin::clock::Clock;
-use qrlogin::config::Config;
+use qrlogin::config::LoginConfig;
+use qrlogin::login::LoginService;
 use qrlogin::secret::Secret;
-use qrlogin::session::{PublicState, RequestInfo};
-use qrlogin::store::{MemoryStore, Retention, SessionStore};
+use qrlogin::session::{Proof, PublicState, RequestInfo, User};
+use qrlogin::store::{MemoryStore, Retention, Store};
 use std::time::Duration;
 use tokio::time::Instant;
 
-fn app(extra: &str) -> App<MemoryStore> {
-    let config = Config::parse(&test_config_text("http://127.0.0.1:1", extra)).unwrap();
-    let store = MemoryStore::new(
-        Retention {
-            expired_grace: config.login.expired_grace,
-        },
-        1000,
-    );
-    App::new(config, store, Clock::manual()).unwrap()
+/// The login service on its own memory store (also returned, for its
+/// counters), with the default lifetimes changed by `tweak`.
+fn service_with(tweak: impl FnOnce(&mut LoginConfig)) -> (LoginService, MemoryStore) {
+    let mut policy = LoginConfig::default();
+    tweak(&mut policy);
+    let retention = Retention {
+        expired_grace: policy.expired_grace,
+    };
+    let store = MemoryStore::new(retention, 1000);
+    let service = LoginService::new(Store::Memory(store.clone()), Clock::manual(), policy);
+    (service, store)
+}
+
+fn app() -> LoginService {
+    service_with(|_| {}).0
+}
+
+fn alice() -> User {
+    User {
+        id: "alice".into(),
+        name: "Alice".into(),
+        avatar: None,
+    }
 }
 
 fn browser_request() -> RequestInfo {
@@ -31,7 +44,7 @@ fn browser_request() -> RequestInfo {
 
 #[tokio::test(start_paused = true)]
 async fn a_held_poll_ends_exactly_at_the_hold() {
-    let app = app("");
+    let app = app();
     let qr = app
         .create_qr(browser_request(), &Secret::generate())
         .await
@@ -52,7 +65,7 @@ async fn a_held_poll_ends_exactly_at_the_hold() {
 
 #[tokio::test(start_paused = true)]
 async fn a_held_poll_answers_expired_at_the_moment_of_expiry() {
-    let app = app("[login]\nqr_ttl = \"30s\"");
+    let app = service_with(|p| p.qr_ttl = Duration::from_secs(30)).0;
     let qr = app
         .create_qr(browser_request(), &Secret::generate())
         .await
@@ -74,7 +87,7 @@ async fn a_held_poll_answers_expired_at_the_moment_of_expiry() {
 
 #[tokio::test(start_paused = true)]
 async fn a_held_poll_wakes_on_scan_without_time_passing() {
-    let app = app("");
+    let app = app();
     let qr = app
         .create_qr(browser_request(), &Secret::generate())
         .await
@@ -91,7 +104,7 @@ async fn a_held_poll_wakes_on_scan_without_time_passing() {
         })
     };
     tokio::task::yield_now().await;
-    let alice = app.verifier.verify("demo-alice", app.clock.now()).unwrap();
+    let alice = alice();
     app.scan(&alice, &qr.id).await.unwrap();
     let (answer, took) = poller.await.unwrap();
     assert_eq!(answer.state, PublicState::Scanned);
@@ -101,12 +114,12 @@ async fn a_held_poll_wakes_on_scan_without_time_passing() {
 
 #[tokio::test(start_paused = true)]
 async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
-    let app = app("");
+    let app = app();
     let qr = app
         .create_qr(browser_request(), &Secret::generate())
         .await
         .unwrap();
-    let alice = app.verifier.verify("demo-alice", app.clock.now()).unwrap();
+    let alice = alice();
     let scan = app.scan(&alice, &qr.id).await.unwrap();
     app.confirm(&alice, &qr.id, &scan.confirm_token)
         .await
@@ -128,10 +141,7 @@ async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
         .is_err()
     );
     let login = app
-        .redeem_ticket(
-            ticket.expose(),
-            qrlogin::login::Proof::PollToken(&qr.poll_token),
-        )
+        .redeem_ticket(ticket.expose(), Proof::PollToken(&qr.poll_token))
         .await
         .unwrap();
     assert_eq!(login.account.user.id, "alice");
@@ -139,15 +149,15 @@ async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
 
 #[tokio::test]
 async fn memory_stays_flat_under_steady_load() {
-    let app = app("[login]\nexpired_grace = \"1m\"");
+    let (app, store) = service_with(|p| p.expired_grace = Duration::from_secs(60));
     for _ in 0..500 {
         app.create_qr(browser_request(), &Secret::generate())
             .await
             .unwrap();
     }
-    assert_eq!(app.store.session_count(), 500);
-    app.clock.advance(Duration::from_secs(300 + 60));
-    let removed = app.store.purge_expired(app.clock.now()).await;
+    assert_eq!(store.session_count(), 500);
+    app.clock().advance(Duration::from_secs(300 + 60));
+    let removed = app.sweep_expired().await;
     assert_eq!(removed, 500);
-    assert_eq!(app.store.session_count(), 0);
+    assert_eq!(store.session_count(), 0);
 }

@@ -7,14 +7,15 @@ qrlogin::store_conformance_tests!(async { (MemoryStore::new(RETENTION, 10_000), 
 
 #[tokio::test]
 async fn the_memory_store_refuses_past_its_capacity() {
+    use qrlogin::secret::{BrowserHash, PollTokenHash, Secret, TicketHash};
     use qrlogin::store::{SessionStore, StoreError};
     let store = MemoryStore::new(RETENTION, 1);
     let s = |id| {
         qrlogin::session::LoginSession::new(
             id,
-            qrlogin::secret::Secret::generate().hash(),
-            qrlogin::secret::Secret::generate().hash(),
-            qrlogin::secret::Secret::generate().hash(),
+            PollTokenHash::of(&Secret::generate()),
+            TicketHash::of(&Secret::generate()),
+            BrowserHash::of(&Secret::generate()),
             qrlogin::session::RequestInfo {
                 ip: String::new(),
                 user_agent: String::new(),

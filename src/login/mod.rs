@@ -1,18 +1,27 @@
-//! The login operations, one method per thing a browser or phone can ask.
-//! HTTP handlers are thin delegations into these.
+//! The login service: one method per thing a browser or phone can ask. It
+//! knows nothing of HTTP; handlers are thin delegations into it.
 //!
-//! Every change to a QR session is read → pure transition → compare-and-set,
-//! retried when another writer won the race, so concurrent requests are
-//! serialised by the store without locks held across awaits.
+//! Every change to a QR session is read → pure transition (which decides
+//! who may do what, in `session.rs`) → compare-and-set, retried when another
+//! writer won the race, so concurrent requests are serialised by the store
+//! without locks held across awaits.
 
-use crate::app::App;
-use crate::clock::Timestamp;
-use crate::error::Error;
-use crate::secret::{Secret, login_ticket, ticket_qr_id};
-use crate::session::{LoginSession, PublicState, QrId, RequestInfo, TransitionError, User};
-use crate::store::{AccountSession, SessionStore};
+mod error;
+
+pub use error::LoginError;
+
+use crate::clock::{Clock, Timestamp};
+use crate::config::LoginConfig;
+use crate::secret::{
+    BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket, ticket_qr_id,
+};
+use crate::session::{
+    LoginSession, Proof, PublicState, QrId, RequestInfo, TicketProblem, TransitionError, User,
+};
+use crate::store::{AccountSession, SessionStore, Store};
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// How often a transition is retried after losing a compare-and-set race.
 const MAX_CAS_ATTEMPTS: usize = 16;
@@ -46,15 +55,6 @@ pub struct ScanAnswer {
     pub created_at: Timestamp,
 }
 
-/// How a ticket's redeemer shows it is the browser that asked to log in.
-#[derive(Debug, Clone, Copy)]
-pub enum Proof<'a> {
-    /// The session's poll token (the JSON exchange).
-    PollToken(&'a Secret),
-    /// The browser's binding cookie (the page navigation), if it sent one.
-    BrowserCookie(Option<&'a Secret>),
-}
-
 /// A new browser login: the cookie value and what it stands for.
 #[derive(Debug)]
 pub struct NewLogin {
@@ -62,21 +62,70 @@ pub struct NewLogin {
     pub account: AccountSession,
 }
 
-impl<S: SessionStore> App<S> {
+/// The login operations over a store and a clock. A cheap-to-clone handle:
+/// every field is itself a handle onto shared state.
+#[derive(Clone, Debug)]
+pub struct LoginService {
+    store: Store,
+    clock: Clock,
+    policy: LoginConfig,
+    /// Cancelled when the server starts shutting down: held polls answer at once.
+    shutdown: CancellationToken,
+}
+
+type Result<T, E = LoginError> = std::result::Result<T, E>;
+
+impl LoginService {
+    /// The service over `store`, reading time from `clock`, with the
+    /// lifetimes of `policy`.
+    pub fn new(store: Store, clock: Clock, policy: LoginConfig) -> Self {
+        Self {
+            store,
+            clock,
+            policy,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The store (for readiness checks, sweeping, and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock every operation reads "now" from (tests advance it).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The lifetimes this service applies.
+    pub fn policy(&self) -> &LoginConfig {
+        &self.policy
+    }
+
+    /// Makes every held poll answer at once (the server is stopping).
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Resolves once [`LoginService::shut_down`] was called.
+    pub async fn stopping(&self) {
+        self.shutdown.cancelled().await;
+    }
+
     /// Starts a QR login for the browser described by `request`, bound to
     /// the browser holding the `browser` cookie.
     #[tracing::instrument(skip_all)]
-    pub async fn create_qr(&self, request: RequestInfo, browser: &Secret) -> Result<NewQr, Error> {
-        let ttl = self.config.login.qr_ttl;
+    pub async fn create_qr(&self, request: RequestInfo, browser: &Secret) -> Result<NewQr> {
+        let ttl = self.policy.qr_ttl;
         loop {
             let id = QrId::generate();
             let poll_token = Secret::generate();
             let ticket = login_ticket(&poll_token, &id);
             let session = LoginSession::new(
                 id.clone(),
-                poll_token.hash(),
-                ticket.hash(),
-                browser.hash(),
+                PollTokenHash::of(&poll_token),
+                TicketHash::of(&ticket),
+                BrowserHash::of(browser),
                 request.clone(),
                 self.clock.now(),
                 ttl,
@@ -96,7 +145,7 @@ impl<S: SessionStore> App<S> {
 
     /// Whether the id names a QR session that may be shown (unknown and
     /// forgotten ones may not).
-    pub async fn qr_exists(&self, id: &QrId) -> Result<bool, Error> {
+    pub async fn qr_exists(&self, id: &QrId) -> Result<bool> {
         let now = self.clock.now();
         Ok(self
             .store
@@ -116,17 +165,15 @@ impl<S: SessionStore> App<S> {
         poll_token: &Secret,
         since: PublicState,
         wait: Duration,
-    ) -> Result<PollAnswer, Error> {
+    ) -> Result<PollAnswer> {
         let deadline = Instant::now() + wait;
         let mut checked_token = false;
         loop {
             let now = self.clock.now();
-            let session = self.store.get(id, now).await?.ok_or(Error::NotFound)?;
+            let session = self.store.get(id, now).await?.ok_or(LoginError::NotFound)?;
             if !checked_token {
                 // The poll hash never changes, so checking once is enough.
-                if !session.poll_hash.matches(poll_token) {
-                    return Err(Error::PollUnauthorized);
-                }
+                session.authorize_poll(poll_token)?;
                 checked_token = true;
             }
             let state = session.state(now);
@@ -163,22 +210,17 @@ impl<S: SessionStore> App<S> {
 
     /// The browser abandons its code (e.g. it asked for a new one).
     #[tracing::instrument(skip(self, poll_token), fields(qr = %id))]
-    pub async fn cancel_by_browser(&self, id: &QrId, poll_token: &Secret) -> Result<(), Error> {
-        self.transition(id, |s, now| {
-            if !s.poll_hash.matches(poll_token) {
-                return Err(Error::PollUnauthorized);
-            }
-            Ok((s.cancel_by_browser(now)?, ()))
-        })
-        .await?;
+    pub async fn cancel_by_browser(&self, id: &QrId, poll_token: &Secret) -> Result<()> {
+        self.transition(id, |s, now| Ok((s.cancel_by_browser(now, poll_token)?, ())))
+            .await?;
         Ok(())
     }
 
     /// A phone user scanned the code.
     #[tracing::instrument(skip(self, user), fields(qr = %id, user = %user.id))]
-    pub async fn scan(&self, user: &User, id: &QrId) -> Result<ScanAnswer, Error> {
+    pub async fn scan(&self, user: &User, id: &QrId) -> Result<ScanAnswer> {
         let confirm_token = Secret::generate();
-        let confirm_hash = confirm_token.hash();
+        let confirm_hash = ConfirmTokenHash::of(&confirm_token);
         let (session, now) = self
             .transition(id, |s, now| Ok((s.scan(now, user, confirm_hash)?, now)))
             .await?;
@@ -194,13 +236,8 @@ impl<S: SessionStore> App<S> {
 
     /// The phone user tapped Confirm.
     #[tracing::instrument(skip(self, user, confirm_token), fields(qr = %id, user = %user.id))]
-    pub async fn confirm(
-        &self,
-        user: &User,
-        id: &QrId,
-        confirm_token: &Secret,
-    ) -> Result<(), Error> {
-        let ticket_ttl = self.config.login.ticket_ttl;
+    pub async fn confirm(&self, user: &User, id: &QrId, confirm_token: &Secret) -> Result<()> {
+        let ticket_ttl = self.policy.ticket_ttl;
         self.transition(id, |s, now| {
             Ok((s.confirm(now, &user.id, confirm_token, ticket_ttl)?, ()))
         })
@@ -216,7 +253,7 @@ impl<S: SessionStore> App<S> {
         user: &User,
         id: &QrId,
         confirm_token: &Secret,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         self.transition(id, |s, now| {
             Ok((s.cancel_by_phone(now, &user.id, confirm_token)?, ()))
         })
@@ -228,32 +265,15 @@ impl<S: SessionStore> App<S> {
     /// Trades a one-time ticket for a new browser login, if `proof` shows
     /// the caller is the browser that created the session.
     #[tracing::instrument(skip_all)]
-    pub async fn redeem_ticket(&self, ticket: &str, proof: Proof<'_>) -> Result<NewLogin, Error> {
-        let id = ticket_qr_id(ticket).ok_or(Error::InvalidTicket)?;
+    pub async fn redeem_ticket(&self, ticket: &str, proof: Proof<'_>) -> Result<NewLogin> {
+        let unknown = TransitionError::InvalidTicket(TicketProblem::Unknown);
+        let id = ticket_qr_id(ticket).ok_or(unknown)?;
         let ticket = Secret::from_client(ticket);
-        let session_ttl = self.config.login.session_ttl;
+        let session_ttl = self.policy.session_ttl;
         for _ in 0..MAX_CAS_ATTEMPTS {
             let now = self.clock.now();
-            let current = self
-                .store
-                .get(&id, now)
-                .await?
-                .ok_or(Error::InvalidTicket)?;
-            match proof {
-                Proof::PollToken(p) if !current.poll_hash.matches(p) => {
-                    return Err(Error::PollUnauthorized);
-                }
-                Proof::BrowserCookie(c) if !c.is_some_and(|c| current.browser_hash.matches(c)) => {
-                    return Err(Error::InvalidTicket);
-                }
-                _ => {}
-            }
-            let (next, user) = current.redeem(now, &ticket).map_err(|e| match e {
-                TransitionError::Expired
-                | TransitionError::NotConfirmed
-                | TransitionError::WrongTicket => Error::InvalidTicket,
-                other => Error::Transition(other),
-            })?;
+            let current = self.store.get(&id, now).await?.ok_or(unknown)?;
+            let (next, user) = current.redeem(now, &ticket, proof)?;
             // Write the login first: if the store fails here the ticket is
             // still good for a retry. A login written by a loser of the race
             // below is deleted again; its cookie was never sent anywhere.
@@ -271,20 +291,20 @@ impl<S: SessionStore> App<S> {
             }
             self.store.delete_account(&key).await?;
         }
-        Err(Error::Contention)
+        Err(LoginError::Contention)
     }
 
     /// The login behind a session cookie.
-    pub async fn current_login(&self, cookie: Option<&Secret>) -> Result<AccountSession, Error> {
-        let cookie = cookie.ok_or(Error::NotLoggedIn)?;
+    pub async fn current_login(&self, cookie: Option<&Secret>) -> Result<AccountSession> {
+        let cookie = cookie.ok_or(LoginError::NotLoggedIn)?;
         self.store
             .get_account(&cookie.hash(), self.clock.now())
             .await?
-            .ok_or(Error::NotLoggedIn)
+            .ok_or(LoginError::NotLoggedIn)
     }
 
     /// Revokes the login behind a session cookie, if any.
-    pub async fn logout(&self, cookie: Option<&Secret>) -> Result<(), Error> {
+    pub async fn logout(&self, cookie: Option<&Secret>) -> Result<()> {
         if let Some(cookie) = cookie
             && self.store.delete_account(&cookie.hash()).await?
         {
@@ -298,16 +318,22 @@ impl<S: SessionStore> App<S> {
     async fn transition<T>(
         &self,
         id: &QrId,
-        step: impl Fn(&LoginSession, Timestamp) -> Result<(LoginSession, T), Error>,
-    ) -> Result<(LoginSession, T), Error> {
+        step: impl Fn(&LoginSession, Timestamp) -> Result<(LoginSession, T), TransitionError>,
+    ) -> Result<(LoginSession, T)> {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let now = self.clock.now();
-            let current = self.store.get(id, now).await?.ok_or(Error::NotFound)?;
+            let current = self.store.get(id, now).await?.ok_or(LoginError::NotFound)?;
             let (next, out) = step(&current, now)?;
             if self.store.compare_and_set(current.version, &next).await? {
                 return Ok((next, out));
             }
         }
-        Err(Error::Contention)
+        Err(LoginError::Contention)
+    }
+
+    /// Drops what the store holds past its retention, where the backend
+    /// does not expire entries by itself. Returns how many went.
+    pub async fn sweep_expired(&self) -> usize {
+        self.store.purge_expired(self.clock.now()).await
     }
 }

@@ -1,0 +1,213 @@
+//! The JSON API's contract: every request and response body as a type, and
+//! every path the server serves or links to, in one place. The OpenAPI
+//! document (`/api/openapi.json`) is generated from these types.
+
+use crate::session::{PublicState, QrId, User};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Paths of the pages and API, and the links built from them.
+pub mod paths {
+    use crate::session::QrId;
+
+    /// The login page.
+    pub const LOGIN_PAGE: &str = "/";
+    /// The phone page of a QR session: what the QR code encodes.
+    pub const PHONE_PAGE: &str = "/l/{id}";
+    pub const CREATE_QR: &str = "/api/qr";
+    pub const QR: &str = "/api/qr/{id}";
+    pub const QR_STATUS: &str = "/api/qr/{id}/status";
+    pub const QR_SVG: &str = "/api/qr/{id}/qr.svg";
+    pub const QR_PNG: &str = "/api/qr/{id}/qr.png";
+    pub const LOGIN_EXCHANGE: &str = "/api/login/exchange";
+    pub const LOGIN_COMPLETE: &str = "/api/login/complete";
+    pub const ME: &str = "/api/me";
+    pub const LOGOUT: &str = "/api/logout";
+    pub const MOBILE_SCAN: &str = "/api/mobile/scan";
+    pub const MOBILE_CONFIRM: &str = "/api/mobile/confirm";
+    pub const MOBILE_CANCEL: &str = "/api/mobile/cancel";
+    pub const DEMO_USERS: &str = "/api/demo/users";
+    pub const OPENAPI: &str = "/api/openapi.json";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+
+    /// `template` with its `{id}` filled in.
+    pub fn with_id(template: &str, id: &QrId) -> String {
+        template.replacen("{id}", id.as_str(), 1)
+    }
+
+    /// The link a confirmed poll hands the page: completes the login by navigation.
+    pub fn complete_login(ticket: &str) -> String {
+        format!("{LOGIN_COMPLETE}?ticket={ticket}")
+    }
+}
+
+/// Every error: a stable machine-readable code and a human-readable text.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// snake_case, stable: what clients branch on (and translate).
+    #[schema(example = "not_found")]
+    pub error: String,
+    /// English text for people; never carries internal detail.
+    pub message: String,
+}
+
+/// `POST /api/qr` → 201.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewQrBody {
+    /// The session id (128 random bits, URL-safe base64): public, printed in the QR.
+    #[schema(value_type = String, example = "1nL0f3Qb8Lk3ZrGmTq9XwA")]
+    pub id: QrId,
+    /// What the QR code encodes: `<public_url>/l/<id>`.
+    pub qr_content: String,
+    /// Authorises polling and redeeming: keep it in the page, never in the QR.
+    pub poll_token: String,
+    /// Seconds until the code expires.
+    pub expires_in: u64,
+    /// Seconds the server holds a status poll.
+    pub poll_hold: u64,
+    /// Path of the code as SVG.
+    pub qr_svg: String,
+    /// Path of the code as PNG.
+    pub qr_png: String,
+}
+
+/// `GET /api/qr/{id}/status` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// Seconds to hold the poll (default and maximum `login.poll_hold`; 0 answers at once).
+    #[param(value_type = Option<u64>)]
+    pub wait: Option<String>,
+    /// The state the page already shows: the poll answers once the state differs.
+    #[param(value_type = Option<PublicState>)]
+    pub since: Option<String>,
+}
+
+/// The phone user as the login page shows them once scanned.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScannedBy {
+    pub name: String,
+    pub avatar: Option<String>,
+}
+
+/// A long poll's answer, always HTTP 200: WeChat's code is in the body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PollBody {
+    /// 408 pending, 201 scanned, 200 confirmed, 202 cancelled, 400 expired or redeemed.
+    #[schema(example = 408)]
+    pub code: u16,
+    pub state: PublicState,
+    /// Who scanned (scanned and confirmed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<ScannedBy>,
+    /// The one-time ticket (confirmed only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// Where to navigate to log in with the ticket (confirmed only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+}
+
+/// `POST /api/login/exchange` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRequest {
+    pub ticket: String,
+}
+
+/// A logged-in browser's user.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginBody {
+    pub user: User,
+}
+
+/// `GET /api/login/complete` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CompleteQuery {
+    /// The one-time ticket from the confirmed poll.
+    pub ticket: Option<String>,
+    /// Same-origin path to go to afterwards (default `/`).
+    pub next: Option<String>,
+}
+
+/// `GET /api/me` → 200.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MeBody {
+    pub user: User,
+    /// When the login ends (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// `POST /api/mobile/scan` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// What the camera read: `<public_url>/l/<id>`, or a bare id.
+    pub qr: String,
+}
+
+/// The browser asking to log in, for the phone to show.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AskingBrowser {
+    /// As seen by this server (or its trusted proxy).
+    pub ip: String,
+    /// What the browser claims to be (first 256 bytes).
+    pub user_agent: String,
+    /// When the code was created (Unix seconds).
+    pub created_at: i64,
+}
+
+/// `POST /api/mobile/scan` → 200.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScanBody {
+    #[schema(value_type = String)]
+    pub qr_id: QrId,
+    /// Proves the confirm or cancel comes from this scan.
+    pub confirm_token: String,
+    /// Seconds left to decide.
+    pub expires_in: u64,
+    pub request: AskingBrowser,
+}
+
+/// `POST /api/mobile/confirm` and `/cancel` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub qr_id: String,
+    pub confirm_token: String,
+}
+
+/// What a confirm or cancel did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecisionBody {
+    /// `confirmed` or `cancelled`.
+    pub state: PublicState,
+}
+
+/// A configured demo account, for the phone simulator.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DemoUser {
+    /// The account's (public!) bearer token.
+    pub token: String,
+    pub id: String,
+    pub name: String,
+    pub avatar: Option<String>,
+}
+
+/// `GET /api/demo/users` → 200.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DemoUsersBody {
+    pub users: Vec<DemoUser>,
+}
+
+/// `GET /healthz`, `GET /readyz`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// For `/readyz`: whether the session store answers (`ok`/`unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}

@@ -1,0 +1,219 @@
+//! The one error type of the HTTP layer and the one table that maps every
+//! failure to a status and a stable `error` code. Domain errors convert into
+//! it with `From`; it answers `{"error": "<snake_case>", "message": "<text>"}`.
+//! Internal detail goes to the log, never to the client.
+
+use crate::api::ErrorBody;
+use crate::auth::AuthError;
+use crate::login::LoginError;
+use crate::session::TransitionError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A login operation refused or failed.
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    /// The phone's bearer token is missing or invalid.
+    #[error("{0}")]
+    MobileUnauthorized(#[from] AuthError),
+    /// Malformed input the handler caught itself (`code` says what kind).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("expected a JSON body with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("no such page or endpoint")]
+    RouteNotFound,
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    #[error("cross-site request refused")]
+    CrossSite,
+    #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    /// A bug or an environment failure; the detail is logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        Self::Login(LoginError::Refused(e))
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The one table: every failure's status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use LoginError as L;
+        use StatusCode as S;
+        use TransitionError as T;
+        match self {
+            Self::BadRequest { code, .. } => (S::BAD_REQUEST, code),
+            Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::MobileUnauthorized(_)
+            | Self::Login(L::NotLoggedIn | L::Refused(T::WrongPollToken)) => {
+                (S::UNAUTHORIZED, "unauthorized")
+            }
+            Self::Login(L::NotFound) | Self::RouteNotFound => (S::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::CrossSite => (S::FORBIDDEN, "cross_site"),
+            Self::Login(L::Refused(T::InvalidTicket(_))) => (S::BAD_REQUEST, "invalid_ticket"),
+            Self::Login(L::Refused(T::Expired)) => (S::GONE, "expired"),
+            Self::Login(L::Refused(T::WrongConfirmToken)) => (S::FORBIDDEN, "wrong_confirm_token"),
+            Self::Login(L::Refused(T::ClaimedByAnotherUser)) => (S::CONFLICT, "already_claimed"),
+            Self::Login(L::Refused(T::AlreadyFinished)) => (S::CONFLICT, "already_finished"),
+            Self::Login(L::Refused(T::NotScanned)) => (S::CONFLICT, "not_scanned"),
+            Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Login(L::StoreUnavailable(_)) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
+            Self::Login(L::OverCapacity) => (S::SERVICE_UNAVAILABLE, "over_capacity"),
+            Self::Login(L::Contention) => (S::SERVICE_UNAVAILABLE, "contention"),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The stable `error` code clients branch on.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            Self::Login(LoginError::StoreUnavailable(detail)) => {
+                tracing::warn!(%detail, "store unavailable");
+            }
+            Self::Internal(detail) => tracing::error!(%detail, "internal error"),
+            _ if status.is_server_error() => tracing::warn!(error = %self, "request failed"),
+            _ => tracing::debug!(error = %self, "request refused"),
+        }
+        let body = ErrorBody {
+            error: code.to_owned(),
+            message: self.to_string(),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match &self {
+            Self::MobileUnauthorized(AuthError::Missing) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"qrlogin\""),
+                );
+            }
+            Self::MobileUnauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"qrlogin\", error=\"invalid_token\""),
+                );
+            }
+            Self::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::TicketProblem;
+
+    async fn body_of(e: ApiError) -> (StatusCode, String) {
+        let r = e.into_response();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn internal_detail_is_never_sent() {
+        let detail = "redis at 10.0.0.3:6379 refused";
+        let (status, body) = body_of(LoginError::StoreUnavailable(detail.into()).into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"store_unavailable\""), "{body}");
+        assert!(!body.contains("10.0.0.3"), "{body}");
+
+        let (status, body) = body_of(ApiError::Internal("secret detail".into())).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("\"internal\""), "{body}");
+        assert!(!body.contains("secret detail"), "{body}");
+    }
+
+    #[test]
+    fn transition_errors_map_to_the_documented_statuses() {
+        use TransitionError as T;
+        for (t, status, code) in [
+            (T::WrongPollToken, 401, "unauthorized"),
+            (T::Expired, 410, "expired"),
+            (T::WrongConfirmToken, 403, "wrong_confirm_token"),
+            (T::ClaimedByAnotherUser, 409, "already_claimed"),
+            (T::AlreadyFinished, 409, "already_finished"),
+            (T::NotScanned, 409, "not_scanned"),
+            (
+                T::InvalidTicket(TicketProblem::Unknown),
+                400,
+                "invalid_ticket",
+            ),
+            (
+                T::InvalidTicket(TicketProblem::Wrong),
+                400,
+                "invalid_ticket",
+            ),
+            (
+                T::InvalidTicket(TicketProblem::NotConfirmed),
+                400,
+                "invalid_ticket",
+            ),
+            (
+                T::InvalidTicket(TicketProblem::WindowPassed),
+                400,
+                "invalid_ticket",
+            ),
+            (
+                T::InvalidTicket(TicketProblem::OtherBrowser),
+                400,
+                "invalid_ticket",
+            ),
+        ] {
+            let (s, c) = ApiError::from(t).status_and_code();
+            assert_eq!((s.as_u16(), c), (status, code), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn every_ticket_problem_reads_the_same_to_the_client() {
+        let texts: std::collections::HashSet<String> = [
+            TicketProblem::Unknown,
+            TicketProblem::Wrong,
+            TicketProblem::NotConfirmed,
+            TicketProblem::WindowPassed,
+            TicketProblem::OtherBrowser,
+        ]
+        .into_iter()
+        .map(|p| ApiError::from(TransitionError::InvalidTicket(p)).to_string())
+        .collect();
+        assert_eq!(texts.len(), 1, "{texts:?}");
+    }
+}

@@ -1,0 +1,83 @@
+//! The OpenAPI 3.1 document: generated from the handlers' `#[utoipa::path]`
+//! annotations and the body types in `api.rs`, served at `/api/openapi.json`.
+
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, get};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder, Tag};
+
+/// The document before the routes add themselves: title, version, tags.
+pub fn base() -> OpenApi {
+    let tag = |name: &str, about: &str| {
+        let mut t = Tag::new(name);
+        t.description = Some(about.to_owned());
+        t
+    };
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("qrlogin")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Log in on a computer by scanning a QR code with a phone that is already \
+                     logged in. Every error is `{\"error\", \"message\"}` with a 4xx/5xx status.",
+                ))
+                .build(),
+        )
+        .tags(Some([
+            tag(
+                "browser",
+                "The login page: create a QR session, long-poll it, log in.",
+            ),
+            tag(
+                "phone",
+                "The phone app, authenticated by its own bearer token.",
+            ),
+            tag("operations", "Liveness and readiness probes."),
+        ]))
+        .build()
+}
+
+/// Adds what the routes cannot say themselves: the security schemes they name.
+pub fn finish(doc: &mut OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    let bearer = |about: &str| {
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(about))
+                .build(),
+        )
+    };
+    components.add_security_scheme(
+        "poll_token",
+        bearer("The poll token `POST /api/qr` returned to the page that created the session."),
+    );
+    components.add_security_scheme(
+        "phone_token",
+        bearer("The phone app's token: a JWT from your account system, or a demo token."),
+    );
+}
+
+/// A handler serving `doc`, serialised once.
+pub fn serve<S: Clone + Send + Sync + 'static>(doc: OpenApi) -> MethodRouter<S> {
+    // Plain data with string keys: serialising it cannot fail.
+    let json: axum::body::Bytes = doc
+        .to_json()
+        .expect("the OpenAPI document serialises")
+        .into();
+    get(move || {
+        let json = json.clone();
+        async move {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                json,
+            )
+                .into_response()
+        }
+    })
+}

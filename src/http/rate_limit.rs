@@ -1,0 +1,113 @@
+//! Per-client-IP request budgets (token buckets from `governor`), spent by
+//! an extractor that handlers name in their signature: `_: Spend<QrCreation>`
+//! sits before every other extractor, so a refused request costs nothing
+//! else (no body parsing, no token check: tokens cannot be guessed fast).
+
+use super::error::ApiError;
+use super::extract::ClientIp;
+use super::state::AppState;
+use crate::config::LimitsConfig;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+/// The budgets, one token bucket per client IP (per /64 for IPv6) each.
+pub struct RateLimits {
+    qr: DefaultKeyedRateLimiter<IpAddr>,
+    mobile: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits").finish_non_exhaustive()
+    }
+}
+
+impl RateLimits {
+    pub fn new(limits: &LimitsConfig) -> Self {
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        Self {
+            qr: RateLimiter::keyed(per_minute(limits.qr_per_minute_per_ip)),
+            mobile: RateLimiter::keyed(per_minute(limits.mobile_per_minute_per_ip)),
+        }
+    }
+
+    /// Forgets clients whose buckets are full again, so memory stays flat.
+    pub fn forget_idle(&self) {
+        self.qr.retain_recent();
+        self.mobile.retain_recent();
+    }
+}
+
+/// A kind of request with a budget of its own.
+pub trait Budget {
+    fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr>;
+}
+
+/// Creating a QR code (`limits.qr_per_minute_per_ip`).
+#[derive(Debug)]
+pub struct QrCreation;
+impl Budget for QrCreation {
+    fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr> {
+        &limits.qr
+    }
+}
+
+/// Any phone API call (`limits.mobile_per_minute_per_ip`).
+#[derive(Debug)]
+pub struct PhoneCall;
+impl Budget for PhoneCall {
+    fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr> {
+        &limits.mobile
+    }
+}
+
+/// Extracting it spends one request of budget `B` from the client's IP, or
+/// refuses the request with 429 and `Retry-After`.
+#[derive(Debug)]
+pub struct Spend<B>(PhantomData<B>);
+
+impl<B: Budget> FromRequestParts<AppState> for Spend<B> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await?;
+        B::bucket(&app.limits)
+            .check_key(&limit_key(ip))
+            .map_err(|not_until| ApiError::RateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })?;
+        Ok(Self(PhantomData))
+    }
+}
+
+/// The bucket a client IP spends from. One IPv6 subscriber usually holds a
+/// whole /64, so IPv6 addresses share a bucket per /64.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_key;
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64() {
+        let a = limit_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = limit_key("2001:db8:1:2:bbbb::9".parse().unwrap());
+        let c = limit_key("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let v4 = "192.0.2.1".parse().unwrap();
+        assert_eq!(limit_key(v4), v4);
+    }
+}

@@ -1,0 +1,38 @@
+//! What a login operation can fail with, in the domain's words. It knows
+//! nothing of HTTP: the web layer maps it to a status and JSON once
+//! (`http/error.rs`).
+
+use crate::session::TransitionError;
+use crate::store::StoreError;
+
+/// Why a login operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// No QR session of that id is held (never issued, or forgotten).
+    #[error("no such QR code")]
+    NotFound,
+    /// The session's rules refused it (wrong token, wrong state, expired…).
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    /// No live browser login for that cookie.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The store could not be reached; the detail is for the log only.
+    #[error("the session store is unavailable; try again shortly")]
+    StoreUnavailable(String),
+    /// The store holds as many sessions as it may.
+    #[error("the server is at capacity; try again shortly")]
+    OverCapacity,
+    /// Lost the compare-and-set race too many times in a row.
+    #[error("the server is busy with this session; try again")]
+    Contention,
+}
+
+impl From<StoreError> for LoginError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => Self::StoreUnavailable(detail),
+            StoreError::Full => Self::OverCapacity,
+        }
+    }
+}

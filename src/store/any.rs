@@ -1,0 +1,121 @@
+//! The store the server runs on, chosen from the config at start-up: one
+//! enum over the backends, so nothing above the store is generic over it.
+
+use super::StoreError;
+use super::{AccountSession, MemoryStore, RedisSettings, RedisStore, Retention, SessionStore};
+use crate::clock::Timestamp;
+use crate::config::{Backend, Config};
+use crate::secret::SecretHash;
+use crate::session::{LoginSession, QrId};
+use tokio::time::Instant;
+
+/// One of the backends. A cheap-to-clone handle, like each of them.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+/// Calls the same method on whichever backend this is.
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Store::Memory($store) => $call,
+            Store::Redis($store) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// The store `config.store` asks for. Connecting to Redis can fail; the
+    /// error names the key to look at.
+    pub async fn from_config(config: &Config) -> Result<Self, StoreError> {
+        let retention = Retention {
+            expired_grace: config.login.expired_grace,
+        };
+        match config.store.backend {
+            Backend::Memory => Ok(Self::Memory(MemoryStore::new(
+                retention,
+                config.limits.max_live_sessions,
+            ))),
+            Backend::Redis => {
+                let settings = RedisSettings::from_config(&config.store);
+                Ok(Self::Redis(
+                    RedisStore::connect(&settings, retention).await?,
+                ))
+            }
+        }
+    }
+}
+
+/// Counters only tests read (`test-util` feature).
+#[cfg(feature = "test-util")]
+impl Store {
+    /// Long polls this instance holds on session `id`.
+    pub fn waiting_pollers(&self, id: &QrId) -> usize {
+        delegate!(self, s => s.waiting_pollers(id))
+    }
+
+    /// Browser logins held (memory store only; Redis keeps them remotely).
+    pub fn account_count(&self) -> Option<usize> {
+        match self {
+            Store::Memory(s) => Some(s.account_count()),
+            Store::Redis(_) => None,
+        }
+    }
+}
+
+impl SessionStore for Store {
+    async fn insert(&self, session: &LoginSession) -> Result<bool, StoreError> {
+        delegate!(self, s => s.insert(session).await)
+    }
+
+    async fn get(&self, id: &QrId, now: Timestamp) -> Result<Option<LoginSession>, StoreError> {
+        delegate!(self, s => s.get(id, now).await)
+    }
+
+    async fn compare_and_set(
+        &self,
+        expected_version: u64,
+        next: &LoginSession,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.compare_and_set(expected_version, next).await)
+    }
+
+    async fn wait_for_change(
+        &self,
+        id: &QrId,
+        seen_version: u64,
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.wait_for_change(id, seen_version, deadline).await)
+    }
+
+    async fn put_account(
+        &self,
+        key: &SecretHash,
+        account: &AccountSession,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_account(key, account).await)
+    }
+
+    async fn get_account(
+        &self,
+        key: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<AccountSession>, StoreError> {
+        delegate!(self, s => s.get_account(key, now).await)
+    }
+
+    async fn delete_account(&self, key: &SecretHash) -> Result<bool, StoreError> {
+        delegate!(self, s => s.delete_account(key).await)
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> usize {
+        delegate!(self, s => s.purge_expired(now).await)
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        delegate!(self, s => s.check_health().await)
+    }
+}
