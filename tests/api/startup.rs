@@ -40,6 +40,40 @@ fn bad_config_fails_fast_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
 
+/// Runs the binary on `config` and returns its exit code and stderr.
+fn run_on(config: &str) -> (Option<i32>, String) {
+    let path = write_config(config);
+    let out = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Key files are read while the app is built, not while the TOML is
+/// parsed; a bad one is still a config error (exit 2) naming its key.
+#[test]
+fn an_unusable_rs256_key_file_fails_fast_naming_the_key() {
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rs256_public.pem"
+    );
+    let base = crate::helpers::test_config_text("http://127.0.0.1:1", "");
+    let not_a_key = write_config("this is not a PEM key");
+    for replacement in [
+        "/nonexistent/key.pem".to_owned(),
+        not_a_key.display().to_string(),
+    ] {
+        let (code, stderr) = run_on(&base.replace(good, &replacement));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains("mobile_auth.jwt_rs256_public_key"),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn the_demo_config_serves_and_sigterm_stops_it() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
