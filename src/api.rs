@@ -98,14 +98,19 @@ pub struct PollBody {
     #[schema(example = 408)]
     pub code: u16,
     pub state: PublicState,
+    // Left out, never null, when there is none: `nullable = false` keeps
+    // utoipa from documenting these `Option`s as nullable.
     /// Who scanned (scanned and confirmed).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub user: Option<ScannedBy>,
     /// The one-time ticket (confirmed only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ticket: Option<String>,
     /// Where to navigate to log in with the ticket (confirmed only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub redirect: Option<String>,
 }
 
@@ -209,5 +214,6 @@ pub struct HealthBody {
     pub status: String,
     /// For `/readyz`: whether the session store answers (`ok`/`unavailable`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)] // left out, never null
     pub store: Option<String>,
 }

@@ -146,7 +146,7 @@ fn poll_body(answer: PollAnswer) -> PollBody {
 }
 
 /// The page gives up on its code: pending or scanned → cancelled.
-#[utoipa::path(delete, path = paths::QR, tag = "browser",
+#[utoipa::path(delete, path = paths::QR, tag = "browser", operation_id = "browser_cancel",
     params(("id" = String, Path, description = "QR session id")),
     security(("poll_token" = [])),
     responses(
@@ -155,6 +155,7 @@ fn poll_body(answer: PollAnswer) -> PollBody {
         (status = 404, body = ErrorBody, description = "not_found"),
         (status = 409, body = ErrorBody, description = "already_finished"),
         (status = 410, body = ErrorBody, description = "expired"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn cancel(
     State(app): State<AppState>,
@@ -173,6 +174,9 @@ pub async fn cancel(
         (status = 200, body = LoginBody, description = "Logged in; Set-Cookie: qrl_session"),
         (status = 400, body = ErrorBody, description = "invalid_ticket, invalid_json"),
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
+        (status = 413, body = ErrorBody, description = "payload_too_large"),
+        (status = 415, body = ErrorBody, description = "unsupported_media_type"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn exchange(
     State(app): State<AppState>,
@@ -198,7 +202,8 @@ pub async fn exchange(
     params(CompleteQuery),
     responses(
         (status = 303, description = "Logged in (Set-Cookie: qrl_session), or refused for a browser: to `/?login_error=invalid_ticket`"),
-        (status = 400, body = ErrorBody, description = "invalid_ticket (non-browser clients)"),
+        (status = 400, body = ErrorBody, description = "invalid_ticket (non-browser clients), invalid_request"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn complete(
     State(app): State<AppState>,
@@ -263,6 +268,7 @@ pub fn safe_next(next: Option<&str>) -> &str {
     responses(
         (status = 200, body = MeBody, description = "The logged-in user"),
         (status = 401, body = ErrorBody, description = "unauthorized: not logged in"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
     ))]
 pub async fn me(State(app): State<AppState>, jar: CookieJar) -> Result<Json<MeBody>, ApiError> {
     let cookie = jar
@@ -282,6 +288,7 @@ pub async fn me(State(app): State<AppState>, jar: CookieJar) -> Result<Json<MeBo
     responses(
         (status = 204, description = "Logged out (cookie cleared)"),
         (status = 403, body = ErrorBody, description = "cross_site"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
     ))]
 pub async fn logout(
     State(app): State<AppState>,

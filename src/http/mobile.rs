@@ -45,7 +45,10 @@ impl FromRequestParts<AppState> for PhoneUser {
         (status = 404, body = ErrorBody, description = "not_found"),
         (status = 409, body = ErrorBody, description = "already_claimed, already_finished"),
         (status = 410, body = ErrorBody, description = "expired"),
+        (status = 413, body = ErrorBody, description = "payload_too_large"),
+        (status = 415, body = ErrorBody, description = "unsupported_media_type"),
         (status = 429, body = ErrorBody, description = "rate_limited"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn scan(
     _: Spend<PhoneCall>,
@@ -98,11 +101,16 @@ impl DecisionRequest {
     security(("phone_token" = [])),
     responses(
         (status = 200, body = DecisionBody, description = "Confirmed"),
+        (status = 400, body = ErrorBody, description = "invalid_json"),
         (status = 401, body = ErrorBody, description = "unauthorized"),
         (status = 403, body = ErrorBody, description = "wrong_confirm_token"),
         (status = 404, body = ErrorBody, description = "not_found"),
         (status = 409, body = ErrorBody, description = "not_scanned, already_finished"),
         (status = 410, body = ErrorBody, description = "expired"),
+        (status = 413, body = ErrorBody, description = "payload_too_large"),
+        (status = 415, body = ErrorBody, description = "unsupported_media_type"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn confirm(
     _: Spend<PhoneCall>,
@@ -118,16 +126,21 @@ pub async fn confirm(
 }
 
 /// The user tapped Cancel: the browser's held poll answers at once.
-#[utoipa::path(post, path = paths::MOBILE_CANCEL, tag = "phone",
+#[utoipa::path(post, path = paths::MOBILE_CANCEL, tag = "phone", operation_id = "phone_cancel",
     request_body = DecisionRequest,
     security(("phone_token" = [])),
     responses(
         (status = 200, body = DecisionBody, description = "Cancelled"),
+        (status = 400, body = ErrorBody, description = "invalid_json"),
         (status = 401, body = ErrorBody, description = "unauthorized"),
         (status = 403, body = ErrorBody, description = "wrong_confirm_token"),
         (status = 404, body = ErrorBody, description = "not_found"),
         (status = 409, body = ErrorBody, description = "not_scanned, already_finished"),
         (status = 410, body = ErrorBody, description = "expired"),
+        (status = 413, body = ErrorBody, description = "payload_too_large"),
+        (status = 415, body = ErrorBody, description = "unsupported_media_type"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn cancel(
     _: Spend<PhoneCall>,

@@ -1,9 +1,10 @@
 //! The OpenAPI 3.1 document: generated from the handlers' `#[utoipa::path]`
 //! annotations and the body types in `api.rs`, served at `/api/openapi.json`.
 
+use crate::api::paths;
 use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get};
+use axum::response::{IntoResponse, Response};
+use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder, Tag};
 
@@ -34,7 +35,10 @@ pub fn base() -> OpenApi {
                 "phone",
                 "The phone app, authenticated by its own bearer token.",
             ),
-            tag("operations", "Liveness and readiness probes."),
+            tag(
+                "operations",
+                "Liveness and readiness probes, and this document.",
+            ),
         ]))
         .build()
 }
@@ -60,24 +64,26 @@ pub fn finish(doc: &mut OpenApi) {
     );
 }
 
-/// A handler serving `doc`, serialised once.
-pub fn serve<S: Clone + Send + Sync + 'static>(doc: OpenApi) -> MethodRouter<S> {
-    // Plain data with string keys: serialising it cannot fail.
-    let json: axum::body::Bytes = doc
-        .to_json()
-        .expect("the OpenAPI document serialises")
-        .into();
-    get(move || {
-        let json = json.clone();
-        async move {
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                json,
-            )
-                .into_response()
-        }
-    })
+/// This OpenAPI document.
+// Registered like every other API route, so the document lists itself. Built
+// and serialised on first request: it does not depend on the config.
+#[utoipa::path(get, path = paths::OPENAPI, tag = "operations",
+    responses((status = 200, body = Object, description = "This OpenAPI 3.1 document")))]
+pub async fn document() -> Response {
+    static JSON: OnceLock<axum::body::Bytes> = OnceLock::new();
+    let json = JSON.get_or_init(|| {
+        // Plain data with string keys: serialising it cannot fail.
+        super::openapi_document()
+            .to_json()
+            .expect("the OpenAPI document serialises")
+            .into()
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json.clone(),
+    )
+        .into_response()
 }

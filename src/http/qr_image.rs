@@ -53,6 +53,7 @@ async fn live_content(app: &AppState, id: &QrId) -> Result<String, ApiError> {
     responses(
         (status = 200, content_type = "image/svg+xml", body = String, description = "The QR code"),
         (status = 404, body = ErrorBody, description = "not_found: unknown or expired"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
     ))]
 pub async fn svg(
     State(app): State<AppState>,
@@ -63,11 +64,14 @@ pub async fn svg(
 }
 
 /// The QR code of a live session as PNG.
+// No body type: PNG bytes have no JSON Schema, and OpenAPI 3.1 describes a
+// binary body by its media type alone (`Vec<u8>` read "array of integers").
 #[utoipa::path(get, path = paths::QR_PNG, tag = "browser",
     params(("id" = String, Path, description = "QR session id")),
     responses(
-        (status = 200, content_type = "image/png", body = Vec<u8>, description = "The QR code"),
+        (status = 200, content_type = "image/png", description = "The QR code"),
         (status = 404, body = ErrorBody, description = "not_found: unknown or expired"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
     ))]
 pub async fn png(
     State(app): State<AppState>,
