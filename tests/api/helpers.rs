@@ -156,10 +156,15 @@ pub struct Qr {
     pub body: Value,
 }
 
-/// Parses a JSON body, failing the test with the text if it is not JSON.
+/// Parses a JSON body, failing the test with the text if it is not JSON, or
+/// if the OpenAPI document does not describe this answer (see `contract`):
+/// every JSON answer any test reads is checked against the document.
 pub async fn json(resp: Response) -> Value {
+    let (path, status) = (resp.url().path().to_owned(), resp.status().as_u16());
     let text = resp.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
+    crate::contract::check(&path, status, &body);
+    body
 }
 
 /// Asserts `resp` has `status` and the API error `code`, returns the body.

@@ -1,10 +1,11 @@
 //! The one integration-test binary: every test starts its own server on
-#![allow(clippy::unwrap_used)]
 //! 127.0.0.1:0 through [`helpers::spawn_app`] and talks real HTTP to it.
 //! Set `TEST_LOG=1` to see the server's logs.
+#![allow(clippy::unwrap_used)]
 
 mod bad_input;
 mod cluster;
+mod contract;
 mod exchange;
 mod flow;
 mod helpers;
@@ -12,6 +13,7 @@ mod jwt;
 mod limits;
 mod mobile;
 mod nginx;
+mod openapi;
 mod pages;
 mod poll;
 mod qr_image;
