@@ -98,7 +98,8 @@ pub fn check(path: &str, status: u16, body: &Value) {
     }
     assert!(
         !schemas.is_empty(),
-        "{path} ({}) answered {status}, a status the OpenAPI document does not list for it: {body}",
+        "{path} (documented as {}) answered {status}, a status the OpenAPI document does not \
+         list for it: {body}",
         templates.join(", ")
     );
     // With several methods on one path, the body must fit one of their answers.
