@@ -54,9 +54,9 @@ pub struct ServerConfig {
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
-    /// The directory holding the pages; relative paths are relative to the config file.
-    #[serde(default = "default_static_dir")]
-    pub static_dir: PathBuf,
+    /// A directory served instead of the embedded pages (branding); relative
+    /// paths are relative to the config file.
+    pub static_dir: Option<PathBuf>,
     /// How long a client may take to send a request's headers (slowloris).
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
     pub header_read_timeout: Duration,
@@ -221,9 +221,6 @@ fn default_backlog() -> u32 {
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)
 }
-fn default_static_dir() -> PathBuf {
-    PathBuf::from("static")
-}
 
 impl Config {
     /// Reads, parses and validates the file at `path`. Relative paths inside
@@ -235,6 +232,7 @@ impl Config {
             .map_err(|ConfigError(msg)| ConfigError(format!("{}: {msg}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        config.check_static_dir()?;
         Ok(config)
     }
 
@@ -246,14 +244,42 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        if self.server.static_dir.is_relative() {
-            self.server.static_dir = base.join(&self.server.static_dir);
+        if let Some(dir) = &mut self.server.static_dir
+            && dir.is_relative()
+        {
+            *dir = base.join(&*dir);
         }
         if let Some(key) = &mut self.mobile_auth.jwt_rs256_public_key
             && key.is_relative()
         {
             *key = base.join(&*key);
         }
+    }
+
+    /// A `static_dir` without the pages would answer 404 at `/` and `/l/{id}`
+    /// (silently, before the pages were embedded): refuse it at start-up.
+    fn check_static_dir(&self) -> Result<(), ConfigError> {
+        let Some(dir) = &self.server.static_dir else {
+            return Ok(());
+        };
+        if !dir.is_dir() {
+            return Err(bad(
+                "server.static_dir",
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        for page in [
+            crate::http::pages::LOGIN_PAGE,
+            crate::http::pages::PHONE_PAGE,
+        ] {
+            if !dir.join(page).is_file() {
+                return Err(bad(
+                    "server.static_dir",
+                    format!("{} has no {page}", dir.display()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether cookies must carry `Secure`.
@@ -431,7 +457,10 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let c = Config::load(&path).unwrap();
         assert!(!c.users.is_empty());
-        assert!(c.server.static_dir.join("index.html").exists());
+        assert_eq!(
+            c.server.static_dir, None,
+            "the demo serves the embedded pages"
+        );
     }
 
     #[test]

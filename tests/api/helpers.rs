@@ -21,7 +21,6 @@ pub const HS256_SECRET: &str = "test-hs256-secret-that-is-long-enough-0123456789
 /// The config file every test starts from, as text (for tests that run
 /// the binary on a file); `extra` is appended (more tables).
 pub fn test_config_text(public_url: &str, extra: &str) -> String {
-    let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static");
     let rs256 = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/rs256_public.pem"
@@ -31,7 +30,6 @@ pub fn test_config_text(public_url: &str, extra: &str) -> String {
 [server]
 listen = "127.0.0.1:0"
 public_url = "{public_url}"
-static_dir = "{static_dir}"
 
 [mobile_auth]
 jwt_hs256_secret = "{HS256_SECRET}"

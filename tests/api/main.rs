@@ -8,6 +8,7 @@ mod cluster;
 mod exchange;
 mod flow;
 mod helpers;
+mod i18n;
 mod jwt;
 mod limits;
 mod mobile;
