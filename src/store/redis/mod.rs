@@ -8,38 +8,32 @@
 //!   server; `redis::Script` re-loads a script Redis lost (`NOSCRIPT`) after a
 //!   restart. No WATCH/MULTI, which is unsound on a shared multiplexed connection.
 //! - The compare-and-set script also publishes the session id on
-//!   `{prefix}changed`. Each instance keeps ONE subscription and fans the
-//!   hint out to its local waiters. Pub/sub drops messages while
+//!   `{prefix}changed`. Each instance keeps ONE subscription ([`pubsub`]) and
+//!   fans the hint out to its local waiters ([`waiters`]). Pub/sub drops messages while
 //!   disconnected, so a waiter re-reads the version after subscribing, after
 //!   every resubscription, and every `resync_every` (2 s by default); a
 //!   wake-up is only a reason to re-read, never taken as a change by itself.
 //! - Every command is bounded by a timeout, so an unreachable Redis turns
 //!   into a quick `StoreError::Unavailable` (HTTP 503), never a hang.
 
+mod pubsub;
+mod waiters;
+
 use super::{AccountSession, Retention, SessionStore, StoreError};
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
-use dashmap::DashMap;
-use futures_util::StreamExt as _;
+use pubsub::Supervisor;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use waiters::Waiters;
 
 /// How often a held waiter re-reads the version even without a pub/sub hint.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(2);
-/// How often the subscription is pinged: a half-open connection (partition,
-/// frozen host) delivers nothing and reports no error, so silence alone
-/// would never be noticed.
-const HEARTBEAT: Duration = Duration::from_secs(10);
-/// A subscription that lived this long resets the resubscribe backoff.
-const STABLE_SUBSCRIPTION: Duration = Duration::from_secs(30);
-/// Longest pause between attempts to resubscribe.
-const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
 
 const INSERT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -141,13 +135,13 @@ impl RedisStore {
         let channel = format!("{}changed", settings.key_prefix);
         let waiters = Arc::new(Waiters::default());
         let stop = CancellationToken::new();
-        tokio::spawn(subscribe_loop(
+        let supervisor = Supervisor {
             client,
-            channel.clone(),
-            Arc::clone(&waiters),
-            stop.clone(),
-            settings.timeout,
-        ));
+            channel: channel.clone(),
+            waiters: Arc::clone(&waiters),
+            timeout: settings.timeout,
+        };
+        tokio::spawn(supervisor.run(stop.clone()));
         Ok(Self {
             shared: Arc::new(Shared {
                 conn,
@@ -353,140 +347,5 @@ impl SessionStore for RedisStore {
         )
         .await
         .map(drop)
-    }
-}
-
-/// This instance's long polls, by session: one watch channel per session
-/// with at least one waiter, carrying a counter bumped on every hint.
-#[derive(Default)]
-struct Waiters {
-    map: DashMap<QrId, watch::Sender<u64>>,
-}
-
-impl Waiters {
-    fn subscribe(self: &Arc<Self>, id: &QrId) -> Waiter {
-        let rx = self
-            .map
-            .entry(id.clone())
-            .or_insert_with(|| watch::Sender::new(0))
-            .subscribe();
-        Waiter {
-            rx: Some(rx),
-            id: id.clone(),
-            waiters: Arc::clone(self),
-        }
-    }
-
-    fn notify(&self, id: &QrId) {
-        if let Some(tx) = self.map.get(id) {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    }
-
-    fn notify_all(&self) {
-        for tx in &self.map {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    }
-
-    fn count(&self, id: &QrId) -> usize {
-        self.map.get(id).map_or(0, |tx| tx.receiver_count())
-    }
-}
-
-/// One held waiter; leaving removes the session's channel once nobody waits.
-struct Waiter {
-    rx: Option<watch::Receiver<u64>>,
-    id: QrId,
-    waiters: Arc<Waiters>,
-}
-
-impl Waiter {
-    async fn changed(&mut self) {
-        if let Some(rx) = &mut self.rx {
-            // The sender lives in the map while we hold a receiver.
-            let _ = rx.changed().await;
-        }
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        drop(self.rx.take());
-        self.waiters
-            .map
-            .remove_if(&self.id, |_, tx| tx.receiver_count() == 0);
-    }
-}
-
-/// Keeps one subscription to `channel` alive, fanning messages out to local
-/// waiters; after every (re)subscription, wakes them all to re-read.
-async fn subscribe_loop(
-    client: redis::Client,
-    channel: String,
-    waiters: Arc<Waiters>,
-    stop: CancellationToken,
-    timeout: Duration,
-) {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let connect = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        let attempt = tokio::select! {
-            r = tokio::time::timeout(timeout, connect) => r,
-            () = stop.cancelled() => return,
-        };
-        match attempt {
-            Ok(Ok(pubsub)) => {
-                let subscribed_at = Instant::now();
-                tracing::info!(%channel, "subscribed to session changes");
-                // Anything published while we were away is lost: re-read.
-                waiters.notify_all();
-                let (mut sink, mut messages) = pubsub.split();
-                let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
-                loop {
-                    tokio::select! {
-                        msg = messages.next() => match msg {
-                            Some(msg) => {
-                                if let Some(id) = msg
-                                    .get_payload::<String>()
-                                    .ok()
-                                    .and_then(|p| QrId::parse(&p))
-                                {
-                                    waiters.notify(&id);
-                                }
-                            }
-                            None => break,
-                        },
-                        _ = heartbeat.tick() => {
-                            let pong = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
-                            if !matches!(pong, Ok(Ok(_))) {
-                                tracing::warn!(%channel, "the session-change subscription stopped answering pings");
-                                break;
-                            }
-                        }
-                        () = stop.cancelled() => return,
-                    }
-                }
-                tracing::warn!(%channel, "lost the session-change subscription; resubscribing");
-                // A subscription that flaps must not turn into a reconnect
-                // storm: only a stable one resets the backoff. (Waiters are
-                // not woken here — they keep holding on their resync timer —
-                // but after the next subscription succeeds.)
-                if subscribed_at.elapsed() >= STABLE_SUBSCRIPTION {
-                    delay = Duration::from_millis(50);
-                }
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot subscribe to session changes"),
-            Err(_) => tracing::warn!("timed out subscribing to session changes"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = stop.cancelled() => return,
-        }
-        delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
     }
 }
