@@ -47,23 +47,13 @@ async fn main() -> ExitCode {
             let store = MemoryStore::new(retention, config.limits.max_live_sessions);
             serve(config, store, cli.listen).await
         }
-        Backend::Redis => {
-            let settings = RedisSettings {
-                url: config
-                    .store
-                    .redis_url
-                    .as_ref()
-                    .map(|u| u.expose().to_owned())
-                    .unwrap_or_default(),
-                key_prefix: config.store.key_prefix.clone(),
-                timeout: config.store.redis_timeout,
-                resync_every: qrlogin::store::redis::RESYNC_EVERY,
-            };
-            match RedisStore::connect(&settings, retention).await {
+        Backend::Redis => match RedisSettings::from_config(&config.store) {
+            Ok(settings) => match RedisStore::connect(&settings, retention).await {
                 Ok(store) => serve(config, store, cli.listen).await,
                 Err(e) => Err(format!("store.redis_url: cannot reach redis: {e}").into()),
-            }
-        }
+            },
+            Err(e) => Err(e.into()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

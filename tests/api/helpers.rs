@@ -6,7 +6,7 @@ use qrlogin::clock::Clock;
 use qrlogin::config::Config;
 use qrlogin::session::QrId;
 use qrlogin::startup::{Server, bind};
-use qrlogin::store::{MemoryStore, RedisStore, Retention, SessionStore};
+use qrlogin::store::{MemoryStore, RedisSettings, RedisStore, Retention, SessionStore};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -104,11 +104,18 @@ pub async fn spawn_redis_app(
     extra: &str,
     listener: Option<tokio::net::TcpListener>,
 ) -> TestApp<RedisStore> {
-    let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
+    spawn_redis_app_from(redis_config(redis_url, prefix, extra), listener).await
+}
+
+/// The config of an instance on the Redis at `redis_url`, `extra` TOML appended.
+pub fn redis_config(redis_url: &str, prefix: &str, extra: &str) -> Config {
     // Instances of one deployment share the public URL (nginx's).
     let base = "http://qrlogin.test";
+    // The resync interval is far above every promptness assertion, so
+    // wake-ups in these tests must come through pub/sub (or a
+    // resubscription), not the timer.
     let text = format!(
-        "{}\n[store]\nbackend = \"redis\"\nredis_url = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\nredis_timeout = \"1s\"\n",
+        "{}\n[store]\nbackend = \"redis\"\nredis_url = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\nredis_timeout = \"1s\"\nredis_resync_interval = \"60s\"\n",
         test_config_text(base, extra)
     );
     // Deployed instances sit behind a proxy on this machine.
@@ -117,15 +124,17 @@ pub async fn spawn_redis_app(
         "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
         1,
     );
-    let config = Config::parse(&text).unwrap();
-    let settings = qrlogin::store::RedisSettings {
-        url: redis_url.to_owned(),
-        key_prefix: prefix.to_owned(),
-        timeout: config.store.redis_timeout,
-        // Far above every promptness assertion, so wake-ups in these tests
-        // must come through pub/sub (or a resubscription), not the timer.
-        resync_every: Duration::from_secs(60),
-    };
+    Config::parse(&text).unwrap()
+}
+
+/// An instance on Redis built from `config` (a [`redis_config`] with fields
+/// changed, e.g. a short `store.redis_heartbeat`).
+pub async fn spawn_redis_app_from(
+    config: Config,
+    listener: Option<tokio::net::TcpListener>,
+) -> TestApp<RedisStore> {
+    let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
+    let settings = RedisSettings::from_config(&config.store).unwrap();
     let store = RedisStore::connect(&settings, retention(&config))
         .await
         .unwrap();

@@ -9,10 +9,10 @@ use std::time::Duration;
 async fn fresh_store() -> (RedisStore, RedisServer) {
     let server = RedisServer::start().await;
     let settings = RedisSettings {
-        url: server.url(),
         key_prefix: "conformance:".into(),
-        timeout: Duration::from_secs(2),
+        // Wake-ups must come from the store's notifications, not the timer.
         resync_every: Duration::from_secs(60),
+        ..RedisSettings::new(server.url())
     };
     let store = RedisStore::connect(&settings, RETENTION).await.unwrap();
     (store, server)

@@ -17,7 +17,10 @@
 //!   into a quick `StoreError::Unavailable` (HTTP 503), never a hang.
 
 mod pubsub;
+mod settings;
 mod waiters;
+
+pub use settings::RedisSettings;
 
 use super::{AccountSession, Retention, SessionStore, StoreError};
 use crate::clock::Timestamp;
@@ -31,9 +34,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use waiters::Waiters;
-
-/// How often a held waiter re-reads the version even without a pub/sub hint.
-pub const RESYNC_EVERY: Duration = Duration::from_secs(2);
 
 const INSERT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -56,31 +56,6 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 ";
-
-/// Where and how to reach Redis.
-#[derive(Clone)]
-pub struct RedisSettings {
-    pub url: String,
-    /// Prepended to every key and the channel, so instances of different
-    /// deployments can share one Redis.
-    pub key_prefix: String,
-    /// Upper bound on one Redis round trip, connecting included.
-    pub timeout: Duration,
-    /// How often held waiters re-read without a pub/sub hint ([`RESYNC_EVERY`]).
-    pub resync_every: Duration,
-}
-
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password.
-        f.debug_struct("RedisSettings")
-            .field("url", &"<redacted>")
-            .field("key_prefix", &self.key_prefix)
-            .field("timeout", &self.timeout)
-            .field("resync_every", &self.resync_every)
-            .finish()
-    }
-}
 
 /// A cheap-to-clone handle on the Redis-backed store.
 #[derive(Clone)]
@@ -135,12 +110,7 @@ impl RedisStore {
         let channel = format!("{}changed", settings.key_prefix);
         let waiters = Arc::new(Waiters::default());
         let stop = CancellationToken::new();
-        let supervisor = Supervisor {
-            client,
-            channel: channel.clone(),
-            waiters: Arc::clone(&waiters),
-            timeout: settings.timeout,
-        };
+        let supervisor = Supervisor::new(client, channel.clone(), Arc::clone(&waiters), settings);
         tokio::spawn(supervisor.run(stop.clone()));
         Ok(Self {
             shared: Arc::new(Shared {

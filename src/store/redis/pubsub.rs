@@ -7,6 +7,7 @@
 //! messages and ping on a heartbeat until the subscription dies or the
 //! store is dropped), and a pause chosen by [`Backoff`].
 
+use super::RedisSettings;
 use super::waiters::Waiters;
 use crate::session::QrId;
 use futures_util::StreamExt as _;
@@ -16,35 +17,41 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How often the subscription is pinged: a half-open connection (partition,
-/// frozen host) delivers nothing and reports no error, so silence alone
-/// would never be noticed.
-const HEARTBEAT: Duration = Duration::from_secs(10);
-/// A subscription that lived this long resets the resubscribe backoff.
-const STABLE_SUBSCRIPTION: Duration = Duration::from_secs(30);
-/// First pause before resubscribing.
-const MIN_RESUBSCRIBE_DELAY: Duration = Duration::from_millis(50);
-/// Longest pause between attempts to resubscribe.
-const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
-
 /// Everything the supervisor needs; [`Self::run`] consumes it.
 pub(super) struct Supervisor {
-    pub(super) client: redis::Client,
-    pub(super) channel: String,
-    pub(super) waiters: Arc<Waiters>,
+    client: redis::Client,
+    channel: String,
+    waiters: Arc<Waiters>,
     /// Bound on connecting + subscribing, and on each heartbeat's pong.
-    pub(super) timeout: Duration,
+    timeout: Duration,
+    heartbeat: Duration,
+    backoff: Backoff,
 }
 
 impl Supervisor {
+    pub(super) fn new(
+        client: redis::Client,
+        channel: String,
+        waiters: Arc<Waiters>,
+        settings: &RedisSettings,
+    ) -> Self {
+        Self {
+            client,
+            channel,
+            waiters,
+            timeout: settings.timeout,
+            heartbeat: settings.heartbeat,
+            backoff: Backoff::new(
+                settings.min_resubscribe_delay,
+                settings.max_resubscribe_delay,
+                settings.stable_after,
+            ),
+        }
+    }
+
     /// Keeps one subscription alive until `stop` is cancelled; after every
     /// (re)subscription, wakes all local waiters to re-read.
-    pub(super) async fn run(self, stop: CancellationToken) {
-        let mut backoff = Backoff::new(
-            MIN_RESUBSCRIBE_DELAY,
-            MAX_RESUBSCRIBE_DELAY,
-            STABLE_SUBSCRIPTION,
-        );
+    pub(super) async fn run(mut self, stop: CancellationToken) {
         let channel = &self.channel;
         loop {
             let attempt = tokio::select! {
@@ -57,9 +64,14 @@ impl Supervisor {
                     tracing::info!(%channel, "subscribed to session changes");
                     // Anything published while we were away is lost: re-read.
                     self.waiters.notify_all();
-                    let ended =
-                        run_subscription(pubsub, &self.waiters, HEARTBEAT, self.timeout, &stop)
-                            .await;
+                    let ended = run_subscription(
+                        pubsub,
+                        &self.waiters,
+                        self.heartbeat,
+                        self.timeout,
+                        &stop,
+                    )
+                    .await;
                     match ended {
                         Ended::Stopped => return,
                         Ended::Closed => tracing::warn!(
@@ -73,12 +85,12 @@ impl Supervisor {
                     }
                     // Waiters are not woken here — they keep holding on their
                     // resync timer — but after the next subscription succeeds.
-                    backoff.subscription_ended(subscribed_at.elapsed());
+                    self.backoff.subscription_ended(subscribed_at.elapsed());
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot subscribe to session changes"),
             }
             tokio::select! {
-                () = tokio::time::sleep(backoff.next_delay()) => {}
+                () = tokio::time::sleep(self.backoff.next_delay()) => {}
                 () = stop.cancelled() => return,
             }
         }
