@@ -14,7 +14,7 @@
 //! same against a networked backend. Panics are the assertion mechanism.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use super::{AccountSession, Retention, SessionStore};
+use super::{AccountSession, Retention, SessionStore, Sweep};
 use crate::clock::Timestamp;
 use crate::secret::Secret;
 use crate::session::{LoginSession, QrId, RequestInfo, User};
@@ -294,23 +294,34 @@ pub async fn accounts_expire<S: SessionStore>(store: S) {
     assert_eq!(store.get_account(&key, at(60)).await.unwrap(), None);
 }
 
-pub async fn purge_keeps_what_is_live<S: SessionStore>(store: S) {
-    let live = session();
-    store.insert(&live).await.unwrap();
-    let key = Secret::generate().hash();
-    let account = AccountSession {
-        user: alice(),
-        created_at: at(0),
-        expires_at: at(3600),
-    };
-    store.put_account(&key, &account).await.unwrap();
-    store.purge_expired(at(10)).await;
-    assert!(store.get(&live.id, at(10)).await.unwrap().is_some());
-    assert!(store.get_account(&key, at(10)).await.unwrap().is_some());
-}
-
 pub async fn health_check_passes<S: SessionStore>(store: S) {
     store.check_health().await.unwrap();
+}
+
+/// For stores that implement [`Sweep`]: a sweep removes exactly what is past
+/// its retention, and really removes it (a read with an earlier `now`
+/// would still see an entry that was only hidden).
+pub async fn sweep_removes_only_what_has_expired<S: Sweep>(store: S) {
+    let live = session();
+    store.insert(&live).await.unwrap();
+    let (long, short) = (Secret::generate().hash(), Secret::generate().hash());
+    for (key, until) in [(&long, at(3600)), (&short, at(60))] {
+        let account = AccountSession {
+            user: alice(),
+            created_at: at(0),
+            expires_at: until,
+        };
+        store.put_account(key, &account).await.unwrap();
+    }
+    assert_eq!(store.sweep_expired(at(10)).await.unwrap(), 0);
+    assert_eq!(store.sweep_expired(at(60)).await.unwrap(), 1);
+    assert_eq!(store.get_account(&short, at(10)).await.unwrap(), None);
+    assert!(store.get_account(&long, at(60)).await.unwrap().is_some());
+    // Expired but within its grace period: kept, so pollers learn "expired".
+    assert_eq!(store.sweep_expired(at(TTL.as_secs() + 1)).await.unwrap(), 0);
+    let forgotten = RETENTION.forget_at(&live);
+    assert_eq!(store.sweep_expired(forgotten).await.unwrap(), 1);
+    assert_eq!(store.get(&live.id, at(10)).await.unwrap(), None);
 }
 
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
@@ -335,7 +346,6 @@ macro_rules! store_conformance_tests {
             failed_compare_and_set_wakes_nobody,
             accounts_put_get_delete,
             accounts_expire,
-            purge_keeps_what_is_live,
             health_check_passes,
         );
     };
@@ -347,5 +357,14 @@ macro_rules! store_conformance_tests {
                 $crate::store::conformance::$check(store).await;
             }
         )*
+    };
+}
+
+/// Like [`store_conformance_tests!`](crate::store_conformance_tests), for the
+/// checks of the optional [`Sweep`] trait.
+#[macro_export]
+macro_rules! sweep_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@each $make; sweep_removes_only_what_has_expired);
     };
 }

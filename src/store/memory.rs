@@ -4,7 +4,7 @@
 //! Map guards are never held across `.await`: every method takes what it
 //! needs from the map and lets go before waiting.
 
-use super::{AccountSession, Retention, SessionStore, StoreError};
+use super::{AccountSession, Retention, SessionStore, StoreError, Sweep};
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
@@ -157,16 +157,29 @@ impl SessionStore for MemoryStore {
     }
 
     async fn purge_expired(&self, now: Timestamp) -> usize {
-        let retention = self.shared.retention;
-        let before = self.shared.sessions.len() + self.shared.accounts.len();
-        self.shared
-            .sessions
-            .retain(|_, e| now < retention.forget_at(&e.session));
-        self.shared.accounts.retain(|_, a| now < a.expires_at);
-        before.saturating_sub(self.shared.sessions.len() + self.shared.accounts.len())
+        match self.sweep_expired(now).await {
+            Ok(removed) => removed,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping expired entries failed");
+                0
+            }
+        }
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+impl Sweep for MemoryStore {
+    async fn sweep_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let retention = self.shared.retention;
+        let before = self.shared.sessions.len() + self.shared.accounts.len();
+        // retain locks one shard at a time and runs no callback into the map.
+        self.shared
+            .sessions
+            .retain(|_, e| now < retention.forget_at(&e.session));
+        self.shared.accounts.retain(|_, a| now < a.expires_at);
+        Ok(before.saturating_sub(self.shared.sessions.len() + self.shared.accounts.len()))
     }
 }

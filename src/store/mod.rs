@@ -110,10 +110,29 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
         key: &SecretHash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Drops everything past its retention. Stores whose backend expires keys
-    /// by itself may do nothing. Returns how many entries were removed.
-    fn purge_expired(&self, now: Timestamp) -> impl Future<Output = usize> + Send;
+    /// Transitional seam for the server's purge loop, which runs for every
+    /// store: sweeping is [`Sweep`]'s job. A store that implements [`Sweep`]
+    /// overrides this to call [`Sweep::sweep_expired`]; the default, for
+    /// stores whose backend expires entries by itself, removes nothing.
+    /// Goes away once the purge loop runs for `S: Sweep` stores only.
+    fn purge_expired(&self, now: Timestamp) -> impl Future<Output = usize> + Send {
+        let _ = now;
+        std::future::ready(0)
+    }
 
     /// Whether the backend answers, for `/readyz`.
     fn check_health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Removing what has expired, for stores whose backend does not do it by
+/// itself (tower-sessions' `ExpiredDeletion`). Optional: Redis expires its
+/// keys on its own and does not implement it; the in-memory store does, and
+/// needs it run periodically to keep memory flat.
+pub trait Sweep: SessionStore {
+    /// Removes every QR session past its retention and every expired login
+    /// session at `now`. Returns how many entries were removed.
+    fn sweep_expired(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }

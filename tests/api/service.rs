@@ -7,7 +7,7 @@ use qrlogin::clock::Clock;
 use qrlogin::config::Config;
 use qrlogin::secret::Secret;
 use qrlogin::session::{PublicState, RequestInfo};
-use qrlogin::store::{MemoryStore, Retention, SessionStore};
+use qrlogin::store::{MemoryStore, Retention, Sweep};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -147,7 +147,7 @@ async fn memory_stays_flat_under_steady_load() {
     }
     assert_eq!(app.store.session_count(), 500);
     app.clock.advance(Duration::from_secs(300 + 60));
-    let removed = app.store.purge_expired(app.clock.now()).await;
+    let removed = app.store.sweep_expired(app.clock.now()).await.unwrap();
     assert_eq!(removed, 500);
     assert_eq!(app.store.session_count(), 0);
 }

@@ -4,6 +4,7 @@ use qrlogin::store::MemoryStore;
 use qrlogin::store::conformance::RETENTION;
 
 qrlogin::store_conformance_tests!(async { (MemoryStore::new(RETENTION, 10_000), ()) });
+qrlogin::sweep_conformance_tests!(async { (MemoryStore::new(RETENTION, 10_000), ()) });
 
 #[tokio::test]
 async fn the_memory_store_refuses_past_its_capacity() {

@@ -3,7 +3,8 @@
 //! - A QR session is a hash `{prefix}qr:{id}` with fields `v` (version) and
 //!   `d` (the session as JSON, secrets only as hashes), expiring by itself
 //!   (`PEXPIREAT`) when its retention ends. A login is a string
-//!   `{prefix}login:{sha256 of the cookie}`, expiring with the login.
+//!   `{prefix}login:{sha256 of the cookie}`, expiring with the login. So
+//!   nothing needs sweeping: this store does not implement [`super::Sweep`].
 //! - Writes are Lua scripts, so compare-and-set happens atomically on the
 //!   server; `redis::Script` re-loads a script Redis lost (`NOSCRIPT`) after a
 //!   restart. No WATCH/MULTI, which is unsound on a shared multiplexed connection.
@@ -304,11 +305,6 @@ impl SessionStore for RedisStore {
             .bounded(|mut conn| async move { conn.del(key).await })
             .await?;
         Ok(removed > 0)
-    }
-
-    /// Redis expires keys by itself.
-    async fn purge_expired(&self, _now: Timestamp) -> usize {
-        0
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
