@@ -9,8 +9,9 @@
 //!   constant time; the one-time ticket derivation.
 //! - [`clock`]: time is read once at the edge and passed down.
 //! - [`store`]: the [`store::SessionStore`] trait (compare-and-set writes and
-//!   "wait until this session changes"), the in-memory and Redis
-//!   implementations, and the conformance suite both pass.
+//!   "wait until this session changes"), the optional [`store::Sweep`] of
+//!   expired entries, and the in-memory and Redis implementations (both pass
+//!   one conformance suite, which lives in the integration tests).
 //! - [`auth`]: verifying the phone's bearer token (demo tokens, HS256/RS256 JWTs).
 //! - [`login`]: the operations (create, poll, scan, confirm, cancel, redeem),
 //!   each read → transition → compare-and-set.

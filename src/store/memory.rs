@@ -49,11 +49,13 @@ impl MemoryStore {
     }
 
     /// QR sessions currently held, expired or not.
+    #[cfg(feature = "test-util")]
     pub fn session_count(&self) -> usize {
         self.shared.sessions.len()
     }
 
     /// Long polls currently waiting on session `id`.
+    #[cfg(feature = "test-util")]
     pub fn waiting_pollers(&self, id: &QrId) -> usize {
         self.shared
             .sessions
@@ -62,6 +64,7 @@ impl MemoryStore {
     }
 
     /// Login sessions currently held.
+    #[cfg(feature = "test-util")]
     pub fn account_count(&self) -> usize {
         self.shared.accounts.len()
     }

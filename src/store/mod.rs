@@ -1,12 +1,12 @@
 //! Storage of QR login sessions and browser login sessions, behind one trait.
 //!
-//! Every backend passes the same [`conformance`] suite. Transitions are
+//! Every backend passes the same conformance suite (in the integration
+//! tests, `tests/api/store_conformance.rs`). Transitions are
 //! compare-and-set on the session's `version`, so two racing requests can
 //! never both win, and waiting for a change is the store's job too, so the
 //! long-poll handler never knows whether a wake-up came from a local notifier
 //! or from another instance.
 
-pub mod conformance;
 pub mod memory;
 pub mod redis;
 

@@ -1,7 +1,7 @@
 //! The Redis store against the same conformance suite as the memory store.
 
 use crate::redis_server::RedisServer;
-use qrlogin::store::conformance::RETENTION;
+use crate::store_conformance::{RETENTION, store_conformance_tests};
 use qrlogin::store::{RedisSettings, RedisStore};
 use std::time::Duration;
 
@@ -18,4 +18,4 @@ async fn fresh_store() -> (RedisStore, RedisServer) {
     (store, server)
 }
 
-qrlogin::store_conformance_tests!(fresh_store());
+store_conformance_tests!(fresh_store());

@@ -173,6 +173,7 @@ impl RedisStore {
     }
 
     /// Long polls currently waiting on session `id` in this instance.
+    #[cfg(feature = "test-util")]
     pub fn waiting_pollers(&self, id: &QrId) -> usize {
         self.shared.waiters.count(id)
     }

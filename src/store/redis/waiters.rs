@@ -48,6 +48,7 @@ impl Waiters {
     }
 
     /// Waiters currently registered on `id`.
+    #[cfg(any(test, feature = "test-util"))]
     pub(super) fn count(&self, id: &QrId) -> usize {
         self.map.get(id).map_or(0, |tx| tx.receiver_count())
     }

@@ -1,23 +1,24 @@
-//! The one conformance suite every [`SessionStore`] must pass.
+//! The one conformance suite every [`SessionStore`] must pass, and the
+//! macros that run it for a backend (tower-sessions keeps its suite beside
+//! its tests the same way, out of the library).
 //!
-//! Each check is a public async function taking a fresh store built with
-//! [`RETENTION`]; [`store_conformance_tests!`](crate::store_conformance_tests)
-//! turns them all into `#[tokio::test]`s for a backend, given a future of
-//! `(store, guard)` — the guard (e.g. a private Redis server) lives until the
-//! test ends:
+//! Each check is an async function taking a fresh store built with
+//! [`RETENTION`]; [`store_conformance_tests!`] turns them all into
+//! `#[tokio::test]`s for a backend, given a future of `(store, guard)` — the
+//! guard (e.g. a private Redis server) lives until the test ends:
 //!
 //! ```ignore
-//! qrlogin::store_conformance_tests!(async { (MemoryStore::new(RETENTION, 1000), ()) });
+//! store_conformance_tests!(async { (MemoryStore::new(RETENTION, 1000), ()) });
 //! ```
 //!
+//! [`sweep_conformance_tests!`] does the same for the optional [`Sweep`] trait.
 //! The checks use explicit timestamps, so they pass on real time and work the
 //! same against a networked backend. Panics are the assertion mechanism.
-#![allow(clippy::unwrap_used, missing_docs)]
 
-use super::{AccountSession, Retention, SessionStore, Sweep};
-use crate::clock::Timestamp;
-use crate::secret::Secret;
-use crate::session::{LoginSession, QrId, RequestInfo, User};
+use qrlogin::clock::{Clock, Timestamp};
+use qrlogin::secret::Secret;
+use qrlogin::session::{LoginSession, QrId, RequestInfo, User};
+use qrlogin::store::{AccountSession, Retention, SessionStore, Sweep};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -31,8 +32,7 @@ const TTL: Duration = Duration::from_secs(300);
 /// The suite's "now": the real time when it started, so backends that
 /// expire keys by wall clock (Redis `PEXPIREAT`) keep what the checks expect.
 fn t0() -> Timestamp {
-    static T0: std::sync::LazyLock<Timestamp> =
-        std::sync::LazyLock::new(|| crate::clock::Clock::system().now());
+    static T0: std::sync::LazyLock<Timestamp> = std::sync::LazyLock::new(|| Clock::system().now());
     *T0
 }
 
@@ -40,19 +40,18 @@ fn at(secs: u64) -> Timestamp {
     t0().plus(Duration::from_secs(secs))
 }
 
+/// A fresh pending session: the one place the store tests build sessions.
+pub fn new_session(id: QrId, created_at: Timestamp, ttl: Duration) -> LoginSession {
+    let [poll, ticket, browser] = [(); 3].map(|()| Secret::generate().hash());
+    let request = RequestInfo {
+        ip: "203.0.113.7".into(),
+        user_agent: "Mozilla/5.0 (conformance)".into(),
+    };
+    LoginSession::new(id, poll, ticket, browser, request, created_at, ttl)
+}
+
 fn session() -> LoginSession {
-    LoginSession::new(
-        QrId::generate(),
-        Secret::generate().hash(),
-        Secret::generate().hash(),
-        Secret::generate().hash(),
-        RequestInfo {
-            ip: "203.0.113.7".into(),
-            user_agent: "Mozilla/5.0 (conformance)".into(),
-        },
-        t0(),
-        TTL,
-    )
+    new_session(QrId::generate(), t0(), TTL)
 }
 
 fn alice() -> User {
@@ -327,10 +326,9 @@ pub async fn sweep_removes_only_what_has_expired<S: Sweep>(store: S) {
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
 /// store from `$make`: an expression evaluating to a future of
 /// `(store, guard)`, where the guard is dropped when the test ends.
-#[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
-        $crate::store_conformance_tests!(@each $make;
+        $crate::store_conformance::store_conformance_tests!(@each $make;
             insert_then_get_round_trips,
             unknown_id_is_none,
             insert_never_overwrites,
@@ -354,17 +352,19 @@ macro_rules! store_conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let (store, _guard) = $make.await;
-                $crate::store::conformance::$check(store).await;
+                $crate::store_conformance::$check(store).await;
             }
         )*
     };
 }
 
-/// Like [`store_conformance_tests!`](crate::store_conformance_tests), for the
-/// checks of the optional [`Sweep`] trait.
-#[macro_export]
+/// Like [`store_conformance_tests!`], for the checks of the optional [`Sweep`] trait.
 macro_rules! sweep_conformance_tests {
     ($make:expr) => {
-        $crate::store_conformance_tests!(@each $make; sweep_removes_only_what_has_expired);
+        $crate::store_conformance::store_conformance_tests!(@each $make;
+            sweep_removes_only_what_has_expired,
+        );
     };
 }
+
+pub(crate) use {store_conformance_tests, sweep_conformance_tests};
