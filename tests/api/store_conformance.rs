@@ -15,6 +15,7 @@
 //! The checks use explicit timestamps, so they pass on real time and work the
 //! same against a networked backend. Panics are the assertion mechanism.
 
+use crate::helpers::TestStore;
 use qrlogin::clock::{Clock, Timestamp};
 use qrlogin::secret::Secret;
 use qrlogin::session::{LoginSession, QrId, RequestInfo, User};
@@ -52,6 +53,18 @@ pub fn new_session(id: QrId, created_at: Timestamp, ttl: Duration) -> LoginSessi
 
 fn session() -> LoginSession {
     new_session(QrId::generate(), t0(), TTL)
+}
+
+/// Waits (bounded) until `n` waiters are registered on `id`, so that a write
+/// made next lands while they wait, not before they started.
+async fn until_waiting<S: TestStore>(store: &S, id: &QrId, n: usize) {
+    for _ in 0..1000 {
+        if store.waiting_pollers(id) == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("expected {n} waiters, found {}", store.waiting_pollers(id));
 }
 
 fn alice() -> User {
@@ -196,7 +209,7 @@ pub async fn wait_times_out_at_the_deadline<S: SessionStore>(store: S) {
 }
 
 /// Ten waiters on one session all wake on one change, long before their deadline.
-pub async fn a_change_wakes_every_waiter<S: SessionStore>(store: S) {
+pub async fn a_change_wakes_every_waiter<S: TestStore>(store: S) {
     let s = session();
     store.insert(&s).await.unwrap();
     let hold = Duration::from_secs(30);
@@ -210,9 +223,10 @@ pub async fn a_change_wakes_every_waiter<S: SessionStore>(store: S) {
                 .unwrap();
         }));
     }
-    // Whether a waiter subscribed before or after the change, it must return.
+    // All of them are waiting when the change lands (a change made before
+    // a wait starts is wait_returns_at_once_when_already_changed).
+    until_waiting(&store, &s.id, 10).await;
     let started = Instant::now();
-    tokio::task::yield_now().await;
     assert!(
         store
             .compare_and_set(s.version, &scanned(&s))
@@ -228,34 +242,32 @@ pub async fn a_change_wakes_every_waiter<S: SessionStore>(store: S) {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-pub async fn failed_compare_and_set_wakes_nobody<S: SessionStore>(store: S) {
+pub async fn failed_compare_and_set_wakes_nobody<S: TestStore>(store: S) {
     let s = session();
     store.insert(&s).await.unwrap();
     let next = scanned(&s);
     store.compare_and_set(s.version, &next).await.unwrap();
     // Waiting on the current version: a stale write must not end the wait.
+    let hold = Duration::from_secs(1);
     let waiter = {
         let (store, id, v) = (store.clone(), s.id.clone(), next.version);
         tokio::spawn(async move {
             let started = Instant::now();
-            let hold = Duration::from_millis(400);
-            store
-                .wait_for_change(&id, v, Instant::now() + hold)
-                .await
-                .unwrap();
-            started.elapsed() >= hold
+            store.wait_for_change(&id, v, started + hold).await.unwrap();
+            started.elapsed()
         })
     };
-    tokio::task::yield_now().await;
+    until_waiting(&store, &s.id, 1).await;
     assert!(
         !store
             .compare_and_set(s.version, &s.cancel_by_browser(at(2)).unwrap())
             .await
             .unwrap()
     );
+    let waited = waiter.await.unwrap();
     assert!(
-        waiter.await.unwrap(),
-        "woken by a write that did not happen"
+        waited >= hold,
+        "woken after {waited:?} by a write that did not happen"
     );
 }
 
