@@ -105,7 +105,8 @@ async fn serve(files: &Files, name: &str, request: &HeaderMap) -> Response {
                 return ApiError::RouteNotFound.into_response();
             }
             Err(e) => {
-                return ApiError::Internal(format!("reading {}: {e}", path.display())).into_response();
+                return ApiError::Internal(format!("reading {}: {e}", path.display()))
+                    .into_response();
             }
         },
     };

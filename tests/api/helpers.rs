@@ -5,8 +5,9 @@ use qrlogin::Application;
 use qrlogin::clock::Clock;
 use qrlogin::config::{Backend, Config, RedactedString};
 use qrlogin::login::LoginService;
+use qrlogin::session::QrId;
 use qrlogin::startup::bind;
-use qrlogin::store::Store;
+use qrlogin::store::{MemoryStore, RedisStore, SessionStore, Store};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -56,6 +57,21 @@ pub fn test_config(public_url: &str) -> Config {
     Config::parse(&test_config_text(public_url, "")).unwrap()
 }
 
+/// A store whose waiters the conformance suite can count.
+pub trait TestStore: SessionStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize;
+}
+impl TestStore for MemoryStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize {
+        MemoryStore::waiting_pollers(self, id)
+    }
+}
+impl TestStore for RedisStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize {
+        RedisStore::waiting_pollers(self, id)
+    }
+}
+
 /// A running server and a browser talking to it.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -96,7 +112,13 @@ pub async fn spawn_redis_app(
     tweak: impl FnOnce(&mut Config),
     listener: Option<tokio::net::TcpListener>,
 ) -> TestApp {
-    let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
+    let mut config = redis_config(redis_url, prefix);
+    tweak(&mut config);
+    spawn_redis_app_from(config, listener).await
+}
+
+/// The config of an instance on the Redis at `redis_url`, keys under `prefix`.
+pub fn redis_config(redis_url: &str, prefix: &str) -> Config {
     // Instances of one deployment share the public URL (nginx's) and sit
     // behind a proxy on this machine.
     let mut config = test_config("http://qrlogin.test");
@@ -105,7 +127,19 @@ pub async fn spawn_redis_app(
     config.store.redis_url = Some(RedactedString::from(redis_url.to_owned()));
     config.store.key_prefix = prefix.to_owned();
     config.store.redis_timeout = Duration::from_secs(1);
-    tweak(&mut config);
+    // Far above every promptness assertion, so wake-ups in these tests must
+    // come through pub/sub (or a resubscription), not the timer.
+    config.store.redis_resync_interval = Duration::from_secs(60);
+    config
+}
+
+/// An instance built from `config` (a [`redis_config`] with fields changed,
+/// e.g. a short `store.redis_heartbeat`).
+pub async fn spawn_redis_app_from(
+    config: Config,
+    listener: Option<tokio::net::TcpListener>,
+) -> TestApp {
+    let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
     spawn_server(config, listener).await
 }
 

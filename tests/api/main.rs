@@ -19,5 +19,6 @@ mod qr_image;
 mod redis_server;
 mod service;
 mod startup;
+mod store_conformance;
 mod store_memory;
 mod store_redis;

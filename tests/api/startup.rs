@@ -112,7 +112,10 @@ fn run_on(config: &str) -> (Option<i32>, String) {
         .arg(&path)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Key files are read while the app is built, not while the TOML is
