@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Walks the login page through waiting -> scanned -> continue -> logged in in headless
-Chromium, playing the phone through the API, and saves a screenshot of each.
+Chromium, playing the phone through the API, then the phone page (accounts, confirm, done,
+an error), a cancelled code and a rate-limited one, and saves a screenshot of each.
+The last step uses up the QR allowance of 127.0.0.1 for a minute.
 
 Usage: scripts/screenshot_flow.py BASE_URL OUT_DIR [LANG]
 Needs: chromium (Debian package) and `pip install websocket-client`.
 """
-import base64, json, os, shutil, subprocess, sys, tempfile, time, urllib.request
+import base64, json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 import websocket  # websocket-client
 
@@ -62,7 +64,8 @@ def main():
         shutil.which("chromium") or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={PORT}",
-        f"--lang={LANG}", "--window-size=1100,800", "about:blank"],
+        # --accept-lang sets navigator.language (what the pages follow); headless ignores --lang.
+        f"--lang={LANG}", f"--accept-lang={LANG}", "--window-size=1100,800", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -93,10 +96,52 @@ def main():
         page.shot("4-logged-in.png")
         # The phone page, at phone size, for a fresh code.
         page.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1, mobile=True)
-        fresh = json.load(urllib.request.urlopen(urllib.request.Request(BASE + "/api/qr", data=b"{}", method="POST", headers={"Content-Type": "application/json"})))
+        # Created as a desktop Chrome would, so the confirm screen names a device.
+        desktop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+        fresh = json.load(urllib.request.urlopen(urllib.request.Request(BASE + "/api/qr", data=b"{}", method="POST", headers={"Content-Type": "application/json", "User-Agent": desktop})))
         page.call("Page.navigate", url=f"{BASE}/l/{fresh['id']}")
-        time.sleep(1.5)
+        page.wait_for("!document.getElementById('screen-accounts').hidden")
+        time.sleep(0.5)
         page.shot("5-phone-accounts.png")
+        page.eval("document.querySelector('#accounts button').click()")
+        page.wait_for("!document.getElementById('screen-confirm').hidden")
+        time.sleep(0.5)
+        page.shot("6-phone-confirm.png")
+        page.eval("document.getElementById('btn-confirm').click()")
+        page.wait_for("!document.getElementById('screen-done').hidden")
+        time.sleep(0.5)
+        page.shot("7-phone-done.png")
+        # The same code once more, as Bob: the server refuses (already_finished).
+        page.call("Page.navigate", url=f"{BASE}/l/{fresh['id']}")
+        page.wait_for("!document.getElementById('screen-accounts').hidden")
+        page.eval("document.querySelectorAll('#accounts button')[1].click()")
+        page.wait_for("!document.getElementById('error').hidden")
+        time.sleep(0.5)
+        page.shot("8-phone-error.png")
+        # Back on the computer: log out, then the phone cancels the next code.
+        page.call("Emulation.setDeviceMetricsOverride", width=1100, height=800, deviceScaleFactor=1, mobile=False)
+        page.call("Page.navigate", url=BASE + "/")
+        page.wait_for("!document.getElementById('view-me').hidden")
+        page.eval("document.getElementById('logout').click()")
+        src = page.wait_for("(document.querySelector('img[src*=\"/api/qr/\"]')||{}).src")
+        qr_id = src.split("/api/qr/")[1].split("/")[0]
+        scan = api("/api/mobile/scan", "demo-bob", {"qr": qr_id})
+        api("/api/mobile/cancel", "demo-bob", {"qr_id": qr_id, "confirm_token": scan["confirm_token"]})
+        page.wait_for("document.getElementById('qr-box').dataset.state === 'cancelled'")
+        time.sleep(0.5)
+        page.shot("9-cancelled.png")
+        # Use up this address's QR allowance: the page says so (rate_limited) and retries.
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(urllib.request.Request(BASE + "/api/qr", data=b"{}", method="POST"))
+            except urllib.error.HTTPError as e:
+                if e.code == 429:
+                    break
+                raise
+        page.call("Page.reload")
+        page.wait_for("document.getElementById('qr-box').dataset.state === 'error'")
+        time.sleep(0.5)
+        page.shot("10-rate-limited.png")
     finally:
         chrome.terminate()
         chrome.wait()

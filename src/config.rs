@@ -24,6 +24,18 @@ fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
     ConfigError::new(key, why)
 }
 
+/// Refuses `value` at `key` unless `min <= value <= max`.
+fn within(key: &str, value: Duration, min: Duration, max: Duration) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        let (min, max) = (
+            humantime::format_duration(min),
+            humantime::format_duration(max),
+        );
+        return Err(bad(key, format!("must be between {min} and {max}")));
+    }
+    Ok(())
+}
+
 /// The whole configuration file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,9 +66,9 @@ pub struct ServerConfig {
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
-    /// The directory holding the pages; relative paths are relative to the config file.
-    #[serde(default = "default_static_dir")]
-    pub static_dir: PathBuf,
+    /// A directory served instead of the embedded pages (branding); relative
+    /// paths are relative to the config file.
+    pub static_dir: Option<PathBuf>,
     /// How long a client may take to send a request's headers (slowloris).
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
     pub header_read_timeout: Duration,
@@ -112,16 +124,38 @@ pub struct StoreConfig {
     /// Upper bound on one Redis round trip; past it requests answer 503.
     #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
+    /// How often a held poll re-reads its session without a pub/sub hint.
+    #[serde(with = "humantime_serde")]
+    pub redis_resync_interval: Duration,
+    /// How often the pub/sub subscription is pinged, to notice a half-open connection.
+    #[serde(with = "humantime_serde")]
+    pub redis_heartbeat: Duration,
+    /// First pause before resubscribing after the subscription is lost.
+    #[serde(with = "humantime_serde")]
+    pub redis_resubscribe_min_delay: Duration,
+    /// Longest pause between attempts to resubscribe.
+    #[serde(with = "humantime_serde")]
+    pub redis_resubscribe_max_delay: Duration,
+    /// A subscription that stayed up this long resets the resubscribe backoff.
+    #[serde(with = "humantime_serde")]
+    pub redis_subscription_stable_after: Duration,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
+        // The Redis store owns its defaults; the config keys start from them.
+        let redis = crate::store::RedisSettings::new(String::new());
         Self {
             backend: Backend::Memory,
             purge_interval: Duration::from_secs(30),
             redis_url: None,
-            key_prefix: "qrlogin:".into(),
-            redis_timeout: Duration::from_secs(2),
+            key_prefix: redis.key_prefix,
+            redis_timeout: redis.timeout,
+            redis_resync_interval: redis.resync_every,
+            redis_heartbeat: redis.heartbeat,
+            redis_resubscribe_min_delay: redis.min_resubscribe_delay,
+            redis_resubscribe_max_delay: redis.max_resubscribe_delay,
+            redis_subscription_stable_after: redis.stable_after,
         }
     }
 }
@@ -221,9 +255,6 @@ fn default_backlog() -> u32 {
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)
 }
-fn default_static_dir() -> PathBuf {
-    PathBuf::from("static")
-}
 
 impl Config {
     /// Reads, parses and validates the file at `path`. Relative paths inside
@@ -235,6 +266,7 @@ impl Config {
             .map_err(|ConfigError(msg)| ConfigError(format!("{}: {msg}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        config.check_static_dir()?;
         Ok(config)
     }
 
@@ -246,14 +278,42 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        if self.server.static_dir.is_relative() {
-            self.server.static_dir = base.join(&self.server.static_dir);
+        if let Some(dir) = &mut self.server.static_dir
+            && dir.is_relative()
+        {
+            *dir = base.join(&*dir);
         }
         if let Some(key) = &mut self.mobile_auth.jwt_rs256_public_key
             && key.is_relative()
         {
             *key = base.join(&*key);
         }
+    }
+
+    /// A `static_dir` without the pages would answer 404 at `/` and `/l/{id}`
+    /// (silently, before the pages were embedded): refuse it at start-up.
+    fn check_static_dir(&self) -> Result<(), ConfigError> {
+        let Some(dir) = &self.server.static_dir else {
+            return Ok(());
+        };
+        if !dir.is_dir() {
+            return Err(bad(
+                "server.static_dir",
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        for page in [
+            crate::http::pages::LOGIN_PAGE,
+            crate::http::pages::PHONE_PAGE,
+        ] {
+            if !dir.join(page).is_file() {
+                return Err(bad(
+                    "server.static_dir",
+                    format!("{} has no {page}", dir.display()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether cookies must carry `Secure`.
@@ -336,6 +396,35 @@ impl Config {
             || self.store.redis_timeout > Duration::from_secs(60)
         {
             return Err(bad("store.redis_timeout", "must be between 10ms and 60s"));
+        }
+        let st = &self.store;
+        let (ms, secs) = (Duration::from_millis, Duration::from_secs);
+        let resync = st.redis_resync_interval;
+        within("store.redis_resync_interval", resync, ms(100), secs(600))?;
+        within(
+            "store.redis_heartbeat",
+            st.redis_heartbeat,
+            ms(100),
+            secs(600),
+        )?;
+        let (min, max) = (
+            st.redis_resubscribe_min_delay,
+            st.redis_resubscribe_max_delay,
+        );
+        within("store.redis_resubscribe_min_delay", min, ms(1), secs(60))?;
+        within("store.redis_resubscribe_max_delay", max, ms(1), secs(60))?;
+        let stable = st.redis_subscription_stable_after;
+        within(
+            "store.redis_subscription_stable_after",
+            stable,
+            ms(100),
+            secs(3600),
+        )?;
+        if st.redis_resubscribe_max_delay < st.redis_resubscribe_min_delay {
+            return Err(bad(
+                "store.redis_resubscribe_max_delay",
+                "must not be below store.redis_resubscribe_min_delay",
+            ));
         }
         if self.store.key_prefix.chars().any(char::is_whitespace) {
             return Err(bad("store.key_prefix", "must not contain white space"));
@@ -431,7 +520,10 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let c = Config::load(&path).unwrap();
         assert!(!c.users.is_empty());
-        assert!(c.server.static_dir.join("index.html").exists());
+        assert_eq!(
+            c.server.static_dir, None,
+            "the demo serves the embedded pages"
+        );
     }
 
     #[test]
@@ -481,6 +573,30 @@ mod tests {
             (
                 format!("{MINIMAL}\n[store]\nredis_timeout = \"0s\""),
                 "store.redis_timeout",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nredis_heartbeat = \"10ms\""),
+                "store.redis_heartbeat",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nredis_heartbeat = \"1h\""),
+                "store.redis_heartbeat",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nredis_resync_interval = \"0s\""),
+                "store.redis_resync_interval",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nredis_resubscribe_min_delay = \"0s\""),
+                "store.redis_resubscribe_min_delay",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nredis_resubscribe_min_delay = \"3s\""),
+                "store.redis_resubscribe_max_delay",
+            ),
+            (
+                format!("{MINIMAL}\n[store]\nredis_subscription_stable_after = \"2h\""),
+                "store.redis_subscription_stable_after",
             ),
             (
                 format!("{MINIMAL}\n[mobile_auth]\njwt_hs256_secret = \"short\""),

@@ -11,8 +11,10 @@
 //!   type per kind), compared in constant time; the one-time ticket derivation.
 //! - [`clock`]: time is read once at the edge and passed down.
 //! - [`store`]: the [`store::SessionStore`] trait (compare-and-set writes and
-//!   "wait until this session changes"), the in-memory and Redis backends,
-//!   and [`store::Store`], the one chosen by the config.
+//!   "wait until this session changes"), the optional [`store::Sweep`] of
+//!   expired entries, the in-memory and Redis backends (both pass one
+//!   conformance suite, which lives in the integration tests), and
+//!   [`store::Store`], the one chosen by the config.
 //! - [`login`]: the [`login::LoginService`] — create, poll, scan, confirm,
 //!   cancel, redeem, each read → transition → compare-and-set — and its
 //!   domain error [`login::LoginError`], which knows nothing of HTTP.

@@ -171,8 +171,9 @@ impl Application {
     }
 }
 
-/// Periodically drops expired sessions, tickets and logins, and idle
-/// rate-limit buckets, so memory stays flat under steady load.
+/// Periodically forgets idle rate-limit buckets and, where the store needs
+/// it, sweeps expired sessions and logins, so memory stays flat under
+/// steady load.
 async fn purge_loop(state: AppState) {
     let mut every = tokio::time::interval(state.config.store.purge_interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -181,10 +182,14 @@ async fn purge_loop(state: AppState) {
             _ = every.tick() => {}
             () = state.login.stopping() => return,
         }
-        let removed = state.login.sweep_expired().await;
         state.limits.forget_idle();
-        if removed > 0 {
-            tracing::debug!(removed, "purged expired entries");
+        if !state.login.store().needs_sweeping() {
+            continue;
+        }
+        match state.login.sweep_expired().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "swept expired entries"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired entries failed"),
         }
     }
 }

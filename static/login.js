@@ -1,467 +1,393 @@
 // Login page: shows the logged-in user, or a QR code plus a long-poll loop
 // that follows the code through pending → scanned → confirmed/cancelled/expired.
-(function () {
-  'use strict';
 
-  const $ = function (id) { return document.getElementById(id); };
-  const el = {
-    viewQr: $('view-qr'),
-    viewMe: $('view-me'),
-    foot: document.querySelector('.card-foot'),
-    box: $('qr-box'),
-    img: $('qr-img'),
-    ovAvatar: $('ov-avatar'),
-    ovAvatarImg: $('ov-avatar-img'),
-    ovInitial: $('ov-initial'),
-    newCode: $('new-code'),
-    statusTitle: $('status-title'),
-    statusSub: $('status-sub'),
-    countdown: $('countdown'),
-    reconnecting: $('reconnecting'),
-    meAvatar: $('me-avatar'),
-    meInitial: $('me-initial'),
-    continueBox: $('continue'),
-    continueBtn: $('continue-btn'),
-    notMe: $('not-me'),
-    meName: $('me-name'),
-    meId: $('me-id'),
-    meExpires: $('me-expires'),
-    logout: $('logout'),
-    meError: $('me-error'),
-  };
+import * as I18n from './i18n.js';
+import {
+  $, avatarFallback, errorText, fetchJson, formatMmSs, showAvatar, sleep,
+} from './common.js';
 
-  const MAX_BACKOFF_MS = 10000;
-  // An unattended tab would otherwise mint codes forever; after this many
-  // automatic renewals in a row we wait for a click instead.
-  const MAX_AUTO_RENEWALS = 5;
+const el = {
+  viewQr: $('view-qr'),
+  viewMe: $('view-me'),
+  foot: document.querySelector('.card-foot'),
+  box: $('qr-box'),
+  img: $('qr-img'),
+  ovAvatar: $('ov-avatar'),
+  ovAvatarImg: $('ov-avatar-img'),
+  ovInitial: $('ov-initial'),
+  newCode: $('new-code'),
+  statusTitle: $('status-title'),
+  statusSub: $('status-sub'),
+  countdown: $('countdown'),
+  reconnecting: $('reconnecting'),
+  meAvatar: $('me-avatar'),
+  meInitial: $('me-initial'),
+  continueBox: $('continue'),
+  continueBtn: $('continue-btn'),
+  notMe: $('not-me'),
+  meName: $('me-name'),
+  meId: $('me-id'),
+  meExpires: $('me-expires'),
+  logout: $('logout'),
+  meError: $('me-error'),
+};
 
-  // The code currently on screen. Every async step checks `session === current`
-  // so a superseded poll loop stops on its own.
-  let current = null;
-  let countdownTimer = 0;
-  let autoRenewals = 0;
-  let createFailures = 0; // consecutive failed POST /api/qr, for backoff
-  let me = null;
+const MAX_BACKOFF_MS = 10000;
+// An unattended tab would otherwise mint codes forever; after this many
+// automatic renewals in a row we wait for a click instead.
+const MAX_AUTO_RENEWALS = 5;
 
-  function sleep(ms) {
-    return new Promise(function (resolve) { setTimeout(resolve, ms); });
-  }
+// The code currently on screen. Every async step checks `session === current`
+// so a superseded poll loop stops on its own.
+let current = null;
+let countdownTimer = 0;
+let autoRenewals = 0;
+let createFailures = 0; // consecutive failed POST /api/qr, for backoff
+let me = null;
 
-  async function readJson(res) {
-    try {
-      return await res.json();
-    } catch (_) {
-      return null;
-    }
-  }
+// ---------- QR view rendering ----------
 
-  // Avatar URLs come from the server and may fail to load; fall back to an initial.
-  function showAvatar(img, initialEl, url, name) {
-    const initial = (Array.from((name || '?').trim())[0] || '?').toUpperCase();
-    initialEl.textContent = initial;
-    img.hidden = !url;
-    initialEl.hidden = !!url;
-    if (url) img.src = url;
-    else img.removeAttribute('src');
-  }
+function setStatus(titleKey, subKey, subVars) {
+  I18n.set(el.statusTitle, titleKey);
+  if (subKey) I18n.set(el.statusSub, subKey, subVars);
+  else I18n.setPlain(el.statusSub, '');
+}
 
-  function onAvatarError(img, initialEl) {
-    img.addEventListener('error', function () {
-      if (!img.getAttribute('src')) return;
-      img.hidden = true;
-      initialEl.hidden = false;
+function setState(state) {
+  el.box.dataset.state = state;
+  el.img.hidden = state === 'loading' || state === 'error';
+  el.ovAvatar.hidden = state !== 'scanned';
+  // Only the overlay's own button should be tabbable when it is visible.
+  const needsButton = state === 'cancelled' || state === 'expired' || state === 'error';
+  el.newCode.hidden = !needsButton;
+  I18n.set(el.newCode, state === 'error' ? 'login.retry' : 'login.new_code');
+  el.countdown.hidden = state !== 'pending';
+  if (state !== 'pending' && state !== 'scanned') stopCountdown();
+}
+
+function showReconnecting(on) {
+  el.reconnecting.hidden = !on;
+}
+
+function renderCountdown() {
+  if (!current) return;
+  const left = (current.expiresAt - Date.now()) / 1000;
+  const soon = left < 30;
+  I18n.set(el.countdown, soon ? 'login.expires_soon' : 'login.expires_in', { time: formatMmSs(left) });
+  el.countdown.classList.toggle('soon', soon);
+}
+
+function startCountdown() {
+  stopCountdown();
+  renderCountdown();
+  countdownTimer = setInterval(renderCountdown, 1000);
+}
+
+function stopCountdown() {
+  clearInterval(countdownTimer);
+  countdownTimer = 0;
+}
+
+// ---------- QR lifecycle ----------
+
+function abandonCurrent() {
+  if (current && current.controller) current.controller.abort();
+  // Tell the server this code is dead, so nobody can still scan it.
+  if (current && current.live) {
+    fetchJson('/api/qr/' + encodeURIComponent(current.id), {
+      method: 'DELETE',
+      token: current.pollToken,
+      keepalive: true,
     });
   }
+  el.continueBox.hidden = true;
+  current = null;
+  stopCountdown();
+  showReconnecting(false);
+}
 
-  // ---------- QR view rendering ----------
+async function newCode() {
+  abandonCurrent();
+  const session = { controller: null };
+  current = session;
+  setState('loading');
+  setStatus('login.loading');
 
-  function setStatus(titleKey, subKey, subVars) {
-    I18n.set(el.statusTitle, titleKey);
-    if (subKey) I18n.set(el.statusSub, subKey, subVars);
-    else I18n.setPlain(el.statusSub, '');
-  }
+  const res = await fetchJson('/api/qr', { method: 'POST', json: {} });
+  const body = res.body;
+  if (session !== current) return;
 
-  function setState(state) {
-    el.box.dataset.state = state;
-    el.img.hidden = state === 'loading' || state === 'error';
-    el.ovAvatar.hidden = state !== 'scanned';
-    // Only the overlay's own button should be tabbable when it is visible.
-    const needsButton = state === 'cancelled' || state === 'expired' || state === 'error';
-    el.newCode.hidden = !needsButton;
-    I18n.set(el.newCode, state === 'error' ? 'login.retry' : 'login.new_code');
-    el.countdown.hidden = state !== 'pending';
-    if (state !== 'pending' && state !== 'scanned') stopCountdown();
-  }
-
-  function showReconnecting(on) {
-    el.reconnecting.hidden = !on;
-  }
-
-  function formatMmSs(totalSeconds) {
-    const s = Math.max(0, Math.ceil(totalSeconds));
-    const mm = String(Math.floor(s / 60)).padStart(2, '0');
-    const ss = String(s % 60).padStart(2, '0');
-    return mm + ':' + ss;
-  }
-
-  function renderCountdown() {
-    if (!current) return;
-    const left = (current.expiresAt - Date.now()) / 1000;
-    const soon = left < 30;
-    I18n.set(el.countdown, soon ? 'login.expires_soon' : 'login.expires_in', { time: formatMmSs(left) });
-    el.countdown.classList.toggle('soon', soon);
-  }
-
-  function startCountdown() {
-    stopCountdown();
-    renderCountdown();
-    countdownTimer = setInterval(renderCountdown, 1000);
-  }
-
-  function stopCountdown() {
-    clearInterval(countdownTimer);
-    countdownTimer = 0;
-  }
-
-  // ---------- QR lifecycle ----------
-
-  function abandonCurrent() {
-    if (current && current.controller) current.controller.abort();
-    // Tell the server this code is dead, so nobody can still scan it.
-    if (current && current.live) {
-      fetch('/api/qr/' + encodeURIComponent(current.id), {
-        method: 'DELETE',
-        headers: { Authorization: 'Bearer ' + current.pollToken },
-        credentials: 'same-origin',
-        keepalive: true,
-      }).catch(function () {});
+  if (res.status !== 201 || !body || !body.id || !body.poll_token) {
+    setState('error');
+    if (res.status === 0) {
+      setStatus('login.error', 'login.error_sub');
+    } else {
+      const why = errorText(res);
+      setStatus('login.error', why.key, why.vars);
     }
+    // Outages are usually brief (server restart), so keep trying in the
+    // background; a 4xx won't fix itself and waits for the button.
+    if (res.status === 0 || res.status >= 500 || res.status === 429) {
+      createFailures += 1;
+      showReconnecting(true);
+      await sleep(Math.min(1000 * 2 ** (createFailures - 1), MAX_BACKOFF_MS));
+      if (session === current) newCode();
+    }
+    return;
+  }
+  createFailures = 0;
+
+  session.id = body.id;
+  session.live = true;
+  session.pollToken = body.poll_token;
+  session.pollHold = Number(body.poll_hold) > 0 ? Number(body.poll_hold) : 25;
+  session.expiresAt = Date.now() + (Number(body.expires_in) || 0) * 1000;
+
+  el.img.src = body.qr_svg || '/api/qr/' + encodeURIComponent(body.id) + '/qr.svg';
+  renderPending();
+  startCountdown();
+  pollLoop(session);
+}
+
+function renderPending() {
+  setState('pending');
+  setStatus('login.pending', 'login.pending_sub');
+}
+
+function renderScanned(user) {
+  user = user || {};
+  autoRenewals = 0; // someone is actively using the page
+  setState('scanned');
+  showAvatar(el.ovAvatarImg, el.ovInitial, user.avatar, user.name);
+  el.ovAvatarImg.alt = user.name || '';
+  setStatus('login.scanned', 'login.scanned_sub', { name: user.name || '' });
+}
+
+// Whoever can see the QR could scan it with their own account; so the
+// person at this computer says "yes, that's me" before the login happens.
+function askToContinue(body) {
+  const name = (body.user && body.user.name) || '';
+  showAvatar(el.ovAvatarImg, el.ovInitial, body.user && body.user.avatar, name);
+  setState('scanned');
+  setStatus('login.confirmed_ask', 'login.confirmed_ask_sub', { name: name });
+  stopCountdown();
+  I18n.set(el.continueBtn, 'login.continue_as', { name: name });
+  el.continueBox.hidden = false;
+  el.continueBtn.onclick = function () {
     el.continueBox.hidden = true;
-    current = null;
-    stopCountdown();
-    showReconnecting(false);
+    finishLogin(body);
+  };
+  el.continueBtn.focus();
+}
+
+function finishLogin(body) {
+  setState('confirmed');
+  setStatus('login.confirmed', 'login.confirmed_sub');
+  if (!body.redirect) {
+    // No redirect supplied: the ticket cannot be exchanged here, reload to pick up /api/me.
+    location.reload();
+    return;
   }
+  const url = new URL(body.redirect, location.href);
+  url.searchParams.set('next', '/');
+  location.href = url.href;
+}
 
-  async function newCode() {
-    abandonCurrent();
-    const session = { controller: null };
-    current = session;
-    setState('loading');
-    setStatus('login.loading');
+function renderCancelled() {
+  setState('cancelled');
+  setStatus('login.cancelled', 'login.cancelled_sub');
+}
 
-    let res;
-    let body;
-    try {
-      res = await fetch('/api/qr', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: '{}',
-        credentials: 'same-origin',
-      });
-      body = await readJson(res);
-    } catch (_) {
-      res = null;
-    }
+function renderExpired() {
+  setState('expired');
+  const auto = autoRenewals < MAX_AUTO_RENEWALS;
+  setStatus('login.expired', auto ? 'login.expired_auto' : 'login.expired_sub');
+  if (!auto) return;
+  autoRenewals += 1;
+  const session = current;
+  // Renew right away if visible; a hidden tab renews when the user comes back.
+  whenVisible(function () {
+    if (session === current) newCode();
+  });
+}
+
+function whenVisible(fn) {
+  if (document.visibilityState === 'visible') {
+    setTimeout(fn, 600); // brief pause so the "expired" state is noticeable
+    return;
+  }
+  document.addEventListener('visibilitychange', function handler() {
+    if (document.visibilityState !== 'visible') return;
+    document.removeEventListener('visibilitychange', handler);
+    fn();
+  });
+}
+
+async function pollOnce(session, since) {
+  const controller = new AbortController();
+  session.controller = controller;
+  const timeout = setTimeout(function () { controller.abort(); }, (session.pollHold + 10) * 1000);
+  const url = '/api/qr/' + encodeURIComponent(session.id) + '/status' +
+    '?since=' + encodeURIComponent(since) + '&wait=' + encodeURIComponent(session.pollHold);
+  const res = await fetchJson(url, { token: session.pollToken, signal: controller.signal });
+  clearTimeout(timeout);
+  if (res.status === 401 || res.status === 404) return { gone: true };
+  // Status 0 is a network failure or our own timeout.
+  if (!res.ok) return { retry: true };
+  return res.body && res.body.state ? { body: res.body } : { retry: true };
+}
+
+async function pollLoop(session) {
+  let since = 'pending';
+  let failures = 0;
+  while (session === current) {
+    const r = await pollOnce(session, since);
     if (session !== current) return;
 
-    if (!res || res.status !== 201 || !body || !body.id || !body.poll_token) {
-      setState('error');
-      if (body && body.message) {
-        I18n.set(el.statusTitle, 'login.error');
-        I18n.setPlain(el.statusSub, body.message);
-      } else {
-        setStatus('login.error', 'login.error_sub');
-      }
-      // Outages are usually brief (server restart), so keep trying in the
-      // background; a 4xx won't fix itself and waits for the button.
-      if (!res || res.status >= 500 || res.status === 429) {
-        createFailures += 1;
-        showReconnecting(true);
-        await sleep(Math.min(1000 * 2 ** (createFailures - 1), MAX_BACKOFF_MS));
-        if (session === current) newCode();
-      }
+    if (r.gone) {
+      newCode();
       return;
     }
-    createFailures = 0;
-
-    session.id = body.id;
-    session.live = true;
-    session.pollToken = body.poll_token;
-    session.pollHold = Number(body.poll_hold) > 0 ? Number(body.poll_hold) : 25;
-    session.expiresAt = Date.now() + (Number(body.expires_in) || 0) * 1000;
-
-    el.img.src = body.qr_svg || '/api/qr/' + encodeURIComponent(body.id) + '/qr.svg';
-    renderPending();
-    startCountdown();
-    pollLoop(session);
-  }
-
-  function renderPending() {
-    setState('pending');
-    setStatus('login.pending', 'login.pending_sub');
-  }
-
-  function renderScanned(user) {
-    user = user || {};
-    autoRenewals = 0; // someone is actively using the page
-    setState('scanned');
-    showAvatar(el.ovAvatarImg, el.ovInitial, user.avatar, user.name);
-    el.ovAvatarImg.alt = user.name || '';
-    setStatus('login.scanned', 'login.scanned_sub', { name: user.name || '' });
-  }
-
-  // Whoever can see the QR could scan it with their own account; so the
-  // person at this computer says "yes, that's me" before the login happens.
-  function askToContinue(body) {
-    const name = (body.user && body.user.name) || '';
-    showAvatar(el.ovAvatarImg, el.ovInitial, body.user && body.user.avatar, name);
-    setState('scanned');
-    setStatus('login.confirmed_ask', 'login.confirmed_ask_sub', { name: name });
-    stopCountdown();
-    I18n.set(el.continueBtn, 'login.continue_as', { name: name });
-    el.continueBox.hidden = false;
-    el.continueBtn.onclick = function () {
-      el.continueBox.hidden = true;
-      finishLogin(body);
-    };
-    el.continueBtn.focus();
-  }
-
-  function finishLogin(body) {
-    setState('confirmed');
-    setStatus('login.confirmed', 'login.confirmed_sub');
-    if (!body.redirect) {
-      // No redirect supplied: the ticket cannot be exchanged here, reload to pick up /api/me.
-      location.reload();
-      return;
+    if (r.retry) {
+      failures += 1;
+      showReconnecting(true);
+      await sleep(Math.min(1000 * 2 ** (failures - 1), MAX_BACKOFF_MS));
+      continue;
     }
-    const url = new URL(body.redirect, location.href);
-    url.searchParams.set('next', '/');
-    location.href = url.href;
-  }
+    failures = 0;
+    showReconnecting(false);
 
-  function renderCancelled() {
-    setState('cancelled');
-    setStatus('login.cancelled', 'login.cancelled_sub');
-  }
-
-  function renderExpired() {
-    setState('expired');
-    const auto = autoRenewals < MAX_AUTO_RENEWALS;
-    setStatus('login.expired', auto ? 'login.expired_auto' : 'login.expired_sub');
-    if (!auto) return;
-    autoRenewals += 1;
-    const session = current;
-    // Renew right away if visible; a hidden tab renews when the user comes back.
-    whenVisible(function () {
-      if (session === current) newCode();
-    });
-  }
-
-  function whenVisible(fn) {
-    if (document.visibilityState === 'visible') {
-      setTimeout(fn, 600); // brief pause so the "expired" state is noticeable
-      return;
-    }
-    document.addEventListener('visibilitychange', function handler() {
-      if (document.visibilityState !== 'visible') return;
-      document.removeEventListener('visibilitychange', handler);
-      fn();
-    });
-  }
-
-  async function pollOnce(session, since) {
-    const controller = new AbortController();
-    session.controller = controller;
-    const timeout = setTimeout(function () { controller.abort(); }, (session.pollHold + 10) * 1000);
-    try {
-      const url = '/api/qr/' + encodeURIComponent(session.id) + '/status' +
-        '?since=' + encodeURIComponent(since) + '&wait=' + encodeURIComponent(session.pollHold);
-      const res = await fetch(url, {
-        headers: { Authorization: 'Bearer ' + session.pollToken, Accept: 'application/json' },
-        credentials: 'same-origin',
-        cache: 'no-store',
-        signal: controller.signal,
-      });
-      if (res.status === 401 || res.status === 404) return { gone: true };
-      if (!res.ok) return { retry: true };
-      const body = await readJson(res);
-      return body && body.state ? { body: body } : { retry: true };
-    } catch (_) {
-      return { retry: true }; // network failure or our own timeout
-    } finally {
-      clearTimeout(timeout);
-    }
-  }
-
-  async function pollLoop(session) {
-    let since = 'pending';
-    let failures = 0;
-    while (session === current) {
-      const r = await pollOnce(session, since);
-      if (session !== current) return;
-
-      if (r.gone) {
-        newCode();
+    const body = r.body;
+    switch (body.state) {
+      case 'pending':
+        // Also covers a scan that was abandoned on the phone and timed out.
+        if (since !== 'pending') renderPending();
+        since = 'pending';
+        break;
+      case 'scanned':
+        renderScanned(body.user);
+        since = 'scanned';
+        break;
+      case 'confirmed':
+        session.live = false;
+        askToContinue(body);
         return;
-      }
-      if (r.retry) {
-        failures += 1;
-        showReconnecting(true);
-        await sleep(Math.min(1000 * 2 ** (failures - 1), MAX_BACKOFF_MS));
-        continue;
-      }
-      failures = 0;
-      showReconnecting(false);
-
-      const body = r.body;
-      switch (body.state) {
-        case 'pending':
-          // Also covers a scan that was abandoned on the phone and timed out.
-          if (since !== 'pending') renderPending();
-          since = 'pending';
-          break;
-        case 'scanned':
-          renderScanned(body.user);
-          since = 'scanned';
-          break;
-        case 'confirmed':
-          session.live = false;
-          askToContinue(body);
-          return;
-        case 'cancelled':
-          session.live = false;
-          renderCancelled();
-          current = null;
-          return;
-        case 'expired':
-        case 'redeemed':
-          session.live = false;
-          renderExpired();
-          return;
-        default:
-          // Unknown state from a newer server: keep listening without spinning.
-          await sleep(1000);
-      }
+      case 'cancelled':
+        session.live = false;
+        renderCancelled();
+        current = null;
+        return;
+      case 'expired':
+      case 'redeemed':
+        session.live = false;
+        renderExpired();
+        return;
+      default:
+        // Unknown state from a newer server: keep listening without spinning.
+        await sleep(1000);
     }
   }
+}
 
-  // ---------- logged-in view ----------
+// ---------- logged-in view ----------
 
-  function showQrView() {
-    me = null;
-    el.viewMe.hidden = true;
-    el.viewQr.hidden = false;
-    el.foot.hidden = false;
-    newCode();
+function showQrView() {
+  me = null;
+  el.viewMe.hidden = true;
+  el.viewQr.hidden = false;
+  el.foot.hidden = false;
+  newCode();
+}
+
+function renderMe() {
+  if (!me) return;
+  const user = me.user || {};
+  showAvatar(el.meAvatar, el.meInitial, user.avatar, user.name);
+  I18n.setPlain(el.meName, user.name || user.id || '');
+  I18n.set(el.meId, 'me.id', { id: user.id || '' });
+  if (me.expires_at) {
+    const when = new Date(me.expires_at * 1000).toLocaleString(I18n.locale(), {
+      dateStyle: 'medium',
+      timeStyle: 'short',
+    });
+    I18n.set(el.meExpires, 'me.expires', { time: when });
+    el.meExpires.hidden = false;
+  } else {
+    el.meExpires.hidden = true;
   }
+}
 
-  function renderMe() {
-    if (!me) return;
-    const user = me.user || {};
-    showAvatar(el.meAvatar, el.meInitial, user.avatar, user.name);
-    I18n.setPlain(el.meName, user.name || user.id || '');
-    I18n.set(el.meId, 'me.id', { id: user.id || '' });
-    if (me.expires_at) {
-      const when = new Date(me.expires_at * 1000).toLocaleString(I18n.locale, {
-        dateStyle: 'medium',
-        timeStyle: 'short',
-      });
-      I18n.set(el.meExpires, 'me.expires', { time: when });
-      el.meExpires.hidden = false;
-    } else {
-      el.meExpires.hidden = true;
-    }
-  }
+function showMeView(data) {
+  abandonCurrent();
+  me = data;
+  renderMe();
+  el.viewQr.hidden = true;
+  el.foot.hidden = true;
+  el.viewMe.hidden = false;
+  el.meError.hidden = true;
+  el.logout.disabled = false;
+  I18n.set(el.logout, 'me.logout');
+}
 
-  function showMeView(data) {
-    abandonCurrent();
-    me = data;
-    renderMe();
-    el.viewQr.hidden = true;
-    el.foot.hidden = true;
-    el.viewMe.hidden = false;
-    el.meError.hidden = true;
-    el.logout.disabled = false;
-    I18n.set(el.logout, 'me.logout');
-  }
-
-  async function logout() {
-    el.logout.disabled = true;
-    el.meError.hidden = true;
-    I18n.set(el.logout, 'me.logging_out');
-    let ok = false;
-    try {
-      const res = await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' });
-      // 401 means the session was already gone, which is what we wanted anyway.
-      ok = res.ok || res.status === 401;
-    } catch (_) {
-      ok = false;
-    }
-    if (ok) {
-      showQrView();
-      return;
-    }
-    el.logout.disabled = false;
-    I18n.set(el.logout, 'me.logout');
-    I18n.set(el.meError, 'me.logout_failed');
-    el.meError.hidden = false;
-  }
-
-  // /api/login/complete sends a browser back here when its ticket was refused.
-  function showLoginError() {
-    const params = new URLSearchParams(location.search);
-    if (params.get('login_error') !== 'invalid_ticket') return;
-    const notice = document.getElementById('login-notice');
-    I18n.set(notice, 'login.ticket_failed');
-    notice.hidden = false;
-    params.delete('login_error');
-    const query = params.toString();
-    history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
-  }
-
-  async function start() {
-    showLoginError();
-    try {
-      const res = await fetch('/api/me', {
-        headers: { Accept: 'application/json' },
-        credentials: 'same-origin',
-        cache: 'no-store',
-      });
-      if (res.ok) {
-        const data = await readJson(res);
-        if (data && data.user) {
-          showMeView(data);
-          return;
-        }
-      }
-    } catch (_) {
-      // Can't tell whether we're logged in; offering a QR code is the useful fallback.
-    }
+async function logout() {
+  el.logout.disabled = true;
+  el.meError.hidden = true;
+  I18n.set(el.logout, 'me.logging_out');
+  const res = await fetchJson('/api/logout', { method: 'POST' });
+  // 401 means the session was already gone, which is what we wanted anyway.
+  if (res.ok || res.status === 401) {
     showQrView();
+    return;
   }
+  el.logout.disabled = false;
+  I18n.set(el.logout, 'me.logout');
+  I18n.set(el.meError, 'me.logout_failed');
+  el.meError.hidden = false;
+}
 
-  el.notMe.addEventListener('click', function () {
-    autoRenewals = 0;
-    newCode();
-  });
-  el.newCode.addEventListener('click', function () {
-    autoRenewals = 0;
-    newCode();
-  });
-  el.logout.addEventListener('click', logout);
-  onAvatarError(el.ovAvatarImg, el.ovInitial);
-  onAvatarError(el.meAvatar, el.meInitial);
-  // Dates are formatted per language, so re-render them on a switch.
-  I18n.onChange(function () {
-    renderMe();
-    renderCountdown();
-  });
+// /api/login/complete sends a browser back here when its ticket was refused.
+function showLoginError() {
+  const params = new URLSearchParams(location.search);
+  if (params.get('login_error') !== 'invalid_ticket') return;
+  const notice = $('login-notice');
+  I18n.set(notice, 'api.invalid_ticket');
+  notice.hidden = false;
+  params.delete('login_error');
+  const query = params.toString();
+  history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
+}
 
-  // A page restored from the back/forward cache has a dead poll loop; start over.
-  window.addEventListener('pageshow', function (e) {
-    if (e.persisted) start();
-  });
+async function start() {
+  showLoginError();
+  const res = await fetchJson('/api/me');
+  if (res.ok && res.body && res.body.user) {
+    showMeView(res.body);
+    return;
+  }
+  // Not logged in, or we can't tell (network): offering a QR code is the useful fallback.
+  showQrView();
+}
 
-  start();
-})();
+el.notMe.addEventListener('click', function () {
+  autoRenewals = 0;
+  newCode();
+});
+el.newCode.addEventListener('click', function () {
+  autoRenewals = 0;
+  newCode();
+});
+el.logout.addEventListener('click', logout);
+avatarFallback(el.ovAvatarImg, el.ovInitial);
+avatarFallback(el.meAvatar, el.meInitial);
+// Dates are formatted per language, so re-render them on a switch.
+I18n.onChange(function () {
+  renderMe();
+  renderCountdown();
+});
+
+// A page restored from the back/forward cache has a dead poll loop; start over.
+window.addEventListener('pageshow', function (e) {
+  if (e.persisted) start();
+});
+
+start();

@@ -1,436 +1,376 @@
 // Demo phone simulator opened from the QR code at /l/{id}: pick a demo
 // account, scan, review the login request, then confirm or cancel.
-(function () {
-  'use strict';
 
-  const $ = function (id) { return document.getElementById(id); };
-  const SCREENS = ['loading', 'noapp', 'accounts', 'confirm', 'done'];
-  const CHEVRON =
-    '<svg class="chevron" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">' +
-    '<path d="M9 6l6 6-6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+import * as I18n from './i18n.js';
+import { $, avatarFallback, errorText, fetchJson, formatMmSs, showAvatar } from './common.js';
 
-  const el = {
-    banner: $('demo-banner'),
-    loadingText: $('loading-text'),
-    accounts: $('accounts'),
-    accountsEmpty: $('accounts-empty'),
-    asAvatar: $('as-avatar'),
-    asInitial: $('as-initial'),
-    asName: $('as-name'),
-    device: $('req-device'),
-    ip: $('req-ip'),
-    time: $('req-time'),
-    ua: $('req-ua'),
-    expires: $('req-expires'),
-    confirm: $('btn-confirm'),
-    cancel: $('btn-cancel'),
-    doneIcon: $('done-icon'),
-    doneTitle: $('done-title'),
-    doneSub: $('done-sub'),
-    error: $('error'),
-    errorTitle: $('error-title'),
-    errorDetail: $('error-detail'),
-    errorServer: $('error-server'),
-    errorAction: $('error-action'),
-    errorActions: $('error-actions'),
-    announce: $('announce'),
-  };
+const SCREENS = ['loading', 'noapp', 'accounts', 'confirm', 'done'];
+const CHEVRON =
+  '<svg class="chevron" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">' +
+  '<path d="M9 6l6 6-6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>';
 
-  const qrId = codeFromPath();
-  let account = null; // chosen demo account {token, id, name, avatar}
-  let claim = null; // scan result {qrId, confirmToken, expiresAt, request}
-  let tickTimer = 0;
-  let errorActionFn = null;
+const el = {
+  banner: $('demo-banner'),
+  loadingText: $('loading-text'),
+  accounts: $('accounts'),
+  accountsEmpty: $('accounts-empty'),
+  asAvatar: $('as-avatar'),
+  asInitial: $('as-initial'),
+  asName: $('as-name'),
+  device: $('req-device'),
+  ip: $('req-ip'),
+  time: $('req-time'),
+  ua: $('req-ua'),
+  expires: $('req-expires'),
+  confirm: $('btn-confirm'),
+  cancel: $('btn-cancel'),
+  doneIcon: $('done-icon'),
+  doneTitle: $('done-title'),
+  doneSub: $('done-sub'),
+  error: $('error'),
+  errorTitle: $('error-title'),
+  errorDetail: $('error-detail'),
+  errorAction: $('error-action'),
+  errorActions: $('error-actions'),
+  announce: $('announce'),
+};
 
-  // The server serves this page for any /l/{id}; the id is the last path segment.
-  function codeFromPath() {
-    const parts = location.pathname.split('/').filter(Boolean);
-    if (parts.length < 2) return '';
-    try {
-      return decodeURIComponent(parts[parts.length - 1]);
-    } catch (_) {
-      return '';
-    }
+const qrId = codeFromPath();
+let account = null; // chosen demo account {token, id, name, avatar}
+let claim = null; // scan result {qrId, confirmToken, expiresAt, request}
+let tickTimer = 0;
+let errorActionFn = null;
+
+// The server serves this page for any /l/{id}; the id is the last path segment.
+function codeFromPath() {
+  const parts = location.pathname.split('/').filter(Boolean);
+  if (parts.length < 2) return '';
+  try {
+    return decodeURIComponent(parts[parts.length - 1]);
+  } catch (_) {
+    return '';
   }
+}
 
-  async function api(method, path, token, payload) {
-    const headers = { Accept: 'application/json' };
-    if (token) headers.Authorization = 'Bearer ' + token;
-    if (payload) headers['Content-Type'] = 'application/json';
-    let res;
-    try {
-      res = await fetch(path, {
-        method: method,
-        headers: headers,
-        body: payload ? JSON.stringify(payload) : undefined,
-        // The "phone" authenticates with its bearer token, never with browser cookies.
-        credentials: 'omit',
-        cache: 'no-store',
-      });
-    } catch (_) {
-      return { ok: false, status: 0, body: null };
-    }
-    let body = null;
-    try {
-      body = await res.json();
-    } catch (_) {
-      /* empty or non-JSON body */
-    }
-    return { ok: res.ok, status: res.status, body: body };
-  }
+function api(method, path, token, payload) {
+  // The "phone" authenticates with its bearer token, never with browser cookies.
+  return fetchJson(path, { method: method, token: token, json: payload, credentials: 'omit' });
+}
 
-  // ---------- screens, errors, announcements ----------
+// ---------- screens, errors, announcements ----------
 
-  function showScreen(name) {
-    const hadFocus = document.activeElement;
-    SCREENS.forEach(function (s) {
-      $('screen-' + s).hidden = s !== name;
-    });
-    hideError();
-    const screen = name && $('screen-' + name);
-    const heading = screen && screen.querySelector('h1');
-    if (heading) announce(heading.textContent);
-    // Keep keyboard users in place when the button they pressed just vanished.
-    if (heading && hadFocus && hadFocus !== document.body && !isVisible(hadFocus)) {
-      heading.focus({ preventScroll: true });
-    }
-  }
-
-  function isVisible(node) {
-    return !!(node.offsetWidth || node.offsetHeight || node.getClientRects().length);
-  }
-
-  function announce(text) {
-    el.announce.textContent = '';
-    // A fresh text node after a tick makes screen readers re-read identical messages.
-    setTimeout(function () { el.announce.textContent = text; }, 50);
-  }
-
-  function describeError(r) {
-    const code = r.body && r.body.error;
-    const e = { title: 'error.generic', detail: null, retryable: false, back: false };
-    if (r.status === 0) {
-      e.title = 'error.network';
-      e.detail = 'error.network_sub';
-      e.retryable = true;
-    } else if (r.status === 401) {
-      e.title = 'error.401';
-      e.back = true;
-    } else if (r.status === 403) {
-      e.title = 'error.403';
-      e.back = true;
-    } else if (r.status === 404) {
-      e.title = 'error.404';
-      e.detail = 'error.410_sub';
-    } else if (r.status === 409) {
-      e.title = code === 'already_claimed' ? 'error.409_claimed' : 'error.409';
-      e.back = code === 'already_claimed';
-    } else if (r.status === 410) {
-      e.title = 'error.410';
-      e.detail = 'error.410_sub';
-    } else if (r.status >= 500 || r.status === 429) {
-      e.retryable = true;
-    }
-    return e;
-  }
-
-  // `onRetry` is used for transient failures; `keepScreen` leaves the current
-  // screen visible so the user can simply try the same button again.
-  function showError(r, opts) {
-    opts = opts || {};
-    const e = describeError(r);
-    if (!opts.keepScreen) showScreen(null);
-    I18n.set(el.errorTitle, e.title);
-    if (e.detail) I18n.set(el.errorDetail, e.detail);
-    else I18n.setPlain(el.errorDetail, '');
-    el.errorDetail.hidden = !e.detail;
-    // Server text is shown verbatim (textContent) — it may echo user input.
-    const serverMsg = r.body && typeof r.body.message === 'string' ? r.body.message : '';
-    I18n.setPlain(el.errorServer, serverMsg);
-    el.errorServer.hidden = !serverMsg;
-
-    errorActionFn = null;
-    if (e.retryable && opts.onRetry) {
-      I18n.set(el.errorAction, 'phone.retry');
-      errorActionFn = opts.onRetry;
-    } else if (e.back && account !== null) {
-      I18n.set(el.errorAction, 'phone.back');
-      errorActionFn = backToAccounts;
-    }
-    el.errorActions.hidden = !errorActionFn;
-    el.error.classList.toggle('standalone', !opts.keepScreen);
-    el.error.hidden = false;
-  }
-
-  function hideError() {
-    el.error.hidden = true;
-  }
-
-  function setAvatar(img, initialEl, url, name) {
-    initialEl.textContent = (Array.from((name || '?').trim())[0] || '?').toUpperCase();
-    img.hidden = !url;
-    initialEl.hidden = !!url;
-    if (url) img.src = url;
-    else img.removeAttribute('src');
-  }
-
-  // Avatar URLs come from the server and may not load; show the initial instead.
-  function fallbackOnError(img, initialEl) {
-    img.addEventListener('error', function () {
-      if (!img.getAttribute('src')) return;
-      img.hidden = true;
-      initialEl.hidden = false;
-    });
-  }
-
-  // ---------- accounts ----------
-
-  async function loadAccounts() {
-    showScreen('loading');
-    I18n.set(el.loadingText, 'common.loading');
-    const r = await api('GET', '/api/demo/users');
-    if (r.status === 404) {
-      showScreen('noapp');
-      return;
-    }
-    if (!r.ok || !r.body || !Array.isArray(r.body.users)) {
-      showError(r, { onRetry: loadAccounts });
-      return;
-    }
-    el.banner.hidden = false;
-    renderAccounts(r.body.users);
-    showScreen('accounts');
-  }
-
-  function renderAccounts(users) {
-    el.accounts.replaceChildren();
-    el.accountsEmpty.hidden = users.length > 0;
-    users.forEach(function (u) {
-      const li = document.createElement('li');
-      const btn = document.createElement('button');
-      btn.type = 'button';
-      btn.className = 'account';
-
-      const av = document.createElement('span');
-      av.className = 'avatar avatar-md';
-      const img = document.createElement('img');
-      img.alt = '';
-      img.width = 48;
-      img.height = 48;
-      const initial = document.createElement('span');
-      initial.className = 'avatar-initial';
-      av.append(img, initial);
-      fallbackOnError(img, initial);
-      setAvatar(img, initial, u.avatar, u.name);
-
-      const text = document.createElement('span');
-      text.className = 'account-text';
-      const name = document.createElement('span');
-      name.className = 'account-name';
-      name.textContent = u.name || u.id || '?';
-      const id = document.createElement('span');
-      id.className = 'account-id';
-      id.textContent = u.id ? '@' + u.id : '';
-      text.append(name, id);
-
-      btn.append(av, text);
-      btn.insertAdjacentHTML('beforeend', CHEVRON); // static markup, no user data
-      btn.addEventListener('click', function () { scan(u); });
-      li.appendChild(btn);
-      el.accounts.appendChild(li);
-    });
-  }
-
-  function backToAccounts() {
-    account = null;
-    claim = null;
-    stopTick();
-    el.accounts.querySelectorAll('button').forEach(function (b) { b.disabled = false; });
-    showScreen('accounts');
-  }
-
-  // ---------- scan & confirm ----------
-
-  async function scan(user) {
-    account = user;
-    el.accounts.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
-    showScreen('loading');
-    I18n.set(el.loadingText, 'phone.scanning');
-    const r = await api('POST', '/api/mobile/scan', user.token, { qr: qrId });
-    if (!r.ok || !r.body || !r.body.confirm_token) {
-      showError(r, { onRetry: function () { scan(user); } });
-      return;
-    }
-    claim = {
-      qrId: r.body.qr_id || qrId,
-      confirmToken: r.body.confirm_token,
-      expiresAt: Date.now() + (Number(r.body.expires_in) || 0) * 1000,
-      request: r.body.request || {},
-    };
-    renderConfirm();
-    showScreen('confirm');
-    startTick();
-  }
-
-  function renderConfirm() {
-    const req = claim.request;
-    setAvatar(el.asAvatar, el.asInitial, account.avatar, account.name);
-    I18n.set(el.asName, 'phone.confirm_as', { name: account.name || account.id || '' });
-    const d = describeDevice(req.user_agent);
-    I18n.set(el.device, d.key, d.vars);
-    I18n.setPlain(el.ip, req.ip || '—');
-    I18n.setPlain(el.ua, req.user_agent || '—');
-    setDecisionBusy(null);
-    renderTimes();
-  }
-
-  function renderTimes() {
-    if (!claim) return;
-    const req = claim.request;
-    if (req.created_at) {
-      const created = new Date(req.created_at * 1000);
-      I18n.set(el.time, 'phone.time_value', {
-        ago: relativeTime(created),
-        time: created.toLocaleTimeString(I18n.locale),
-      });
-    } else {
-      I18n.setPlain(el.time, '—');
-    }
-    const left = Math.max(0, Math.ceil((claim.expiresAt - Date.now()) / 1000));
-    I18n.set(el.expires, 'phone.request_expires', { time: formatMmSs(left) });
-    el.expires.classList.toggle('soon', left < 30);
-    if (left === 0) {
-      stopTick();
-      claim = null;
-      // The server would answer 410 now; say so without a pointless round trip.
-      showError({ status: 410, body: null });
-    }
-  }
-
-  function startTick() {
-    stopTick();
-    tickTimer = setInterval(renderTimes, 1000);
-  }
-
-  function stopTick() {
-    clearInterval(tickTimer);
-    tickTimer = 0;
-  }
-
-  function setDecisionBusy(action) {
-    el.confirm.disabled = el.cancel.disabled = action !== null;
-    I18n.set(el.confirm, action === 'confirm' ? 'phone.confirming' : 'phone.confirm');
-    I18n.set(el.cancel, action === 'cancel' ? 'phone.cancelling' : 'phone.cancel');
-  }
-
-  async function decide(action) {
-    if (!claim || el.confirm.disabled) return;
-    setDecisionBusy(action);
-    hideError();
-    const r = await api('POST', '/api/mobile/' + action, account.token, {
-      qr_id: claim.qrId,
-      confirm_token: claim.confirmToken,
-    });
-    if (r.ok) {
-      stopTick();
-      const state = (r.body && r.body.state) || (action === 'confirm' ? 'confirmed' : 'cancelled');
-      showDone(state === 'confirmed');
-      return;
-    }
-    const e = describeError(r);
-    if (e.retryable) {
-      setDecisionBusy(null);
-      showError(r, { keepScreen: true });
-      return;
-    }
-    stopTick();
-    claim = null;
-    showError(r);
-  }
-
-  function showDone(confirmed) {
-    claim = null;
-    el.doneIcon.className = 'big-icon ' + (confirmed ? 'ok' : 'cancel');
-    I18n.set(el.doneTitle, confirmed ? 'phone.done_confirmed' : 'phone.done_cancelled');
-    I18n.set(el.doneSub, confirmed ? 'phone.done_confirmed_sub' : 'phone.done_cancelled_sub');
-    showScreen('done');
-  }
-
-  // ---------- formatting ----------
-
-  function formatMmSs(s) {
-    return String(Math.floor(s / 60)).padStart(2, '0') + ':' + String(s % 60).padStart(2, '0');
-  }
-
-  function relativeTime(date) {
-    const secs = Math.max(0, Math.round((Date.now() - date.getTime()) / 1000));
-    const rtf = new Intl.RelativeTimeFormat(I18n.locale, { numeric: 'auto' });
-    if (secs < 5) return rtf.format(0, 'second');
-    if (secs < 60) return rtf.format(-secs, 'second');
-    if (secs < 3600) return rtf.format(-Math.floor(secs / 60), 'minute');
-    if (secs < 86400) return rtf.format(-Math.floor(secs / 3600), 'hour');
-    return rtf.format(-Math.floor(secs / 86400), 'day');
-  }
-
-  // A rough "Chrome on Windows" so the user can recognise their own computer.
-  // Order matters: many UAs mention several engines (Edge says Chrome and Safari).
-  const BROWSERS = [
-    [/Edg(e|A|iOS)?\//, 'Edge'],
-    [/OPR\/|Opera/, 'Opera'],
-    [/SamsungBrowser\//, 'Samsung Internet'],
-    [/MicroMessenger\//, 'WeChat'],
-    [/Firefox\/|FxiOS\//, 'Firefox'],
-    [/HeadlessChrome\//, 'Headless Chrome'],
-    [/Chrome\/|CriOS\//, 'Chrome'],
-    [/Version\/[\d.]+.*Safari\//, 'Safari'],
-    [/^curl\//, 'curl'],
-  ];
-  const SYSTEMS = [
-    [/Windows NT|Windows/, 'Windows'],
-    [/iPhone/, 'iPhone'],
-    [/iPad/, 'iPad'],
-    [/Android/, 'Android'],
-    [/CrOS/, 'ChromeOS'],
-    [/Mac OS X|Macintosh/, 'macOS'],
-    [/Linux/, 'Linux'],
-  ];
-
-  function describeDevice(ua) {
-    ua = ua || '';
-    const pick = function (list) {
-      const hit = list.find(function (entry) { return entry[0].test(ua); });
-      return hit ? hit[1] : null;
-    };
-    const browser = pick(BROWSERS);
-    const os = pick(SYSTEMS);
-    if (!browser && !os) return { key: 'device.unknown' };
-    return {
-      key: 'device.summary',
-      vars: {
-        browser: browser || { t: 'device.unknown_browser' },
-        os: os || { t: 'device.unknown_os' },
-      },
-    };
-  }
-
-  // ---------- wiring ----------
-
-  el.confirm.addEventListener('click', function () { decide('confirm'); });
-  el.cancel.addEventListener('click', function () { decide('cancel'); });
-  el.errorAction.addEventListener('click', function () {
-    if (errorActionFn) errorActionFn();
+function showScreen(name) {
+  const hadFocus = document.activeElement;
+  SCREENS.forEach(function (s) {
+    $('screen-' + s).hidden = s !== name;
   });
-  fallbackOnError(el.asAvatar, el.asInitial);
-  // Relative times and local-time formats depend on the language.
-  I18n.onChange(renderTimes);
-
-  if (!qrId) {
-    showScreen(null);
-    I18n.set(el.errorTitle, 'phone.invalid_code');
-    el.errorDetail.hidden = el.errorServer.hidden = el.errorActions.hidden = true;
-    el.error.classList.add('standalone');
-    el.error.hidden = false;
-  } else {
-    loadAccounts();
+  hideError();
+  const screen = name && $('screen-' + name);
+  const heading = screen && screen.querySelector('h1');
+  if (heading) announce(heading.textContent);
+  // Keep keyboard users in place when the button they pressed just vanished.
+  if (heading && hadFocus && hadFocus !== document.body && !isVisible(hadFocus)) {
+    heading.focus({ preventScroll: true });
   }
-})();
+}
+
+function isVisible(node) {
+  return !!(node.offsetWidth || node.offsetHeight || node.getClientRects().length);
+}
+
+function announce(text) {
+  el.announce.textContent = '';
+  // A fresh text node after a tick makes screen readers re-read identical messages.
+  setTimeout(function () { el.announce.textContent = text; }, 50);
+}
+
+// The text comes from the API's error code; what the user can do next from
+// the status: retry what may pass later, or pick another account when this
+// one is not allowed.
+function describeError(r) {
+  const code = r.body && r.body.error;
+  let detail = null;
+  if (r.status === 0) detail = 'error.network_sub';
+  else if (r.status === 404 || r.status === 410) detail = 'error.rescan_sub';
+  return {
+    title: errorText(r),
+    detail: detail,
+    retryable: r.status === 0 || r.status >= 500 || r.status === 429,
+    back: r.status === 401 || r.status === 403 || code === 'already_claimed',
+  };
+}
+
+// `onRetry` is used for transient failures; `keepScreen` leaves the current
+// screen visible so the user can simply try the same button again.
+function showError(r, opts) {
+  opts = opts || {};
+  const e = describeError(r);
+  if (!opts.keepScreen) showScreen(null);
+  I18n.set(el.errorTitle, e.title.key, e.title.vars);
+  if (e.detail) I18n.set(el.errorDetail, e.detail);
+  else I18n.setPlain(el.errorDetail, '');
+  el.errorDetail.hidden = !e.detail;
+
+  errorActionFn = null;
+  if (e.retryable && opts.onRetry) {
+    I18n.set(el.errorAction, 'phone.retry');
+    errorActionFn = opts.onRetry;
+  } else if (e.back && account !== null) {
+    I18n.set(el.errorAction, 'phone.back');
+    errorActionFn = backToAccounts;
+  }
+  el.errorActions.hidden = !errorActionFn;
+  el.error.classList.toggle('standalone', !opts.keepScreen);
+  el.error.hidden = false;
+}
+
+function hideError() {
+  el.error.hidden = true;
+}
+
+// ---------- accounts ----------
+
+async function loadAccounts() {
+  showScreen('loading');
+  I18n.set(el.loadingText, 'common.loading');
+  const r = await api('GET', '/api/demo/users');
+  if (r.status === 404) {
+    showScreen('noapp');
+    return;
+  }
+  if (!r.ok || !r.body || !Array.isArray(r.body.users)) {
+    showError(r, { onRetry: loadAccounts });
+    return;
+  }
+  el.banner.hidden = false;
+  renderAccounts(r.body.users);
+  showScreen('accounts');
+}
+
+function renderAccounts(users) {
+  el.accounts.replaceChildren();
+  el.accountsEmpty.hidden = users.length > 0;
+  users.forEach(function (u) {
+    const li = document.createElement('li');
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.className = 'account';
+
+    const av = document.createElement('span');
+    av.className = 'avatar avatar-md';
+    const img = document.createElement('img');
+    img.alt = '';
+    img.width = 48;
+    img.height = 48;
+    const initial = document.createElement('span');
+    initial.className = 'avatar-initial';
+    av.append(img, initial);
+    avatarFallback(img, initial);
+    showAvatar(img, initial, u.avatar, u.name);
+
+    const text = document.createElement('span');
+    text.className = 'account-text';
+    const name = document.createElement('span');
+    name.className = 'account-name';
+    name.textContent = u.name || u.id || '?';
+    const id = document.createElement('span');
+    id.className = 'account-id';
+    id.textContent = u.id ? '@' + u.id : '';
+    text.append(name, id);
+
+    btn.append(av, text);
+    btn.insertAdjacentHTML('beforeend', CHEVRON); // static markup, no user data
+    btn.addEventListener('click', function () { scan(u); });
+    li.appendChild(btn);
+    el.accounts.appendChild(li);
+  });
+}
+
+function backToAccounts() {
+  account = null;
+  claim = null;
+  stopTick();
+  el.accounts.querySelectorAll('button').forEach(function (b) { b.disabled = false; });
+  showScreen('accounts');
+}
+
+// ---------- scan & confirm ----------
+
+async function scan(user) {
+  account = user;
+  el.accounts.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
+  showScreen('loading');
+  I18n.set(el.loadingText, 'phone.scanning');
+  const r = await api('POST', '/api/mobile/scan', user.token, { qr: qrId });
+  if (!r.ok || !r.body || !r.body.confirm_token) {
+    showError(r, { onRetry: function () { scan(user); } });
+    return;
+  }
+  claim = {
+    qrId: r.body.qr_id || qrId,
+    confirmToken: r.body.confirm_token,
+    expiresAt: Date.now() + (Number(r.body.expires_in) || 0) * 1000,
+    request: r.body.request || {},
+  };
+  renderConfirm();
+  showScreen('confirm');
+  startTick();
+}
+
+function renderConfirm() {
+  const req = claim.request;
+  showAvatar(el.asAvatar, el.asInitial, account.avatar, account.name);
+  I18n.set(el.asName, 'phone.confirm_as', { name: account.name || account.id || '' });
+  const d = describeDevice(req.user_agent);
+  I18n.set(el.device, d.key, d.vars);
+  I18n.setPlain(el.ip, req.ip || '—');
+  I18n.setPlain(el.ua, req.user_agent || '—');
+  setDecisionBusy(null);
+  renderTimes();
+}
+
+function renderTimes() {
+  if (!claim) return;
+  const req = claim.request;
+  if (req.created_at) {
+    const created = new Date(req.created_at * 1000);
+    I18n.set(el.time, 'phone.time_value', {
+      ago: relativeTime(created),
+      time: created.toLocaleTimeString(I18n.locale()),
+    });
+  } else {
+    I18n.setPlain(el.time, '—');
+  }
+  const left = Math.max(0, Math.ceil((claim.expiresAt - Date.now()) / 1000));
+  I18n.set(el.expires, 'phone.request_expires', { time: formatMmSs(left) });
+  el.expires.classList.toggle('soon', left < 30);
+  if (left === 0) {
+    stopTick();
+    claim = null;
+    // The server would answer 410 now; say so without a pointless round trip.
+    showError({ status: 410, body: { error: 'expired' } });
+  }
+}
+
+function startTick() {
+  stopTick();
+  tickTimer = setInterval(renderTimes, 1000);
+}
+
+function stopTick() {
+  clearInterval(tickTimer);
+  tickTimer = 0;
+}
+
+function setDecisionBusy(action) {
+  el.confirm.disabled = el.cancel.disabled = action !== null;
+  I18n.set(el.confirm, action === 'confirm' ? 'phone.confirming' : 'phone.confirm');
+  I18n.set(el.cancel, action === 'cancel' ? 'phone.cancelling' : 'phone.cancel');
+}
+
+async function decide(action) {
+  if (!claim || el.confirm.disabled) return;
+  setDecisionBusy(action);
+  hideError();
+  const r = await api('POST', '/api/mobile/' + action, account.token, {
+    qr_id: claim.qrId,
+    confirm_token: claim.confirmToken,
+  });
+  if (r.ok) {
+    stopTick();
+    const state = (r.body && r.body.state) || (action === 'confirm' ? 'confirmed' : 'cancelled');
+    showDone(state === 'confirmed');
+    return;
+  }
+  const e = describeError(r);
+  if (e.retryable) {
+    setDecisionBusy(null);
+    showError(r, { keepScreen: true });
+    return;
+  }
+  stopTick();
+  claim = null;
+  showError(r);
+}
+
+function showDone(confirmed) {
+  claim = null;
+  el.doneIcon.className = 'big-icon ' + (confirmed ? 'ok' : 'cancel');
+  I18n.set(el.doneTitle, confirmed ? 'phone.done_confirmed' : 'phone.done_cancelled');
+  I18n.set(el.doneSub, confirmed ? 'phone.done_confirmed_sub' : 'phone.done_cancelled_sub');
+  showScreen('done');
+}
+
+// ---------- formatting ----------
+
+function relativeTime(date) {
+  const secs = Math.max(0, Math.round((Date.now() - date.getTime()) / 1000));
+  const rtf = new Intl.RelativeTimeFormat(I18n.locale(), { numeric: 'auto' });
+  if (secs < 5) return rtf.format(0, 'second');
+  if (secs < 60) return rtf.format(-secs, 'second');
+  if (secs < 3600) return rtf.format(-Math.floor(secs / 60), 'minute');
+  if (secs < 86400) return rtf.format(-Math.floor(secs / 3600), 'hour');
+  return rtf.format(-Math.floor(secs / 86400), 'day');
+}
+
+// A rough "Chrome on Windows" so the user can recognise their own computer.
+// Order matters: many UAs mention several engines (Edge says Chrome and Safari).
+const BROWSERS = [
+  [/Edg(e|A|iOS)?\//, 'Edge'],
+  [/OPR\/|Opera/, 'Opera'],
+  [/SamsungBrowser\//, 'Samsung Internet'],
+  [/MicroMessenger\//, 'WeChat'],
+  [/Firefox\/|FxiOS\//, 'Firefox'],
+  [/HeadlessChrome\//, 'Headless Chrome'],
+  [/Chrome\/|CriOS\//, 'Chrome'],
+  [/Version\/[\d.]+.*Safari\//, 'Safari'],
+  [/^curl\//, 'curl'],
+];
+const SYSTEMS = [
+  [/Windows NT|Windows/, 'Windows'],
+  [/iPhone/, 'iPhone'],
+  [/iPad/, 'iPad'],
+  [/Android/, 'Android'],
+  [/CrOS/, 'ChromeOS'],
+  [/Mac OS X|Macintosh/, 'macOS'],
+  [/Linux/, 'Linux'],
+];
+
+function describeDevice(ua) {
+  ua = ua || '';
+  const pick = function (list) {
+    const hit = list.find(function (entry) { return entry[0].test(ua); });
+    return hit ? hit[1] : null;
+  };
+  const browser = pick(BROWSERS);
+  const os = pick(SYSTEMS);
+  if (!browser && !os) return { key: 'device.unknown' };
+  return {
+    key: 'device.summary',
+    vars: {
+      browser: browser || { t: 'device.unknown_browser' },
+      os: os || { t: 'device.unknown_os' },
+    },
+  };
+}
+
+// ---------- wiring ----------
+
+el.confirm.addEventListener('click', function () { decide('confirm'); });
+el.cancel.addEventListener('click', function () { decide('cancel'); });
+el.errorAction.addEventListener('click', function () {
+  if (errorActionFn) errorActionFn();
+});
+avatarFallback(el.asAvatar, el.asInitial);
+// Relative times and local-time formats depend on the language.
+I18n.onChange(renderTimes);
+
+if (!qrId) {
+  showScreen(null);
+  I18n.set(el.errorTitle, 'phone.invalid_code');
+  el.errorDetail.hidden = el.errorActions.hidden = true;
+  el.error.classList.add('standalone');
+  el.error.hidden = false;
+} else {
+  loadAccounts();
+}

@@ -75,7 +75,7 @@ pub fn router(app: AppState) -> Router {
     ));
 
     // The document policies matter for pages; JSON answers stay lean.
-    let pages = pages::routes(&app.config)
+    let pages = pages::routes(app.config.server.static_dir.as_deref())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

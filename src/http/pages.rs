@@ -1,15 +1,228 @@
 //! The pages: the login page at `/`, the phone page at `/l/{id}`, and the
-//! static assets they load.
+//! assets they load under `/static/`. `static/` is compiled into the binary,
+//! so it serves them from wherever it runs; `server.static_dir` puts a
+//! directory in its place (branding).
 
-use crate::config::Config;
+use super::error::ApiError;
+use crate::api::paths;
 use axum::Router;
-use tower_http::services::{ServeDir, ServeFile};
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum_extra::headers::{ETag, HeaderMapExt, IfNoneMatch};
+use std::borrow::Cow;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
-/// Routes serving files from `server.static_dir`.
-pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
-    let dir = &config.server.static_dir;
+/// The file served at `/`.
+pub const LOGIN_PAGE: &str = "index.html";
+/// The file served at `/l/{id}`.
+pub const PHONE_PAGE: &str = "phone.html";
+
+/// Asset names carry no content hash (`/static/login.js` is the same URL in
+/// every version), so browsers must revalidate each time: with a max-age an
+/// upgraded server would meet cached scripts of the old version. The ETag
+/// makes revalidation a bodiless 304.
+const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// `static/` as it was at build time (`build.rs` rebuilds when it changes).
+#[derive(rust_embed::RustEmbed)]
+#[folder = "static/"]
+struct Embedded;
+
+/// Where the pages come from.
+#[derive(Clone, Debug)]
+enum Files {
+    Embedded,
+    /// `server.static_dir`. It replaces the embedded files as a whole rather
+    /// than file by file, so a branded copy never runs with the scripts of
+    /// another version.
+    Dir(Arc<Path>),
+}
+
+/// A file that exists, not read yet: a revalidation needs only its ETag.
+struct Asset {
+    etag: ETag,
+    content_type: HeaderValue,
+    contents: Contents,
+}
+
+enum Contents {
+    Embedded(Cow<'static, [u8]>),
+    OnDisk(PathBuf),
+}
+
+/// The page and asset routes: the embedded files, or those of `static_dir`
+/// when given (already checked by `Config::load` to hold both pages).
+pub fn routes<S: Clone + Send + Sync + 'static>(static_dir: Option<&Path>) -> Router<S> {
+    let files = static_dir.map_or(Files::Embedded, |dir| Files::Dir(dir.into()));
     Router::new()
-        .route_service("/", ServeFile::new(dir.join("index.html")))
-        .route_service("/l/{id}", ServeFile::new(dir.join("phone.html")))
-        .nest_service("/static", ServeDir::new(dir))
+        .route(paths::LOGIN_PAGE, get(login_page))
+        .route(paths::PHONE_PAGE, get(phone_page))
+        .route("/static/{*name}", get(asset))
+        .with_state(files)
+}
+
+async fn login_page(State(files): State<Files>, request: HeaderMap) -> Response {
+    serve(&files, LOGIN_PAGE, &request).await
+}
+
+/// Any id gets the page; the page itself tells a stale or mistyped one.
+async fn phone_page(State(files): State<Files>, request: HeaderMap) -> Response {
+    serve(&files, PHONE_PAGE, &request).await
+}
+
+async fn asset(
+    State(files): State<Files>,
+    UrlPath(name): UrlPath<String>,
+    request: HeaderMap,
+) -> Response {
+    serve(&files, &name, &request).await
+}
+
+async fn serve(files: &Files, name: &str, request: &HeaderMap) -> Response {
+    // Unknown files answer like unknown routes: the API's JSON 404.
+    let Some(asset) = files.find(name).await else {
+        return ApiError::RouteNotFound.into_response();
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, CACHE_CONTROL);
+    headers.typed_insert(asset.etag.clone());
+    let fresh = request
+        .typed_get::<IfNoneMatch>()
+        .is_some_and(|cached| !cached.precondition_passes(&asset.etag));
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let body = match asset.contents {
+        Contents::Embedded(bytes) => Body::from(bytes),
+        Contents::OnDisk(path) => match tokio::fs::read(&path).await {
+            Ok(bytes) => Body::from(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return ApiError::RouteNotFound.into_response();
+            }
+            Err(e) => {
+                return ApiError::Internal(format!("reading {}: {e}", path.display()))
+                    .into_response();
+            }
+        },
+    };
+    headers.insert(header::CONTENT_TYPE, asset.content_type);
+    (headers, body).into_response()
+}
+
+impl Files {
+    async fn find(&self, name: &str) -> Option<Asset> {
+        match self {
+            Self::Embedded => {
+                let file = Embedded::get(name)?;
+                let hash = file.metadata.sha256_hash();
+                Some(Asset {
+                    etag: entity_tag(&hex(&hash[..16])),
+                    content_type: content_type(file.metadata.mimetype()),
+                    contents: Contents::Embedded(file.data),
+                })
+            }
+            Self::Dir(dir) => {
+                let path = dir.join(inside(name)?);
+                let meta = tokio::fs::metadata(&path).await.ok()?;
+                if !meta.is_file() {
+                    return None;
+                }
+                // Modification time and size, as nginx does: no need to read
+                // (let alone hash) a file to answer a revalidation.
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                let mime = mime_guess::from_path(&path).first_or_octet_stream();
+                Some(Asset {
+                    etag: entity_tag(&format!("{modified:x}-{:x}", meta.len())),
+                    content_type: content_type(mime.essence_str()),
+                    contents: Contents::OnDisk(path),
+                })
+            }
+        }
+    }
+}
+
+/// `name` as a path below the directory, or `None` when it could climb out
+/// of it (`..`, an absolute path) or names a hidden file (`.env`, `.git/`).
+fn inside(name: &str) -> Option<PathBuf> {
+    let mut path = PathBuf::new();
+    for segment in name.split('/') {
+        if segment.starts_with('.') || segment.contains('\\') {
+            return None;
+        }
+        let mut parts = Path::new(segment).components();
+        match (parts.next(), parts.next()) {
+            (Some(Component::Normal(part)), None) => path.push(part),
+            _ => return None,
+        }
+    }
+    Some(path)
+}
+
+fn entity_tag(opaque: &str) -> ETag {
+    format!("\"{opaque}\"")
+        .parse()
+        .expect("hex digits and dashes in quotes are a valid entity tag")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The pages are UTF-8 (their `<meta charset>` says so too); saying it in
+/// the header also covers the scripts and the style sheet.
+fn content_type(mime: &str) -> HeaderValue {
+    let value = if mime.starts_with("text/") {
+        Cow::Owned(format!("{mime}; charset=utf-8"))
+    } else {
+        Cow::Borrowed(mime)
+    };
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_leave_the_directory_or_reach_hidden_files() {
+        assert_eq!(inside("login.js"), Some(PathBuf::from("login.js")));
+        assert_eq!(
+            inside("avatars/alice.svg"),
+            Some(PathBuf::from("avatars/alice.svg"))
+        );
+        for bad in [
+            "../config.toml",
+            "avatars/../../x",
+            "..",
+            ".",
+            "./login.js",
+            "/etc/passwd",
+            "",
+            "avatars//alice.svg",
+            "avatars/",
+            ".env",
+            ".git/config",
+            "..\\config.toml",
+        ] {
+            assert_eq!(inside(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_is_declared_utf8() {
+        assert_eq!(
+            content_type("text/javascript"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(content_type("image/svg+xml"), "image/svg+xml");
+    }
 }

@@ -333,7 +333,7 @@ impl LoginService {
 
     /// Drops what the store holds past its retention, where the backend
     /// does not expire entries by itself. Returns how many went.
-    pub async fn sweep_expired(&self) -> usize {
-        self.store.purge_expired(self.clock.now()).await
+    pub async fn sweep_expired(&self) -> Result<usize> {
+        Ok(self.store.sweep_expired(self.clock.now()).await?)
     }
 }

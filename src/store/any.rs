@@ -2,7 +2,9 @@
 //! enum over the backends, so nothing above the store is generic over it.
 
 use super::StoreError;
-use super::{AccountSession, MemoryStore, RedisSettings, RedisStore, Retention, SessionStore};
+use super::{
+    AccountSession, MemoryStore, RedisSettings, RedisStore, Retention, SessionStore, Sweep,
+};
 use crate::clock::Timestamp;
 use crate::config::{Backend, Config};
 use crate::secret::SecretHash;
@@ -27,6 +29,21 @@ macro_rules! delegate {
 }
 
 impl Store {
+    /// Whether this backend keeps expired entries until they are swept
+    /// ([`Sweep`]); Redis expires its keys by itself.
+    pub fn needs_sweeping(&self) -> bool {
+        matches!(self, Store::Memory(_))
+    }
+
+    /// Sweeps expired entries where the backend needs it ([`Sweep`]);
+    /// nothing to do for a backend that expires them itself.
+    pub async fn sweep_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        match self {
+            Store::Memory(s) => s.sweep_expired(now).await,
+            Store::Redis(_) => Ok(0),
+        }
+    }
+
     /// The store `config.store` asks for. Connecting to Redis can fail; the
     /// error names the key to look at.
     pub async fn from_config(config: &Config) -> Result<Self, StoreError> {
@@ -39,7 +56,9 @@ impl Store {
                 config.limits.max_live_sessions,
             ))),
             Backend::Redis => {
-                let settings = RedisSettings::from_config(&config.store);
+                // `Config::validate` already demanded the URL this needs.
+                let settings = RedisSettings::from_config(&config.store)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(Self::Redis(
                     RedisStore::connect(&settings, retention).await?,
                 ))
@@ -109,10 +128,6 @@ impl SessionStore for Store {
 
     async fn delete_account(&self, key: &SecretHash) -> Result<bool, StoreError> {
         delegate!(self, s => s.delete_account(key).await)
-    }
-
-    async fn purge_expired(&self, now: Timestamp) -> usize {
-        delegate!(self, s => s.purge_expired(now).await)
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {

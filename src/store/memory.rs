@@ -4,7 +4,7 @@
 //! Map guards are never held across `.await`: every method takes what it
 //! needs from the map and lets go before waiting.
 
-use super::{AccountSession, Retention, SessionStore, StoreError};
+use super::{AccountSession, Retention, SessionStore, StoreError, Sweep};
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
@@ -49,11 +49,13 @@ impl MemoryStore {
     }
 
     /// QR sessions currently held, expired or not.
+    #[cfg(feature = "test-util")]
     pub fn session_count(&self) -> usize {
         self.shared.sessions.len()
     }
 
     /// Long polls currently waiting on session `id`.
+    #[cfg(feature = "test-util")]
     pub fn waiting_pollers(&self, id: &QrId) -> usize {
         self.shared
             .sessions
@@ -62,6 +64,7 @@ impl MemoryStore {
     }
 
     /// Login sessions currently held.
+    #[cfg(feature = "test-util")]
     pub fn account_count(&self) -> usize {
         self.shared.accounts.len()
     }
@@ -156,17 +159,20 @@ impl SessionStore for MemoryStore {
         Ok(self.shared.accounts.remove(key).is_some())
     }
 
-    async fn purge_expired(&self, now: Timestamp) -> usize {
+    async fn check_health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl Sweep for MemoryStore {
+    async fn sweep_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         let retention = self.shared.retention;
         let before = self.shared.sessions.len() + self.shared.accounts.len();
+        // retain locks one shard at a time and runs no callback into the map.
         self.shared
             .sessions
             .retain(|_, e| now < retention.forget_at(&e.session));
         self.shared.accounts.retain(|_, a| now < a.expires_at);
-        before.saturating_sub(self.shared.sessions.len() + self.shared.accounts.len())
-    }
-
-    async fn check_health(&self) -> Result<(), StoreError> {
-        Ok(())
+        Ok(before.saturating_sub(self.shared.sessions.len() + self.shared.accounts.len()))
     }
 }

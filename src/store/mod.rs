@@ -1,13 +1,13 @@
 //! Storage of QR login sessions and browser login sessions, behind one trait.
 //!
-//! Every backend passes the same [`conformance`] suite. Transitions are
+//! Every backend passes the same conformance suite (in the integration
+//! tests, `tests/api/store_conformance.rs`). Transitions are
 //! compare-and-set on the session's `version`, so two racing requests can
 //! never both win, and waiting for a change is the store's job too, so the
 //! long-poll handler never knows whether a wake-up came from a local notifier
 //! or from another instance.
 
 mod any;
-pub mod conformance;
 pub mod memory;
 pub mod redis;
 
@@ -112,10 +112,19 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
         key: &SecretHash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Drops everything past its retention. Stores whose backend expires keys
-    /// by itself may do nothing. Returns how many entries were removed.
-    fn purge_expired(&self, now: Timestamp) -> impl Future<Output = usize> + Send;
-
     /// Whether the backend answers, for `/readyz`.
     fn check_health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Removing what has expired, for stores whose backend does not do it by
+/// itself (tower-sessions' `ExpiredDeletion`). Optional: Redis expires its
+/// keys on its own and does not implement it; the in-memory store does, and
+/// needs it run periodically to keep memory flat.
+pub trait Sweep: SessionStore {
+    /// Removes every QR session past its retention and every expired login
+    /// session at `now`. Returns how many entries were removed.
+    fn sweep_expired(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }

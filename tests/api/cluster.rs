@@ -1,6 +1,6 @@
 //! Several instances on one Redis: shared state, cross-instance wake-ups,
-//! and surviving faults (Redis down, Redis restarted, pub/sub dropped,
-//! an instance restarted).
+//! and surviving faults (Redis down, Redis restarted, Redis frozen, pub/sub
+//! dropped, an instance restarted).
 
 use crate::helpers::*;
 use crate::redis_server::RedisServer;
@@ -30,6 +30,66 @@ async fn cached_scripts(redis: &RedisServer) -> u64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// One pub/sub connection as `CLIENT LIST` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PubSubClient {
+    id: u64,
+    /// The last command it ran.
+    cmd: String,
+}
+
+/// The pub/sub connections Redis holds.
+async fn pubsub_clients(redis: &RedisServer) -> Vec<PubSubClient> {
+    let list: String = redis
+        .cmd(&["CLIENT", "LIST", "TYPE", "pubsub"])
+        .await
+        .unwrap();
+    let field = |line: &str, name: &str| {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    list.lines()
+        .map(|l| PubSubClient {
+            id: field(l, "id").parse().unwrap(),
+            cmd: field(l, "cmd"),
+        })
+        .collect()
+}
+
+/// Waits (bounded) until Redis holds pub/sub connections that satisfy `ok`.
+async fn wait_for_pubsub(
+    redis: &RedisServer,
+    what: &str,
+    ok: impl Fn(&[PubSubClient]) -> bool,
+) -> Vec<PubSubClient> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let clients = pubsub_clients(redis).await;
+        if ok(&clients) {
+            return clients;
+        }
+        assert!(Instant::now() < deadline, "{what}: {clients:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// PINGs Redis has run, on any connection (`INFO commandstats`).
+async fn ping_calls(redis: &RedisServer) -> u64 {
+    let info: String = redis.cmd(&["INFO", "commandstats"]).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_ping:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// An instance whose subscription is pinged every `heartbeat`.
+async fn instance_with_heartbeat(redis: &RedisServer, heartbeat: Duration) -> TestApp {
+    let mut config = redis_config(&redis.url(), "qrl:");
+    config.store.redis_heartbeat = heartbeat;
+    spawn_redis_app_from(config, None).await
 }
 
 #[tokio::test]
@@ -163,18 +223,19 @@ async fn a_held_poll_survives_redis_going_away_and_coming_back() {
     let a = spawn_redis_app(
         &redis.url(),
         "qrl:",
-        |c| c.login.poll_hold = Duration::from_secs(3),
+        |c| c.login.poll_hold = Duration::from_secs(20),
         None,
     )
     .await;
     let qr = a.create_qr().await;
     let started = Instant::now();
-    let poll = a.held_poll(&qr, "");
-    a.wait_for_pollers(&qr, 1).await;
+    let short = a.held_poll(&qr, "wait=3");
+    let long = a.held_poll(&qr, "");
+    a.wait_for_pollers(&qr, 2).await;
     redis.kill();
-    // The poll keeps holding (no burst of early 503s); at the end of its
-    // hold the store is still down, so it answers 503 — not a hang.
-    let resp = tokio::time::timeout(Duration::from_secs(15), poll)
+    // The short poll keeps holding (no burst of early 503s); at the end of
+    // its hold the store is still down, so it answers 503 — not a hang.
+    let resp = tokio::time::timeout(Duration::from_secs(15), short)
         .await
         .unwrap()
         .unwrap();
@@ -184,19 +245,29 @@ async fn a_held_poll_survives_redis_going_away_and_coming_back() {
         started.elapsed()
     );
     expect_error(resp, 503, "store_unavailable").await;
-    // Redis comes back during the next hold: that poll answers normally.
-    let poll = a.held_poll(&qr, "");
+    assert!(
+        !long.is_finished(),
+        "the long poll gave up during the outage"
+    );
+
+    // Redis comes back, empty (no persistence). The resubscription makes the
+    // held poll re-read at once — not at the end of its 20 s hold, and the
+    // 60 s resync never comes — and it answers the real state: the code is gone.
     redis.start_again().await;
-    let resp = tokio::time::timeout(Duration::from_secs(15), poll)
+    let back = Instant::now();
+    let resp = tokio::time::timeout(Duration::from_secs(30), long)
         .await
         .unwrap()
         .unwrap();
-    // The restarted Redis kept nothing (no persistence): the code is gone.
     assert!(
-        resp.status() == StatusCode::NOT_FOUND || resp.status() == StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        resp.status()
+        back.elapsed() < Duration::from_secs(10),
+        "the held poll noticed the recovery only after {:?}",
+        back.elapsed()
     );
+    expect_error(resp, 404, "not_found").await;
+    // And a new login goes through.
+    let (qr, ticket) = a.confirmed_qr(ALICE).await;
+    assert_eq!(a.exchange(&qr, &ticket).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -222,23 +293,37 @@ async fn a_redis_restart_that_lost_the_scripts_does_not_stop_a_login() {
 #[tokio::test]
 async fn a_dropped_subscription_does_not_lose_the_wake_up() {
     let redis = RedisServer::start().await;
-    let (a, b) = two_instances(&redis).await;
+    // Both instances wait 2 s before resubscribing, so the confirm below
+    // is published while nobody is subscribed: that message is lost.
+    let config = || {
+        let mut config = redis_config(&redis.url(), "qrl:");
+        config.store.redis_resubscribe_min_delay = Duration::from_secs(2);
+        config
+    };
+    let a = spawn_redis_app_from(config(), None).await;
+    let b = spawn_redis_app_from(config(), None).await;
+    wait_for_pubsub(&redis, "both instances subscribe", |c| c.len() == 2).await;
     let qr = a.create_qr().await;
     let confirm = a.scan_ok(ALICE, &qr).await;
     let poll = a.held_poll(&qr, "since=scanned");
     a.wait_for_pollers(&qr, 1).await;
-    // Cut every pub/sub connection, then confirm at once: the publish falls
-    // into the gap while A resubscribes.
     let killed: i64 = redis
         .cmd(&["CLIENT", "KILL", "TYPE", "pubsub"])
         .await
         .unwrap();
-    assert!(killed >= 1);
+    assert_eq!(killed, 2);
     let started = Instant::now();
     assert_eq!(
         b.confirm(ALICE, &qr, &confirm).await.status(),
         StatusCode::OK
     );
+    let (_, subscribers): (String, i64) = redis
+        .cmd(&["PUBSUB", "NUMSUB", "qrl:changed"])
+        .await
+        .unwrap();
+    assert_eq!(subscribers, 0, "the confirm must fall into the gap");
+    // Only A's re-read after resubscribing can answer the poll (the resync
+    // is 60 s, the hold 25 s).
     let body = json(poll.await.unwrap()).await;
     assert_eq!(body["code"], 200);
     assert!(
@@ -333,23 +418,60 @@ async fn a_redis_dump_holds_no_usable_secret() {
     }
 }
 
-/// The subscription's heartbeat (a PING every 10 s, to notice half-open
-/// connections) is answered in subscribed mode: the same connection is
-/// still there after two heartbeats, not torn down and resubscribed.
+/// The heartbeat really pings the subscription, and a subscription that
+/// answers is kept, not torn down and re-made at every beat.
 #[tokio::test]
-async fn the_subscription_heartbeat_keeps_a_healthy_connection() {
+async fn the_subscription_heartbeat_pings_a_healthy_connection_and_keeps_it() {
     let redis = RedisServer::start().await;
-    let _a = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
-    tokio::time::sleep(Duration::from_secs(21)).await;
-    let clients: String = redis
-        .cmd(&["CLIENT", "LIST", "TYPE", "pubsub"])
-        .await
-        .unwrap();
-    let ages: Vec<u64> = clients
-        .lines()
-        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("age=")))
-        .map(|a| a.parse().unwrap())
-        .collect();
-    assert_eq!(ages.len(), 1, "one subscription per instance: {clients}");
-    assert!(ages[0] >= 20, "the subscription was re-made: {clients}");
+    let _a = instance_with_heartbeat(&redis, Duration::from_millis(200)).await;
+    let before = wait_for_pubsub(&redis, "the instance subscribes", |c| c.len() == 1).await;
+    let pings = ping_calls(&redis).await;
+    // Real time on a real server: seven beats.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent = ping_calls(&redis).await - pings;
+    assert!(sent >= 4, "{sent} pings in 1.5 s at one per 200 ms");
+    let after = pubsub_clients(&redis).await;
+    assert_eq!(after.len(), 1, "one subscription per instance: {after:?}");
+    assert_eq!(
+        after[0].id, before[0].id,
+        "a healthy subscription was re-made"
+    );
+    assert_eq!(after[0].cmd, "ping", "the pings went to the subscription");
+}
+
+/// A subscription that stops answering (here: Redis frozen with SIGSTOP,
+/// so its socket stays open and silent, as after a partition) is noticed
+/// by the heartbeat and replaced, and wake-ups flow through the new one.
+#[tokio::test]
+async fn a_subscription_that_stops_answering_pings_is_replaced() {
+    let redis = RedisServer::start().await;
+    let a = instance_with_heartbeat(&redis, Duration::from_millis(300)).await;
+    let old = wait_for_pubsub(&redis, "A subscribes", |c| c.len() == 1).await[0].clone();
+    // B (heartbeat 10 s, which does not beat during this test) publishes the change.
+    let b = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
+    wait_for_pubsub(&redis, "B subscribes", |c| c.len() == 2).await;
+    let qr = a.create_qr().await;
+    let poll = a.held_poll(&qr, "");
+    a.wait_for_pollers(&qr, 1).await;
+
+    redis.freeze();
+    // Real time on a real process: a beat (300 ms) plus its ping's timeout
+    // (redis_timeout, 1 s), with room to spare.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    redis.thaw();
+    // Thawed, the old connection would work again; A must have replaced it anyway.
+    wait_for_pubsub(&redis, "A re-made its subscription", |c| {
+        c.len() == 2 && c.iter().all(|c| c.id != old.id)
+    })
+    .await;
+
+    let started = Instant::now();
+    b.scan_ok(ALICE, &qr).await;
+    let body = json(poll.await.unwrap()).await;
+    assert_eq!(body["code"], 201);
+    assert!(
+        started.elapsed() < PROMPT,
+        "answered only after {:?}",
+        started.elapsed()
+    );
 }

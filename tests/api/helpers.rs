@@ -5,8 +5,9 @@ use qrlogin::Application;
 use qrlogin::clock::Clock;
 use qrlogin::config::{Backend, Config, RedactedString};
 use qrlogin::login::LoginService;
+use qrlogin::session::QrId;
 use qrlogin::startup::bind;
-use qrlogin::store::Store;
+use qrlogin::store::{MemoryStore, RedisStore, SessionStore, Store};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -21,7 +22,6 @@ pub const HS256_SECRET: &str = "test-hs256-secret-that-is-long-enough-0123456789
 /// The config file every test starts from, as text (for tests that run
 /// the binary on a file); `extra` is appended (more tables).
 pub fn test_config_text(public_url: &str, extra: &str) -> String {
-    let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static");
     let rs256 = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/rs256_public.pem"
@@ -31,7 +31,6 @@ pub fn test_config_text(public_url: &str, extra: &str) -> String {
 [server]
 listen = "127.0.0.1:0"
 public_url = "{public_url}"
-static_dir = "{static_dir}"
 
 [mobile_auth]
 jwt_hs256_secret = "{HS256_SECRET}"
@@ -56,6 +55,21 @@ avatar = "/static/avatars/bob.svg"
 /// The typed config every test starts from; tests change its fields.
 pub fn test_config(public_url: &str) -> Config {
     Config::parse(&test_config_text(public_url, "")).unwrap()
+}
+
+/// A store whose waiters the conformance suite can count.
+pub trait TestStore: SessionStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize;
+}
+impl TestStore for MemoryStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize {
+        MemoryStore::waiting_pollers(self, id)
+    }
+}
+impl TestStore for RedisStore {
+    fn waiting_pollers(&self, id: &QrId) -> usize {
+        RedisStore::waiting_pollers(self, id)
+    }
 }
 
 /// A running server and a browser talking to it.
@@ -98,7 +112,13 @@ pub async fn spawn_redis_app(
     tweak: impl FnOnce(&mut Config),
     listener: Option<tokio::net::TcpListener>,
 ) -> TestApp {
-    let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
+    let mut config = redis_config(redis_url, prefix);
+    tweak(&mut config);
+    spawn_redis_app_from(config, listener).await
+}
+
+/// The config of an instance on the Redis at `redis_url`, keys under `prefix`.
+pub fn redis_config(redis_url: &str, prefix: &str) -> Config {
     // Instances of one deployment share the public URL (nginx's) and sit
     // behind a proxy on this machine.
     let mut config = test_config("http://qrlogin.test");
@@ -107,7 +127,19 @@ pub async fn spawn_redis_app(
     config.store.redis_url = Some(RedactedString::from(redis_url.to_owned()));
     config.store.key_prefix = prefix.to_owned();
     config.store.redis_timeout = Duration::from_secs(1);
-    tweak(&mut config);
+    // Far above every promptness assertion, so wake-ups in these tests must
+    // come through pub/sub (or a resubscription), not the timer.
+    config.store.redis_resync_interval = Duration::from_secs(60);
+    config
+}
+
+/// An instance built from `config` (a [`redis_config`] with fields changed,
+/// e.g. a short `store.redis_heartbeat`).
+pub async fn spawn_redis_app_from(
+    config: Config,
+    listener: Option<tokio::net::TcpListener>,
+) -> TestApp {
+    let listener = listener.unwrap_or_else(|| bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap());
     spawn_server(config, listener).await
 }
 

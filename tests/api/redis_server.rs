@@ -128,6 +128,27 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the process (SIGSTOP), as a hung host or a network partition
+    /// would: connections stay open, nothing is answered, nothing is closed.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("redis is running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
     /// Restarts on the same port. With `keep_data`, the data set survives
     /// (saved on shutdown, loaded on start) but loaded scripts do not — as
     /// after a real Redis restart.

@@ -157,7 +157,7 @@ async fn memory_stays_flat_under_steady_load() {
     }
     assert_eq!(store.session_count(), 500);
     app.clock().advance(Duration::from_secs(300 + 60));
-    let removed = app.sweep_expired().await;
+    let removed = app.sweep_expired().await.unwrap();
     assert_eq!(removed, 500);
     assert_eq!(store.session_count(), 0);
 }

@@ -3,18 +3,89 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn write_config(text: &str) -> std::path::PathBuf {
+/// A new, empty directory of this test's own.
+pub fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "qrlogin-test-{}",
         qrlogin::session::QrId::generate()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.toml");
+    dir
+}
+
+/// Writes `text` as `config.toml` into a new, otherwise empty temp directory.
+pub fn write_config(text: &str) -> PathBuf {
+    let path = temp_dir().join("config.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The real binary serving on 127.0.0.1:0; killed when dropped.
+pub struct Binary {
+    pub child: Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+    /// Its log up to the "listening" line.
+    pub startup_log: Vec<String>,
+}
+
+impl Binary {
+    /// Starts it with the config file at `config`, from the config's
+    /// directory, so nothing in this repository's checkout can help it.
+    pub fn start(config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(config.parent().unwrap())
+            .env("RUST_LOG", "qrlogin=info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut startup_log = Vec::new();
+        let addr = loop {
+            let line = lines.next().expect("server exited early").unwrap();
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
+            startup_log.push(line);
+            if let Some(addr) = addr {
+                break addr;
+            }
+        };
+        // Keep draining its log, so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            addr,
+            startup_log,
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the binary with the config file at `path` until it exits.
+fn run_with_config(path: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_qrlogin"))
+        .arg("--config")
+        .arg(path)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -23,19 +94,12 @@ fn bad_config_fails_fast_naming_the_key() {
         "http://127.0.0.1:1",
         "[login]\npoll_hold = \"10m\"",
     ));
-    let out = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = run_with_config(&path);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("login.poll_hold"), "{stderr}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
-        .args(["--config", "/nonexistent/qrlogin.toml"])
-        .output()
-        .unwrap();
+    let out = run_with_config(Path::new("/nonexistent/qrlogin.toml"));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
@@ -48,7 +112,10 @@ fn run_on(config: &str) -> (Option<i32>, String) {
         .arg(&path)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Key files are read while the app is built, not while the TOML is
@@ -76,25 +143,14 @@ fn an_unusable_rs256_key_file_fails_fast_naming_the_key() {
 
 #[test]
 fn the_demo_config_serves_and_sigterm_stops_it() {
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
-        .args(["--config", demo, "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "qrlogin=info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut warned = false;
-    let addr = loop {
-        let line = lines.next().expect("server exited early").unwrap();
-        warned |= line.contains("demo [[users]] are configured");
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let mut server = Binary::start(&demo);
+    let warned = server
+        .startup_log
+        .iter()
+        .any(|line| line.contains("demo [[users]] are configured"));
     assert!(warned, "start-up must warn about demo users");
-    let health = std::net::TcpStream::connect(&addr).map(|mut s| {
+    let health = std::net::TcpStream::connect(&server.addr).map(|mut s| {
         use std::io::{Read, Write};
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
@@ -104,7 +160,7 @@ fn the_demo_config_serves_and_sigterm_stops_it() {
     });
     assert!(health.unwrap().starts_with("HTTP/1.1 200"));
 
-    let pid = child.id().to_string();
+    let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -114,7 +170,7 @@ fn the_demo_config_serves_and_sigterm_stops_it() {
     );
     let started = Instant::now();
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = server.child.try_wait().unwrap() {
             assert!(status.success(), "{status}");
             break;
         }
@@ -124,6 +180,37 @@ fn the_demo_config_serves_and_sigterm_stops_it() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_missing_static_dir_fails_fast_naming_the_key() {
+    let text = crate::helpers::test_config_text("http://127.0.0.1:1", "").replacen(
+        "[server]\n",
+        "[server]\nstatic_dir = \"branding\"\n",
+        1,
+    );
+    let path = write_config(&text);
+    let out = run_with_config(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.static_dir"), "{stderr}");
+    // Resolved against the config file's directory, and named in full.
+    let expected = path.parent().unwrap().join("branding");
+    assert!(stderr.contains(&*expected.to_string_lossy()), "{stderr}");
+
+    // A directory without one of the pages is refused too.
+    std::fs::create_dir(&expected).unwrap();
+    std::fs::write(expected.join("index.html"), "<!doctype html>").unwrap();
+    let err = qrlogin::config::Config::load(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("server.static_dir") && err.contains("phone.html"),
+        "{err}"
+    );
+    std::fs::write(expected.join("phone.html"), "<!doctype html>").unwrap();
+    let config = qrlogin::config::Config::load(&path).unwrap();
+    assert_eq!(config.server.static_dir, Some(expected));
 }
 
 /// A client that never finishes its headers (slowloris) is cut off after

@@ -1,37 +1,26 @@
 //! The memory store against the shared store conformance suite.
 
-use qrlogin::store::MemoryStore;
-use qrlogin::store::conformance::RETENTION;
+use crate::store_conformance::{
+    RETENTION, new_session, store_conformance_tests, sweep_conformance_tests,
+};
+use qrlogin::clock::Timestamp;
+use qrlogin::session::QrId;
+use qrlogin::store::{MemoryStore, SessionStore, StoreError};
+use std::time::Duration;
 
-qrlogin::store_conformance_tests!(async { (MemoryStore::new(RETENTION, 10_000), ()) });
+store_conformance_tests!(async { (MemoryStore::new(RETENTION, 10_000), ()) });
+sweep_conformance_tests!(async { (MemoryStore::new(RETENTION, 10_000), ()) });
 
 #[tokio::test]
 async fn the_memory_store_refuses_past_its_capacity() {
-    use qrlogin::secret::{BrowserHash, PollTokenHash, Secret, TicketHash};
-    use qrlogin::store::{SessionStore, StoreError};
     let store = MemoryStore::new(RETENTION, 1);
-    let s = |id| {
-        qrlogin::session::LoginSession::new(
-            id,
-            PollTokenHash::of(&Secret::generate()),
-            TicketHash::of(&Secret::generate()),
-            BrowserHash::of(&Secret::generate()),
-            qrlogin::session::RequestInfo {
-                ip: String::new(),
-                user_agent: String::new(),
-            },
-            qrlogin::clock::Timestamp::from_millis(0),
-            std::time::Duration::from_secs(60),
+    let s = || {
+        new_session(
+            QrId::generate(),
+            Timestamp::from_millis(0),
+            Duration::from_secs(60),
         )
     };
-    assert!(
-        store
-            .insert(&s(qrlogin::session::QrId::generate()))
-            .await
-            .unwrap()
-    );
-    assert!(matches!(
-        store.insert(&s(qrlogin::session::QrId::generate())).await,
-        Err(StoreError::Full)
-    ));
+    assert!(store.insert(&s()).await.unwrap());
+    assert!(matches!(store.insert(&s()).await, Err(StoreError::Full)));
 }

@@ -1,7 +1,7 @@
 //! The Redis store against the same conformance suite as the memory store.
 
 use crate::redis_server::RedisServer;
-use qrlogin::store::conformance::RETENTION;
+use crate::store_conformance::{RETENTION, store_conformance_tests};
 use qrlogin::store::{RedisSettings, RedisStore};
 use std::time::Duration;
 
@@ -9,13 +9,13 @@ use std::time::Duration;
 async fn fresh_store() -> (RedisStore, RedisServer) {
     let server = RedisServer::start().await;
     let settings = RedisSettings {
-        url: server.url(),
         key_prefix: "conformance:".into(),
-        timeout: Duration::from_secs(2),
+        // Wake-ups must come from the store's notifications, not the timer.
         resync_every: Duration::from_secs(60),
+        ..RedisSettings::new(server.url())
     };
     let store = RedisStore::connect(&settings, RETENTION).await.unwrap();
     (store, server)
 }
 
-qrlogin::store_conformance_tests!(fresh_store());
+store_conformance_tests!(fresh_store());

@@ -1,23 +1,25 @@
-//! The one conformance suite every [`SessionStore`] must pass.
+//! The one conformance suite every [`SessionStore`] must pass, and the
+//! macros that run it for a backend (tower-sessions keeps its suite beside
+//! its tests the same way, out of the library).
 //!
-//! Each check is a public async function taking a fresh store built with
-//! [`RETENTION`]; [`store_conformance_tests!`](crate::store_conformance_tests)
-//! turns them all into `#[tokio::test]`s for a backend, given a future of
-//! `(store, guard)` — the guard (e.g. a private Redis server) lives until the
-//! test ends:
+//! Each check is an async function taking a fresh store built with
+//! [`RETENTION`]; [`store_conformance_tests!`] turns them all into
+//! `#[tokio::test]`s for a backend, given a future of `(store, guard)` — the
+//! guard (e.g. a private Redis server) lives until the test ends:
 //!
 //! ```ignore
-//! qrlogin::store_conformance_tests!(async { (MemoryStore::new(RETENTION, 1000), ()) });
+//! store_conformance_tests!(async { (MemoryStore::new(RETENTION, 1000), ()) });
 //! ```
 //!
+//! [`sweep_conformance_tests!`] does the same for the optional [`Sweep`] trait.
 //! The checks use explicit timestamps, so they pass on real time and work the
 //! same against a networked backend. Panics are the assertion mechanism.
-#![allow(clippy::unwrap_used, missing_docs)]
 
-use super::{AccountSession, Retention, SessionStore};
-use crate::clock::Timestamp;
-use crate::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
-use crate::session::{LoginSession, QrId, RequestInfo, User};
+use crate::helpers::TestStore;
+use qrlogin::clock::{Clock, Timestamp};
+use qrlogin::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
+use qrlogin::session::{LoginSession, QrId, RequestInfo, User};
+use qrlogin::store::{AccountSession, Retention, SessionStore, Sweep};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -31,8 +33,7 @@ const TTL: Duration = Duration::from_secs(300);
 /// The suite's "now": the real time when it started, so backends that
 /// expire keys by wall clock (Redis `PEXPIREAT`) keep what the checks expect.
 fn t0() -> Timestamp {
-    static T0: std::sync::LazyLock<Timestamp> =
-        std::sync::LazyLock::new(|| crate::clock::Clock::system().now());
+    static T0: std::sync::LazyLock<Timestamp> = std::sync::LazyLock::new(|| Clock::system().now());
     *T0
 }
 
@@ -45,19 +46,32 @@ fn poll_token() -> Secret {
     Secret::from_client("conformance-poll-token")
 }
 
+/// A fresh pending session: the one place the store tests build sessions.
+pub fn new_session(id: QrId, created_at: Timestamp, ttl: Duration) -> LoginSession {
+    let poll = PollTokenHash::of(&poll_token());
+    let ticket = TicketHash::of(&Secret::generate());
+    let browser = BrowserHash::of(&Secret::generate());
+    let request = RequestInfo {
+        ip: "203.0.113.7".into(),
+        user_agent: "Mozilla/5.0 (conformance)".into(),
+    };
+    LoginSession::new(id, poll, ticket, browser, request, created_at, ttl)
+}
+
 fn session() -> LoginSession {
-    LoginSession::new(
-        QrId::generate(),
-        PollTokenHash::of(&poll_token()),
-        TicketHash::of(&Secret::generate()),
-        BrowserHash::of(&Secret::generate()),
-        RequestInfo {
-            ip: "203.0.113.7".into(),
-            user_agent: "Mozilla/5.0 (conformance)".into(),
-        },
-        t0(),
-        TTL,
-    )
+    new_session(QrId::generate(), t0(), TTL)
+}
+
+/// Waits (bounded) until `n` waiters are registered on `id`, so that a write
+/// made next lands while they wait, not before they started.
+async fn until_waiting<S: TestStore>(store: &S, id: &QrId, n: usize) {
+    for _ in 0..1000 {
+        if store.waiting_pollers(id) == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("expected {n} waiters, found {}", store.waiting_pollers(id));
 }
 
 fn alice() -> User {
@@ -203,7 +217,7 @@ pub async fn wait_times_out_at_the_deadline<S: SessionStore>(store: S) {
 }
 
 /// Ten waiters on one session all wake on one change, long before their deadline.
-pub async fn a_change_wakes_every_waiter<S: SessionStore>(store: S) {
+pub async fn a_change_wakes_every_waiter<S: TestStore>(store: S) {
     let s = session();
     store.insert(&s).await.unwrap();
     let hold = Duration::from_secs(30);
@@ -217,9 +231,10 @@ pub async fn a_change_wakes_every_waiter<S: SessionStore>(store: S) {
                 .unwrap();
         }));
     }
-    // Whether a waiter subscribed before or after the change, it must return.
+    // All of them are waiting when the change lands (a change made before
+    // a wait starts is wait_returns_at_once_when_already_changed).
+    until_waiting(&store, &s.id, 10).await;
     let started = Instant::now();
-    tokio::task::yield_now().await;
     assert!(
         store
             .compare_and_set(s.version, &scanned(&s))
@@ -235,25 +250,22 @@ pub async fn a_change_wakes_every_waiter<S: SessionStore>(store: S) {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-pub async fn failed_compare_and_set_wakes_nobody<S: SessionStore>(store: S) {
+pub async fn failed_compare_and_set_wakes_nobody<S: TestStore>(store: S) {
     let s = session();
     store.insert(&s).await.unwrap();
     let next = scanned(&s);
     store.compare_and_set(s.version, &next).await.unwrap();
     // Waiting on the current version: a stale write must not end the wait.
+    let hold = Duration::from_secs(1);
     let waiter = {
         let (store, id, v) = (store.clone(), s.id.clone(), next.version);
         tokio::spawn(async move {
             let started = Instant::now();
-            let hold = Duration::from_millis(400);
-            store
-                .wait_for_change(&id, v, Instant::now() + hold)
-                .await
-                .unwrap();
-            started.elapsed() >= hold
+            store.wait_for_change(&id, v, started + hold).await.unwrap();
+            started.elapsed()
         })
     };
-    tokio::task::yield_now().await;
+    until_waiting(&store, &s.id, 1).await;
     assert!(
         !store
             .compare_and_set(
@@ -263,9 +275,10 @@ pub async fn failed_compare_and_set_wakes_nobody<S: SessionStore>(store: S) {
             .await
             .unwrap()
     );
+    let waited = waiter.await.unwrap();
     assert!(
-        waiter.await.unwrap(),
-        "woken by a write that did not happen"
+        waited >= hold,
+        "woken after {waited:?} by a write that did not happen"
     );
 }
 
@@ -303,32 +316,42 @@ pub async fn accounts_expire<S: SessionStore>(store: S) {
     assert_eq!(store.get_account(&key, at(60)).await.unwrap(), None);
 }
 
-pub async fn purge_keeps_what_is_live<S: SessionStore>(store: S) {
-    let live = session();
-    store.insert(&live).await.unwrap();
-    let key = Secret::generate().hash();
-    let account = AccountSession {
-        user: alice(),
-        created_at: at(0),
-        expires_at: at(3600),
-    };
-    store.put_account(&key, &account).await.unwrap();
-    store.purge_expired(at(10)).await;
-    assert!(store.get(&live.id, at(10)).await.unwrap().is_some());
-    assert!(store.get_account(&key, at(10)).await.unwrap().is_some());
-}
-
 pub async fn health_check_passes<S: SessionStore>(store: S) {
     store.check_health().await.unwrap();
+}
+
+/// For stores that implement [`Sweep`]: a sweep removes exactly what is past
+/// its retention, and really removes it (a read with an earlier `now`
+/// would still see an entry that was only hidden).
+pub async fn sweep_removes_only_what_has_expired<S: Sweep>(store: S) {
+    let live = session();
+    store.insert(&live).await.unwrap();
+    let (long, short) = (Secret::generate().hash(), Secret::generate().hash());
+    for (key, until) in [(&long, at(3600)), (&short, at(60))] {
+        let account = AccountSession {
+            user: alice(),
+            created_at: at(0),
+            expires_at: until,
+        };
+        store.put_account(key, &account).await.unwrap();
+    }
+    assert_eq!(store.sweep_expired(at(10)).await.unwrap(), 0);
+    assert_eq!(store.sweep_expired(at(60)).await.unwrap(), 1);
+    assert_eq!(store.get_account(&short, at(10)).await.unwrap(), None);
+    assert!(store.get_account(&long, at(60)).await.unwrap().is_some());
+    // Expired but within its grace period: kept, so pollers learn "expired".
+    assert_eq!(store.sweep_expired(at(TTL.as_secs() + 1)).await.unwrap(), 0);
+    let forgotten = RETENTION.forget_at(&live);
+    assert_eq!(store.sweep_expired(forgotten).await.unwrap(), 1);
+    assert_eq!(store.get(&live.id, at(10)).await.unwrap(), None);
 }
 
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
 /// store from `$make`: an expression evaluating to a future of
 /// `(store, guard)`, where the guard is dropped when the test ends.
-#[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
-        $crate::store_conformance_tests!(@each $make;
+        $crate::store_conformance::store_conformance_tests!(@each $make;
             insert_then_get_round_trips,
             unknown_id_is_none,
             insert_never_overwrites,
@@ -344,7 +367,6 @@ macro_rules! store_conformance_tests {
             failed_compare_and_set_wakes_nobody,
             accounts_put_get_delete,
             accounts_expire,
-            purge_keeps_what_is_live,
             health_check_passes,
         );
     };
@@ -353,8 +375,19 @@ macro_rules! store_conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let (store, _guard) = $make.await;
-                $crate::store::conformance::$check(store).await;
+                $crate::store_conformance::$check(store).await;
             }
         )*
     };
 }
+
+/// Like [`store_conformance_tests!`], for the checks of the optional [`Sweep`] trait.
+macro_rules! sweep_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance::store_conformance_tests!(@each $make;
+            sweep_removes_only_what_has_expired,
+        );
+    };
+}
+
+pub(crate) use {store_conformance_tests, sweep_conformance_tests};

@@ -3,43 +3,38 @@
 //! - A QR session is a hash `{prefix}qr:{id}` with fields `v` (version) and
 //!   `d` (the session as JSON, secrets only as hashes), expiring by itself
 //!   (`PEXPIREAT`) when its retention ends. A login is a string
-//!   `{prefix}login:{sha256 of the cookie}`, expiring with the login.
+//!   `{prefix}login:{sha256 of the cookie}`, expiring with the login. So
+//!   nothing needs sweeping: this store does not implement [`super::Sweep`].
 //! - Writes are Lua scripts, so compare-and-set happens atomically on the
 //!   server; `redis::Script` re-loads a script Redis lost (`NOSCRIPT`) after a
 //!   restart. No WATCH/MULTI, which is unsound on a shared multiplexed connection.
 //! - The compare-and-set script also publishes the session id on
-//!   `{prefix}changed`. Each instance keeps ONE subscription and fans the
-//!   hint out to its local waiters. Pub/sub drops messages while
+//!   `{prefix}changed`. Each instance keeps ONE subscription ([`pubsub`]) and
+//!   fans the hint out to its local waiters ([`waiters`]). Pub/sub drops messages while
 //!   disconnected, so a waiter re-reads the version after subscribing, after
 //!   every resubscription, and every `resync_every` (2 s by default); a
 //!   wake-up is only a reason to re-read, never taken as a change by itself.
 //! - Every command is bounded by a timeout, so an unreachable Redis turns
 //!   into a quick `StoreError::Unavailable` (HTTP 503), never a hang.
 
+mod pubsub;
+mod settings;
+mod waiters;
+
+pub use settings::RedisSettings;
+
 use super::{AccountSession, Retention, SessionStore, StoreError};
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
-use dashmap::DashMap;
-use futures_util::StreamExt as _;
+use pubsub::Supervisor;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
-
-/// How often a held waiter re-reads the version even without a pub/sub hint.
-pub const RESYNC_EVERY: Duration = Duration::from_secs(2);
-/// How often the subscription is pinged: a half-open connection (partition,
-/// frozen host) delivers nothing and reports no error, so silence alone
-/// would never be noticed.
-const HEARTBEAT: Duration = Duration::from_secs(10);
-/// A subscription that lived this long resets the resubscribe backoff.
-const STABLE_SUBSCRIPTION: Duration = Duration::from_secs(30);
-/// Longest pause between attempts to resubscribe.
-const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
+use waiters::Waiters;
 
 const INSERT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -62,47 +57,6 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 ";
-
-/// Where and how to reach Redis.
-#[derive(Clone)]
-pub struct RedisSettings {
-    pub url: String,
-    /// Prepended to every key and the channel, so instances of different
-    /// deployments can share one Redis.
-    pub key_prefix: String,
-    /// Upper bound on one Redis round trip, connecting included.
-    pub timeout: Duration,
-    /// How often held waiters re-read without a pub/sub hint ([`RESYNC_EVERY`]).
-    pub resync_every: Duration,
-}
-
-impl RedisSettings {
-    /// The settings `[store]` gives.
-    pub fn from_config(store: &crate::config::StoreConfig) -> Self {
-        Self {
-            url: store
-                .redis_url
-                .as_ref()
-                .map(|u| u.expose().to_owned())
-                .unwrap_or_default(),
-            key_prefix: store.key_prefix.clone(),
-            timeout: store.redis_timeout,
-            resync_every: RESYNC_EVERY,
-        }
-    }
-}
-
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password.
-        f.debug_struct("RedisSettings")
-            .field("url", &"<redacted>")
-            .field("key_prefix", &self.key_prefix)
-            .field("timeout", &self.timeout)
-            .field("resync_every", &self.resync_every)
-            .finish()
-    }
-}
 
 /// A cheap-to-clone handle on the Redis-backed store.
 #[derive(Clone)]
@@ -157,13 +111,8 @@ impl RedisStore {
         let channel = format!("{}changed", settings.key_prefix);
         let waiters = Arc::new(Waiters::default());
         let stop = CancellationToken::new();
-        tokio::spawn(subscribe_loop(
-            client,
-            channel.clone(),
-            Arc::clone(&waiters),
-            stop.clone(),
-            settings.timeout,
-        ));
+        let supervisor = Supervisor::new(client, channel.clone(), Arc::clone(&waiters), settings);
+        tokio::spawn(supervisor.run(stop.clone()));
         Ok(Self {
             shared: Arc::new(Shared {
                 conn,
@@ -224,6 +173,7 @@ impl RedisStore {
     }
 
     /// Long polls currently waiting on session `id` in this instance.
+    #[cfg(feature = "test-util")]
     pub fn waiting_pollers(&self, id: &QrId) -> usize {
         self.shared.waiters.count(id)
     }
@@ -358,151 +308,11 @@ impl SessionStore for RedisStore {
         Ok(removed > 0)
     }
 
-    /// Redis expires keys by itself.
-    async fn purge_expired(&self, _now: Timestamp) -> usize {
-        0
-    }
-
     async fn check_health(&self) -> Result<(), StoreError> {
         self.bounded(
             |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
         )
         .await
         .map(drop)
-    }
-}
-
-/// This instance's long polls, by session: one watch channel per session
-/// with at least one waiter, carrying a counter bumped on every hint.
-#[derive(Default)]
-struct Waiters {
-    map: DashMap<QrId, watch::Sender<u64>>,
-}
-
-impl Waiters {
-    fn subscribe(self: &Arc<Self>, id: &QrId) -> Waiter {
-        let rx = self
-            .map
-            .entry(id.clone())
-            .or_insert_with(|| watch::Sender::new(0))
-            .subscribe();
-        Waiter {
-            rx: Some(rx),
-            id: id.clone(),
-            waiters: Arc::clone(self),
-        }
-    }
-
-    fn notify(&self, id: &QrId) {
-        if let Some(tx) = self.map.get(id) {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    }
-
-    fn notify_all(&self) {
-        for tx in &self.map {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    }
-
-    fn count(&self, id: &QrId) -> usize {
-        self.map.get(id).map_or(0, |tx| tx.receiver_count())
-    }
-}
-
-/// One held waiter; leaving removes the session's channel once nobody waits.
-struct Waiter {
-    rx: Option<watch::Receiver<u64>>,
-    id: QrId,
-    waiters: Arc<Waiters>,
-}
-
-impl Waiter {
-    async fn changed(&mut self) {
-        if let Some(rx) = &mut self.rx {
-            // The sender lives in the map while we hold a receiver.
-            let _ = rx.changed().await;
-        }
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        drop(self.rx.take());
-        self.waiters
-            .map
-            .remove_if(&self.id, |_, tx| tx.receiver_count() == 0);
-    }
-}
-
-/// Keeps one subscription to `channel` alive, fanning messages out to local
-/// waiters; after every (re)subscription, wakes them all to re-read.
-async fn subscribe_loop(
-    client: redis::Client,
-    channel: String,
-    waiters: Arc<Waiters>,
-    stop: CancellationToken,
-    timeout: Duration,
-) {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let connect = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        let attempt = tokio::select! {
-            r = tokio::time::timeout(timeout, connect) => r,
-            () = stop.cancelled() => return,
-        };
-        match attempt {
-            Ok(Ok(pubsub)) => {
-                let subscribed_at = Instant::now();
-                tracing::info!(%channel, "subscribed to session changes");
-                // Anything published while we were away is lost: re-read.
-                waiters.notify_all();
-                let (mut sink, mut messages) = pubsub.split();
-                let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
-                loop {
-                    tokio::select! {
-                        msg = messages.next() => match msg {
-                            Some(msg) => {
-                                if let Some(id) = msg
-                                    .get_payload::<String>()
-                                    .ok()
-                                    .and_then(|p| QrId::parse(&p))
-                                {
-                                    waiters.notify(&id);
-                                }
-                            }
-                            None => break,
-                        },
-                        _ = heartbeat.tick() => {
-                            let pong = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
-                            if !matches!(pong, Ok(Ok(_))) {
-                                tracing::warn!(%channel, "the session-change subscription stopped answering pings");
-                                break;
-                            }
-                        }
-                        () = stop.cancelled() => return,
-                    }
-                }
-                tracing::warn!(%channel, "lost the session-change subscription; resubscribing");
-                // A subscription that flaps must not turn into a reconnect
-                // storm: only a stable one resets the backoff. (Waiters are
-                // not woken here — they keep holding on their resync timer —
-                // but after the next subscription succeeds.)
-                if subscribed_at.elapsed() >= STABLE_SUBSCRIPTION {
-                    delay = Duration::from_millis(50);
-                }
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot subscribe to session changes"),
-            Err(_) => tracing::warn!("timed out subscribing to session changes"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = stop.cancelled() => return,
-        }
-        delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
     }
 }

@@ -1,0 +1,255 @@
+//! The subscription supervisor: keeps this instance's one subscription to
+//! the session-change channel alive and fans its messages out to the
+//! local [`Waiters`].
+//!
+//! The supervisor loops over three small steps: [`subscribe`] (connect and
+//! SUBSCRIBE, bounded by the timeout), [`run_subscription`] (deliver
+//! messages and ping on a heartbeat until the subscription dies or the
+//! store is dropped), and a pause chosen by [`Backoff`].
+
+use super::RedisSettings;
+use super::waiters::Waiters;
+use crate::session::QrId;
+use futures_util::StreamExt as _;
+use redis::aio::{PubSub, PubSubSink};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Everything the supervisor needs; [`Self::run`] consumes it.
+pub(super) struct Supervisor {
+    client: redis::Client,
+    channel: String,
+    waiters: Arc<Waiters>,
+    /// Bound on connecting + subscribing, and on each heartbeat's pong.
+    timeout: Duration,
+    heartbeat: Duration,
+    backoff: Backoff,
+}
+
+impl Supervisor {
+    pub(super) fn new(
+        client: redis::Client,
+        channel: String,
+        waiters: Arc<Waiters>,
+        settings: &RedisSettings,
+    ) -> Self {
+        Self {
+            client,
+            channel,
+            waiters,
+            timeout: settings.timeout,
+            heartbeat: settings.heartbeat,
+            backoff: Backoff::new(
+                settings.min_resubscribe_delay,
+                settings.max_resubscribe_delay,
+                settings.stable_after,
+            ),
+        }
+    }
+
+    /// Keeps one subscription alive until `stop` is cancelled; after every
+    /// (re)subscription, wakes all local waiters to re-read.
+    pub(super) async fn run(mut self, stop: CancellationToken) {
+        let channel = &self.channel;
+        loop {
+            let attempt = tokio::select! {
+                r = subscribe(&self.client, channel, self.timeout) => r,
+                () = stop.cancelled() => return,
+            };
+            match attempt {
+                Ok(pubsub) => {
+                    let subscribed_at = Instant::now();
+                    tracing::info!(%channel, "subscribed to session changes");
+                    // Anything published while we were away is lost: re-read.
+                    self.waiters.notify_all();
+                    let ended = run_subscription(
+                        pubsub,
+                        &self.waiters,
+                        self.heartbeat,
+                        self.timeout,
+                        &stop,
+                    )
+                    .await;
+                    match ended {
+                        Ended::Stopped => return,
+                        Ended::Closed => tracing::warn!(
+                            %channel,
+                            "lost the session-change subscription; resubscribing"
+                        ),
+                        Ended::PingUnanswered => tracing::warn!(
+                            %channel,
+                            "the session-change subscription stopped answering pings; resubscribing"
+                        ),
+                    }
+                    // Waiters are not woken here — they keep holding on their
+                    // resync timer — but after the next subscription succeeds.
+                    self.backoff.subscription_ended(subscribed_at.elapsed());
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot subscribe to session changes"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.backoff.next_delay()) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Why subscribing failed.
+#[derive(Debug, thiserror::Error)]
+enum SubscribeError {
+    #[error("timed out subscribing")]
+    TimedOut,
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+}
+
+/// Opens a pub/sub connection and subscribes to `channel`, within `timeout`.
+async fn subscribe(
+    client: &redis::Client,
+    channel: &str,
+    timeout: Duration,
+) -> Result<PubSub, SubscribeError> {
+    let connect = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok(pubsub)
+    };
+    tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| SubscribeError::TimedOut)?
+}
+
+/// How a subscription ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The store was dropped.
+    Stopped,
+    /// Redis closed the connection (restart, `CLIENT KILL`, network error).
+    Closed,
+    /// A heartbeat ping got no pong within the timeout: the connection may
+    /// be half-open, and would otherwise stay silent forever.
+    PingUnanswered,
+}
+
+/// Delivers the subscription's messages to `waiters` and pings it every
+/// `heartbeat`, until it dies or `stop` is cancelled.
+async fn run_subscription(
+    pubsub: PubSub,
+    waiters: &Waiters,
+    heartbeat: Duration,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Ended {
+    let (mut sink, mut messages) = pubsub.split();
+    let mut beat = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    loop {
+        tokio::select! {
+            msg = messages.next() => match msg {
+                Some(msg) => {
+                    if let Some(id) = msg.get_payload::<String>().ok().and_then(|p| QrId::parse(&p)) {
+                        waiters.notify(&id);
+                    }
+                }
+                None => return Ended::Closed,
+            },
+            _ = beat.tick() => {
+                if !answers_ping(&mut sink, timeout).await {
+                    return Ended::PingUnanswered;
+                }
+            }
+            () = stop.cancelled() => return Ended::Stopped,
+        }
+    }
+}
+
+/// Whether the subscribed connection answers a PING within `timeout`.
+async fn answers_ping(sink: &mut PubSubSink, timeout: Duration) -> bool {
+    let pong = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
+    matches!(pong, Ok(Ok(_)))
+}
+
+/// The pause before each attempt to resubscribe: doubling from `min` up to
+/// `max`, so a subscription that keeps failing or flapping cannot turn into
+/// a reconnect storm. Only a subscription that stayed up for `stable_after`
+/// earns a fresh start at `min`.
+#[derive(Clone, Debug)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    stable_after: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration, stable_after: Duration) -> Self {
+        Self {
+            min,
+            max,
+            stable_after,
+            next: min,
+        }
+    }
+
+    /// The pause before the next attempt; the one after is twice as long (at most `max`).
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = self.next.saturating_mul(2).min(self.max);
+        delay
+    }
+
+    /// A subscription that had been up for `lived` ended.
+    fn subscription_ended(&mut self, lived: Duration) {
+        if lived >= self.stable_after {
+            self.next = self.min;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn backoff() -> Backoff {
+        Backoff::new(50 * MS, 2000 * MS, 30_000 * MS)
+    }
+
+    fn delays(b: &mut Backoff, n: usize) -> Vec<u128> {
+        (0..n).map(|_| b.next_delay().as_millis()).collect()
+    }
+
+    #[test]
+    fn failures_double_the_pause_up_to_the_maximum() {
+        let mut b = backoff();
+        assert_eq!(
+            delays(&mut b, 8),
+            [50, 100, 200, 400, 800, 1600, 2000, 2000]
+        );
+    }
+
+    #[test]
+    fn a_flapping_subscription_keeps_backing_off() {
+        let mut b = backoff();
+        assert_eq!(delays(&mut b, 3), [50, 100, 200]);
+        b.subscription_ended(29_999 * MS);
+        assert_eq!(delays(&mut b, 2), [400, 800]);
+    }
+
+    #[test]
+    fn a_stable_subscription_starts_over_at_the_minimum() {
+        let mut b = backoff();
+        delays(&mut b, 10);
+        b.subscription_ended(30_000 * MS);
+        assert_eq!(delays(&mut b, 3), [50, 100, 200]);
+    }
+
+    #[test]
+    fn equal_bounds_give_a_constant_pause() {
+        let mut b = Backoff::new(700 * MS, 700 * MS, 30_000 * MS);
+        assert_eq!(delays(&mut b, 3), [700, 700, 700]);
+    }
+}
