@@ -42,6 +42,30 @@ pub mod paths {
     }
 }
 
+/// A secret in a body (poll token, ticket, confirm token): on the wire the
+/// plain string, but `Debug` never prints it, so a logged body leaks nothing.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WireSecret(pub String);
+
+impl WireSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&crate::secret::Secret> for WireSecret {
+    fn from(secret: &crate::secret::Secret) -> Self {
+        Self(secret.expose().to_owned())
+    }
+}
+
+impl std::fmt::Debug for WireSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WireSecret(<redacted>)")
+    }
+}
+
 /// Every error: a stable machine-readable code and a human-readable text.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -61,7 +85,8 @@ pub struct NewQrBody {
     /// What the QR code encodes: `<public_url>/l/<id>`.
     pub qr_content: String,
     /// Authorises polling and redeeming: keep it in the page, never in the QR.
-    pub poll_token: String,
+    #[schema(value_type = String)]
+    pub poll_token: WireSecret,
     /// Seconds until the code expires.
     pub expires_in: u64,
     /// Seconds the server holds a status poll.
@@ -107,7 +132,8 @@ pub struct PollBody {
     /// The one-time ticket (confirmed only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    pub ticket: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub ticket: Option<WireSecret>,
     /// Where to navigate to log in with the ticket (confirmed only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -118,7 +144,8 @@ pub struct PollBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangeRequest {
-    pub ticket: String,
+    #[schema(value_type = String)]
+    pub ticket: WireSecret,
 }
 
 /// A logged-in browser's user.
@@ -132,7 +159,8 @@ pub struct LoginBody {
 #[into_params(parameter_in = Query)]
 pub struct CompleteQuery {
     /// The one-time ticket from the confirmed poll.
-    pub ticket: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub ticket: Option<WireSecret>,
     /// Same-origin path to go to afterwards (default `/`).
     pub next: Option<String>,
 }
@@ -170,7 +198,8 @@ pub struct ScanBody {
     #[schema(value_type = String)]
     pub qr_id: QrId,
     /// Proves the confirm or cancel comes from this scan.
-    pub confirm_token: String,
+    #[schema(value_type = String)]
+    pub confirm_token: WireSecret,
     /// Seconds left to decide.
     pub expires_in: u64,
     pub request: AskingBrowser,
@@ -181,7 +210,8 @@ pub struct ScanBody {
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     pub qr_id: String,
-    pub confirm_token: String,
+    #[schema(value_type = String)]
+    pub confirm_token: WireSecret,
 }
 
 /// What a confirm or cancel did.
@@ -195,7 +225,8 @@ pub struct DecisionBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DemoUser {
     /// The account's (public!) bearer token.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: WireSecret,
     pub id: String,
     pub name: String,
     pub avatar: Option<String>,

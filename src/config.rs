@@ -114,7 +114,8 @@ pub enum Backend {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub backend: Backend,
-    /// How often the memory store sweeps out dead sessions.
+    /// How often the memory store sweeps out dead sessions and logins, and
+    /// every backend forgets idle rate-limit buckets.
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
     /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path`.
@@ -193,7 +194,8 @@ pub struct LimitsConfig {
     pub qr_per_minute_per_ip: u32,
     /// Phone API calls one client IP may make per minute.
     pub mobile_per_minute_per_ip: u32,
-    /// Upper bound on live QR sessions in the store; past it creation answers 503.
+    /// Upper bound on QR sessions the memory store holds (expired ones count
+    /// until forgotten); past it creation answers 503. Redis: size `maxmemory`.
     pub max_live_sessions: usize,
 }
 
@@ -292,7 +294,11 @@ impl Config {
 
     /// A `static_dir` without the pages would answer 404 at `/` and `/l/{id}`
     /// (silently, before the pages were embedded): refuse it at start-up.
-    fn check_static_dir(&self) -> Result<(), ConfigError> {
+    /// It reads the file system, so `load` (once paths are resolved against
+    /// the config file) and `Application::build` (for configs built in code)
+    /// call it, rather than [`Config::validate`], which `parse` runs on
+    /// paths not yet resolved.
+    pub fn check_static_dir(&self) -> Result<(), ConfigError> {
         let Some(dir) = &self.server.static_dir else {
             return Ok(());
         };

@@ -91,6 +91,7 @@ impl Application {
     ) -> Result<Self, StartError> {
         // Configs built in code (tests) get the same checks as loaded ones.
         config.validate()?;
+        config.check_static_dir()?;
         let store = Store::from_config(&config)
             .await
             .map_err(StartError::Store)?;
@@ -163,7 +164,7 @@ impl Application {
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; closing them");
+                tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; stopping without waiting for them");
             }
         }
         let _ = purge.await;

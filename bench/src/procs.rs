@@ -88,13 +88,11 @@ fn log_file(dir: &Path, name: &str) -> io::Result<std::fs::File> {
 pub async fn start_qrlogin(bin: &Path, dir: &Path, poll_hold_secs: u64) -> io::Result<Server> {
     let port = free_port()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let static_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../static");
     let config = format!(
         r#"[server]
 listen = "{addr}"
 public_url = "http://{addr}"
 backlog = 8192
-static_dir = "{static_dir}"
 
 [login]
 qr_ttl = "10m"
@@ -110,8 +108,7 @@ token = "demo-alice"
 id = "alice"
 name = "Alice"
 avatar = "/static/avatars/alice.svg"
-"#,
-        static_dir = static_dir.display()
+"#
     );
     let config_path = dir.join("qrlogin.toml");
     std::fs::write(&config_path, config)?;

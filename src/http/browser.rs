@@ -7,7 +7,7 @@ use super::rate_limit::{QrCreation, Spend};
 use super::state::AppState;
 use crate::api::{
     CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody, PollBody, ScannedBy,
-    StatusQuery, paths,
+    StatusQuery, WireSecret, paths,
 };
 use crate::login::PollAnswer;
 use crate::secret::Secret;
@@ -67,7 +67,7 @@ pub async fn create_qr(
         .build();
     let body = NewQrBody {
         qr_content: super::qr_image::qr_content(app.config.public_base(), &qr.id),
-        poll_token: qr.poll_token.expose().to_owned(),
+        poll_token: WireSecret::from(&qr.poll_token),
         expires_in: qr.expires_in.as_secs(),
         poll_hold: app.config.login.poll_hold.as_secs(),
         qr_svg: paths::with_id(paths::QR_SVG, &qr.id),
@@ -132,7 +132,7 @@ pub async fn status(
 /// WeChat's code in the body of an HTTP 200: a long poll must never answer
 /// HTTP 408, which Chromium silently re-sends on a reused connection.
 fn poll_body(answer: PollAnswer) -> PollBody {
-    let ticket = answer.ticket.map(|t| t.expose().to_owned());
+    let ticket = answer.ticket.as_ref().map(WireSecret::from);
     PollBody {
         code: answer.state.wechat_code(),
         state: answer.state,
@@ -140,7 +140,7 @@ fn poll_body(answer: PollAnswer) -> PollBody {
             name: u.name,
             avatar: u.avatar,
         }),
-        redirect: ticket.as_deref().map(paths::complete_login),
+        redirect: ticket.as_ref().map(|t| paths::complete_login(t.expose())),
         ticket,
     }
 }
@@ -186,7 +186,7 @@ pub async fn exchange(
 ) -> Result<impl IntoResponse, ApiError> {
     let login = app
         .login
-        .redeem_ticket(&body.ticket, Proof::PollToken(&token))
+        .redeem_ticket(body.ticket.expose(), Proof::PollToken(&token))
         .await?;
     let jar = jar.add(session_cookie(&app, &login.cookie));
     Ok((
@@ -213,7 +213,7 @@ pub async fn complete(
 ) -> Result<Response, ApiError> {
     let Query(query) =
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
-    let ticket = query.ticket.unwrap_or_default();
+    let ticket = query.ticket.map(|t| t.0).unwrap_or_default();
     let browser = jar.get(BIND_COOKIE).map(|c| Secret::from_client(c.value()));
     match app
         .login

@@ -7,7 +7,7 @@ use super::rate_limit::{PhoneCall, Spend};
 use super::state::AppState;
 use crate::api::{
     AskingBrowser, DecisionBody, DecisionRequest, DemoUser, DemoUsersBody, ErrorBody, ScanBody,
-    ScanRequest, paths,
+    ScanRequest, WireSecret, paths,
 };
 use crate::auth::AuthError;
 use crate::login::LoginError;
@@ -60,7 +60,7 @@ pub async fn scan(
     let scan = app.login.scan(&user, &id).await?;
     Ok(Json(ScanBody {
         qr_id: scan.id,
-        confirm_token: scan.confirm_token.expose().to_owned(),
+        confirm_token: WireSecret::from(&scan.confirm_token),
         expires_in: scan.expires_in.as_secs(),
         request: AskingBrowser {
             ip: scan.request.ip,
@@ -91,7 +91,7 @@ fn scanned_id(public_base: &str, content: &str) -> Result<QrId, ApiError> {
 impl DecisionRequest {
     fn parts(&self) -> Result<(QrId, Secret), ApiError> {
         let id = QrId::parse(&self.qr_id).ok_or(ApiError::Login(LoginError::NotFound))?;
-        Ok((id, Secret::from_client(&self.confirm_token)))
+        Ok((id, Secret::from_client(self.confirm_token.expose())))
     }
 }
 
@@ -173,7 +173,7 @@ pub async fn demo_users(State(app): State<AppState>) -> Result<Json<DemoUsersBod
         .users
         .iter()
         .map(|u| DemoUser {
-            token: u.token.expose().to_owned(),
+            token: WireSecret(u.token.expose().to_owned()),
             id: u.id.clone(),
             name: u.name.clone(),
             avatar: u.avatar.clone(),

@@ -58,7 +58,10 @@ enum Contents {
 /// The page and asset routes: the embedded files, or those of `static_dir`
 /// when given (already checked by `Config::load` to hold both pages).
 pub fn routes<S: Clone + Send + Sync + 'static>(static_dir: Option<&Path>) -> Router<S> {
-    let files = static_dir.map_or(Files::Embedded, |dir| Files::Dir(dir.into()));
+    // Canonical, so a resolved request path can be checked to lie below it.
+    let files = static_dir.map_or(Files::Embedded, |dir| {
+        Files::Dir(dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).into())
+    });
     Router::new()
         .route(paths::LOGIN_PAGE, get(login_page))
         .route(paths::PHONE_PAGE, get(phone_page))
@@ -127,7 +130,12 @@ impl Files {
                 })
             }
             Self::Dir(dir) => {
-                let path = dir.join(inside(name)?);
+                let named = dir.join(inside(name)?);
+                // A symlink inside the directory must not lead out of it.
+                let path = tokio::fs::canonicalize(&named).await.ok()?;
+                if !path.starts_with(dir) {
+                    return None;
+                }
                 let meta = tokio::fs::metadata(&path).await.ok()?;
                 if !meta.is_file() {
                     return None;
@@ -139,7 +147,7 @@ impl Files {
                     .ok()
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_nanos());
-                let mime = mime_guess::from_path(&path).first_or_octet_stream();
+                let mime = mime_guess::from_path(&named).first_or_octet_stream();
                 Some(Asset {
                     etag: entity_tag(&format!("{modified:x}-{:x}", meta.len())),
                     content_type: content_type(mime.essence_str()),

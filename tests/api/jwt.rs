@@ -127,11 +127,9 @@ async fn unsafe_avatar_urls_are_dropped() {
 
 #[test]
 fn configured_issuer_and_audience_are_required() {
-    let text = test_config_text("http://127.0.0.1:1", "").replace(
-        "[mobile_auth]\n",
-        "[mobile_auth]\njwt_issuer = \"https://accounts.example\"\njwt_audience = \"qrlogin\"\n",
-    );
-    let config = qrlogin::config::Config::parse(&text).unwrap();
+    let mut config = test_config("http://127.0.0.1:1");
+    config.mobile_auth.jwt_issuer = Some("https://accounts.example".into());
+    config.mobile_auth.jwt_audience = Some("qrlogin".into());
     let verifier = qrlogin::auth::MobileVerifier::from_config(&config).unwrap();
     let now_ts = qrlogin::clock::Clock::system().now();
     let good = json!({ "sub": "gina", "exp": now() + 600, "iss": "https://accounts.example", "aud": "qrlogin" });

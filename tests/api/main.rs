@@ -1,6 +1,7 @@
-//! The one integration-test binary: every test starts its own server on
-//! 127.0.0.1:0 through [`helpers::spawn_app`] and talks real HTTP to it.
-//! Set `TEST_LOG=1` to see the server's logs.
+//! The one integration-test binary. Most tests build the real application
+//! from a typed config on 127.0.0.1:0 through [`helpers::spawn_app`] and talk
+//! real HTTP to it; the store tests drive each backend directly, and
+//! `startup.rs` runs the real binary. Set `TEST_LOG=1` to see the server's logs.
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;

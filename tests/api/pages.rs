@@ -208,6 +208,9 @@ async fn a_static_dir_replaces_the_embedded_files() {
     .unwrap();
     std::fs::write(brand.join(".env"), "SECRET=1").unwrap();
     std::fs::write(root.join("secret.txt"), "outside").unwrap();
+    // A link inside the directory that leads out of it, and one that stays in.
+    std::os::unix::fs::symlink(root.join("secret.txt"), brand.join("leak.txt")).unwrap();
+    std::os::unix::fs::symlink(brand.join("img/logo.svg"), brand.join("logo.svg")).unwrap();
     let text = test_config_text("http://127.0.0.1:1", "").replacen(
         "[server]\n",
         "[server]\nstatic_dir = \"brand\"\n",
@@ -239,9 +242,21 @@ async fn a_static_dir_replaces_the_embedded_files() {
         "/static/login.js",
         "/static/.env",
         "/static/..%2fsecret.txt",
+        "/static/leak.txt",
         "/static/img",
     ];
     expect_not_found(&t, &unknown).await;
+    let linked = t
+        .client
+        .get(t.url("/static/logo.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        linked.status(),
+        StatusCode::OK,
+        "a link within the directory is fine"
+    );
 
     let cached = conditional_get(&t, "/", &etag).await;
     assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);

@@ -1,5 +1,6 @@
-//! The real binary: fails fast on bad config, serves, stops on SIGTERM.
-//! These are plain threads driving a child process, so blocking sleeps are fine.
+//! Starting up: the real binary fails fast on bad config, serves, stops on
+//! SIGTERM (plain threads driving a child process, so blocking sleeps are
+//! fine there); and the header-read timeout of a running server.
 #![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader};
@@ -237,4 +238,17 @@ async fn clients_trickling_headers_are_cut_off() {
     drop(read);
     assert!(started.elapsed() >= TIMEOUT - Duration::from_millis(100));
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+}
+
+/// A config built in code gets the file-system checks a loaded one gets.
+#[tokio::test]
+async fn a_typed_config_with_an_empty_static_dir_is_refused_at_build() {
+    let mut config = crate::helpers::test_config("http://127.0.0.1:1");
+    config.server.static_dir = Some(temp_dir());
+    let listener = qrlogin::startup::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+    let err = qrlogin::Application::build_on(config, listener, qrlogin::clock::Clock::manual())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("server.static_dir"), "{err}");
 }
