@@ -106,7 +106,7 @@ impl Application {
 
     /// The login service (for tests: its clock and store).
     pub fn login(&self) -> &LoginService {
-        &self.state.login
+        self.state.login()
     }
 
     /// Serves until `shutdown` completes, then answers held polls at once,
@@ -121,10 +121,10 @@ impl Application {
         http1
             .timer(TokioTimer::new())
             // A client that trickles its headers (slowloris) is cut off.
-            .header_read_timeout(state.config.server.header_read_timeout)
+            .header_read_timeout(state.config().server.header_read_timeout)
             .max_buf_size(MAX_HEADER_BUFFER)
             .keep_alive(true);
-        let login = state.login.clone();
+        let login = state.login().clone();
         let router = http::router(state);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -176,18 +176,18 @@ impl Application {
 /// it, sweeps expired sessions and logins, so memory stays flat under
 /// steady load.
 async fn purge_loop(state: AppState) {
-    let mut every = tokio::time::interval(state.config.store.purge_interval);
+    let mut every = tokio::time::interval(state.config().store.purge_interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            () = state.login.stopping() => return,
+            () = state.login().stopping() => return,
         }
-        state.limits.forget_idle();
-        if !state.login.store().needs_sweeping() {
+        state.limits().forget_idle();
+        if !state.login().store().needs_sweeping() {
             continue;
         }
-        match state.login.sweep_expired().await {
+        match state.login().sweep_expired().await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "swept expired entries"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired entries failed"),

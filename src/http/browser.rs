@@ -57,19 +57,19 @@ pub async fn create_qr(
         ip: ip.to_string(),
         user_agent,
     };
-    let qr = app.login.create_qr(request, &browser).await?;
+    let qr = app.login().create_qr(request, &browser).await?;
     let bind = Cookie::build((BIND_COOKIE, browser.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Strict)
         .path("/api")
-        .secure(app.config.is_https())
+        .secure(app.config().is_https())
         .max_age(cookie::time::Duration::days(BIND_COOKIE_DAYS))
         .build();
     let body = NewQrBody {
-        qr_content: super::qr_image::qr_content(app.config.public_base(), &qr.id),
+        qr_content: super::qr_image::qr_content(app.config().public_base(), &qr.id),
         poll_token: WireSecret::from(&qr.poll_token),
         expires_in: qr.expires_in.as_secs(),
-        poll_hold: app.config.login.poll_hold.as_secs(),
+        poll_hold: app.config().login.poll_hold.as_secs(),
         qr_svg: paths::with_id(paths::QR_SVG, &qr.id),
         qr_png: paths::with_id(paths::QR_PNG, &qr.id),
         id: qr.id,
@@ -124,8 +124,8 @@ pub async fn status(
 ) -> Result<Json<PollBody>, ApiError> {
     let Query(query) =
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
-    let (wait, since) = query.parse(app.config.login.poll_hold)?;
-    let answer = app.login.poll(&id, &token, since, wait).await?;
+    let (wait, since) = query.parse(app.config().login.poll_hold)?;
+    let answer = app.login().poll(&id, &token, since, wait).await?;
     Ok(Json(poll_body(answer)))
 }
 
@@ -162,7 +162,7 @@ pub async fn cancel(
     QrIdPath(id): QrIdPath,
     PollToken(token): PollToken,
 ) -> Result<StatusCode, ApiError> {
-    app.login.cancel_by_browser(&id, &token).await?;
+    app.login().cancel_by_browser(&id, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,7 +185,7 @@ pub async fn exchange(
     ApiJson(body): ApiJson<ExchangeRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let login = app
-        .login
+        .login()
         .redeem_ticket(body.ticket.expose(), Proof::PollToken(&token))
         .await?;
     let jar = jar.add(session_cookie(&app, &login.cookie));
@@ -216,7 +216,7 @@ pub async fn complete(
     let ticket = query.ticket.map(|t| t.0).unwrap_or_default();
     let browser = jar.get(BIND_COOKIE).map(|c| Secret::from_client(c.value()));
     match app
-        .login
+        .login()
         .redeem_ticket(&ticket, Proof::BrowserCookie(browser.as_ref()))
         .await
     {
@@ -276,7 +276,7 @@ pub async fn me(State(app): State<AppState>, jar: CookieJar) -> Result<Json<MeBo
         .map(|c| Secret::from_client(c.value()));
     let AccountSession {
         user, expires_at, ..
-    } = app.login.current_login(cookie.as_ref()).await?;
+    } = app.login().current_login(cookie.as_ref()).await?;
     Ok(Json(MeBody {
         user,
         expires_at: expires_at.as_secs(),
@@ -297,13 +297,13 @@ pub async fn logout(
 ) -> Result<impl IntoResponse, ApiError> {
     // SameSite=Lax still sends the cookie with a cross-site top-level form
     // POST; refuse those so other sites cannot log users out.
-    if !same_origin(&headers, &app.config.server.public_url.origin()) {
+    if !same_origin(&headers, &app.config().server.public_url.origin()) {
         return Err(ApiError::CrossSite);
     }
     let cookie = jar
         .get(SESSION_COOKIE)
         .map(|c| Secret::from_client(c.value()));
-    app.login.logout(cookie.as_ref()).await?;
+    app.login().logout(cookie.as_ref()).await?;
     let removal = Cookie::build(SESSION_COOKIE).path("/").build();
     Ok((jar.remove(removal), StatusCode::NO_CONTENT))
 }
@@ -330,12 +330,12 @@ fn truncate_utf8(text: &str, max: usize) -> String {
 }
 
 fn session_cookie(app: &AppState, value: &Secret) -> Cookie<'static> {
-    let max_age = i64::try_from(app.config.login.session_ttl.as_secs()).unwrap_or(i64::MAX);
+    let max_age = i64::try_from(app.config().login.session_ttl.as_secs()).unwrap_or(i64::MAX);
     Cookie::build((SESSION_COOKIE, value.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
-        .secure(app.config.is_https())
+        .secure(app.config().is_https())
         .max_age(cookie::time::Duration::seconds(max_age))
         .build()
 }

@@ -88,7 +88,7 @@ impl FromRequestParts<AppState> for ClientIp {
         Ok(Self(client_ip(
             peer,
             &parts.headers,
-            &app.config.server.trusted_proxies,
+            &app.config().server.trusted_proxies,
         )))
     }
 }

@@ -29,7 +29,9 @@ impl FromRequestParts<AppState> for PhoneUser {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, app).await?;
         let token = token.ok_or(AuthError::Missing)?;
-        let user = app.phones.verify(token.expose(), app.login.clock().now())?;
+        let user = app
+            .phones()
+            .verify(token.expose(), app.login().clock().now())?;
         Ok(Self(user))
     }
 }
@@ -56,8 +58,8 @@ pub async fn scan(
     PhoneUser(user): PhoneUser,
     ApiJson(body): ApiJson<ScanRequest>,
 ) -> Result<Json<ScanBody>, ApiError> {
-    let id = scanned_id(app.config.public_base(), &body.qr)?;
-    let scan = app.login.scan(&user, &id).await?;
+    let id = scanned_id(app.config().public_base(), &body.qr)?;
+    let scan = app.login().scan(&user, &id).await?;
     Ok(Json(ScanBody {
         qr_id: scan.id,
         confirm_token: WireSecret::from(&scan.confirm_token),
@@ -119,7 +121,7 @@ pub async fn confirm(
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<DecisionBody>, ApiError> {
     let (id, confirm_token) = body.parts()?;
-    app.login.confirm(&user, &id, &confirm_token).await?;
+    app.login().confirm(&user, &id, &confirm_token).await?;
     Ok(Json(DecisionBody {
         state: PublicState::Confirmed,
     }))
@@ -149,7 +151,7 @@ pub async fn cancel(
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<DecisionBody>, ApiError> {
     let (id, confirm_token) = body.parts()?;
-    app.login
+    app.login()
         .cancel_by_phone(&user, &id, &confirm_token)
         .await?;
     Ok(Json(DecisionBody {
@@ -165,11 +167,11 @@ pub async fn cancel(
         (status = 404, body = ErrorBody, description = "not_found: no demo accounts"),
     ))]
 pub async fn demo_users(State(app): State<AppState>) -> Result<Json<DemoUsersBody>, ApiError> {
-    if app.config.users.is_empty() {
+    if app.config().users.is_empty() {
         return Err(ApiError::RouteNotFound);
     }
     let users = app
-        .config
+        .config()
         .users
         .iter()
         .map(|u| DemoUser {

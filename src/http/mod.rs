@@ -75,7 +75,7 @@ pub fn router(app: AppState) -> Router {
     ));
 
     // The document policies matter for pages; JSON answers stay lean.
-    let pages = pages::routes(app.config.server.static_dir.as_deref())
+    let pages = pages::routes(app.config().server.static_dir.as_deref())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -186,7 +186,7 @@ async fn healthz() -> axum::Json<HealthBody> {
         (status = 503, body = HealthBody, description = "The session store does not answer"),
     ))]
 async fn readyz(State(app): State<AppState>) -> Response {
-    match app.login.store().check_health().await {
+    match app.login().store().check_health().await {
         Ok(()) => axum::Json(HealthBody {
             status: "ok".into(),
             store: Some("ok".into()),

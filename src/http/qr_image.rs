@@ -41,10 +41,10 @@ fn encode(content: &str) -> Result<QRCode, ApiError> {
 
 /// The content of the live QR session `id`, or 404.
 async fn live_content(app: &AppState, id: &QrId) -> Result<String, ApiError> {
-    if !app.login.qr_exists(id).await? {
+    if !app.login().qr_exists(id).await? {
         return Err(LoginError::NotFound.into());
     }
-    Ok(qr_content(app.config.public_base(), id))
+    Ok(qr_content(app.config().public_base(), id))
 }
 
 /// The QR code of a live session as SVG.

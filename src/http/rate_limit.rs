@@ -75,7 +75,7 @@ impl<B: Budget> FromRequestParts<AppState> for Spend<B> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await?;
-        B::bucket(&app.limits)
+        B::bucket(app.limits())
             .check_key(&limit_key(ip))
             .map_err(|not_until| ApiError::RateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),

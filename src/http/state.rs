@@ -1,5 +1,8 @@
 //! What every handler gets: the login service and the HTTP-side parts built
-//! once from the config. A plain struct of cheap handles, cloned per request.
+//! once from the config, behind one `Arc`. Axum clones the state into every
+//! request's future, and a held long poll keeps that future alive for its
+//! whole hold: one pointer there instead of a struct of handles keeps memory
+//! per held poll down (BENCHMARKS.md).
 
 use super::rate_limit::RateLimits;
 use crate::auth::MobileVerifier;
@@ -8,23 +11,44 @@ use crate::login::LoginService;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
-pub struct AppState {
-    pub login: LoginService,
-    /// Verifies the phone app's bearer tokens.
-    pub phones: Arc<MobileVerifier>,
-    pub limits: Arc<RateLimits>,
-    pub config: Arc<Config>,
+pub struct AppState(Arc<Parts>);
+
+#[derive(Debug)]
+struct Parts {
+    login: LoginService,
+    phones: MobileVerifier,
+    limits: RateLimits,
+    config: Config,
 }
 
 impl AppState {
     /// Builds the HTTP side around `login`; fails on config the verifier
     /// cannot use (e.g. an unreadable key file), naming the key.
     pub fn new(config: Config, login: LoginService) -> Result<Self, ConfigError> {
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             login,
-            phones: Arc::new(MobileVerifier::from_config(&config)?),
-            limits: Arc::new(RateLimits::new(&config.limits)),
-            config: Arc::new(config),
-        })
+            phones: MobileVerifier::from_config(&config)?,
+            limits: RateLimits::new(&config.limits),
+            config,
+        })))
+    }
+
+    /// The login operations.
+    pub fn login(&self) -> &LoginService {
+        &self.0.login
+    }
+
+    /// Verifies the phone app's bearer tokens.
+    pub fn phones(&self) -> &MobileVerifier {
+        &self.0.phones
+    }
+
+    /// The per-IP request budgets.
+    pub fn limits(&self) -> &RateLimits {
+        &self.0.limits
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
     }
 }
