@@ -494,10 +494,11 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    /// The smallest valid config (other modules' tests build on it too).
+    pub(crate) const MINIMAL: &str = r#"
         [server]
         listen = "127.0.0.1:0"
         public_url = "http://localhost:8080"

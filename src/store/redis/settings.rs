@@ -89,22 +89,18 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    const MINIMAL: &str = r#"
-        [server]
-        listen = "127.0.0.1:0"
-        public_url = "http://localhost:8080"
-        [[users]]
-        token = "demo-alice"
-        id = "alice"
-        name = "Alice"
-        [store]
-        backend = "redis"
-        redis_url = "redis://:hunter2@127.0.0.1:6379"
-    "#;
+    /// The minimal config on Redis; `[store]` is its last table, so more
+    /// store keys can follow.
+    static MINIMAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{}\n[store]\nbackend = \"redis\"\nredis_url = \"redis://:hunter2@127.0.0.1:6379\"\n",
+            crate::config::tests::MINIMAL
+        )
+    });
 
     #[test]
     fn the_config_defaults_are_the_store_defaults() {
-        let config = Config::parse(MINIMAL).unwrap();
+        let config = Config::parse(&MINIMAL).unwrap();
         assert_eq!(
             RedisSettings::from_config(&config.store).unwrap(),
             RedisSettings::new("redis://:hunter2@127.0.0.1:6379")
@@ -114,7 +110,7 @@ mod tests {
     #[test]
     fn every_tunable_comes_from_its_config_key() {
         let text = format!(
-            "{MINIMAL}
+            "{}
             key_prefix = \"a:\"
             redis_timeout = \"1s\"
             redis_resync_interval = \"1m\"
@@ -122,7 +118,8 @@ mod tests {
             redis_resubscribe_min_delay = \"10ms\"
             redis_resubscribe_max_delay = \"5s\"
             redis_subscription_stable_after = \"2m\"
-            "
+            ",
+            *MINIMAL
         );
         let s = RedisSettings::from_config(&Config::parse(&text).unwrap().store).unwrap();
         let ms = Duration::from_millis;
