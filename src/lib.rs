@@ -19,6 +19,8 @@
 //!   cancel, redeem, each read → transition → compare-and-set — and its
 //!   domain error [`login::LoginError`], which knows nothing of HTTP.
 //! - [`auth`]: verifying the phone's bearer token (demo tokens, HS256/RS256 JWTs).
+//! - [`oidc`]: the OpenID Connect provider — its id_token signing keys and
+//!   JWKS, client secrets.
 //! - [`api`]: the JSON contract — every body as a type, every path.
 //! - [`http`]: the router (and the OpenAPI document generated from it),
 //!   extractors, rate limits, thin handlers, and [`http::ApiError`], the one
@@ -36,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod login;
+pub mod oidc;
 pub mod secret;
 pub mod session;
 pub mod startup;

@@ -1,0 +1,3 @@
+//! The OpenID Connect provider.
+
+pub mod keys;
