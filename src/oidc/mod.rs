@@ -1,3 +1,6 @@
 //! The OpenID Connect provider.
 
+pub mod client_secret;
 pub mod keys;
+
+pub use client_secret::client_secret_sha256;
