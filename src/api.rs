@@ -28,6 +28,17 @@ pub mod paths {
     pub const MOBILE_CANCEL: &str = "/api/mobile/cancel";
     pub const DEMO_USERS: &str = "/api/demo/users";
     pub const OPENAPI: &str = "/api/openapi.json";
+    pub const MOBILE_SESSIONS: &str = "/api/mobile/sessions";
+    pub const MOBILE_SESSION: &str = "/api/mobile/sessions/{id}";
+    pub const OIDC_DISCOVERY: &str = "/.well-known/openid-configuration";
+    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+    pub const AUTHORIZE: &str = "/oauth/authorize";
+    pub const TOKEN: &str = "/oauth/token";
+    pub const USERINFO: &str = "/oauth/userinfo";
+    pub const JWKS: &str = "/oauth/jwks";
+    pub const REVOKE: &str = "/oauth/revoke";
+    pub const INTROSPECT: &str = "/oauth/introspect";
+    pub const END_SESSION: &str = "/oauth/logout";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
 
@@ -76,6 +87,23 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// `POST /api/qr` body; optional (no body: a login to this server).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewQrRequest {
+    /// The query string of the `/oauth/authorize` request this login answers
+    /// (the login page passes its own `location.search`).
+    pub authorize: Option<String>,
+}
+
+/// A relying site (OAuth client), as the page and the phone name it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientBody {
+    pub id: String,
+    /// "Log in to {name}?"
+    pub name: String,
+}
+
 /// `POST /api/qr` → 201.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewQrBody {
@@ -95,6 +123,10 @@ pub struct NewQrBody {
     pub qr_svg: String,
     /// Path of the code as PNG.
     pub qr_png: String,
+    /// The site this login is for (an `/oauth/authorize` request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client: Option<ClientBody>,
 }
 
 /// `GET /api/qr/{id}/status` query.
@@ -134,7 +166,9 @@ pub struct PollBody {
     #[schema(nullable = false)]
     #[schema(value_type = Option<String>)]
     pub ticket: Option<WireSecret>,
-    /// Where to navigate to log in with the ticket (confirmed only).
+    /// Where to navigate next: to log in with the ticket (confirmed), or,
+    /// for a site's login the phone declined, back to the site with
+    /// `error=access_denied` (cancelled).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub redirect: Option<String>,
@@ -152,6 +186,11 @@ pub struct ExchangeRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginBody {
     pub user: User,
+    /// For a site's login: where to send the browser (the site's
+    /// `redirect_uri` with the authorization code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub redirect: Option<String>,
 }
 
 /// `GET /api/login/complete` query.
@@ -190,6 +229,10 @@ pub struct AskingBrowser {
     pub user_agent: String,
     /// When the code was created (Unix seconds).
     pub created_at: i64,
+    /// The site the user would log in to, when a site asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client: Option<ClientBody>,
 }
 
 /// `POST /api/mobile/scan` → 200.
@@ -247,4 +290,171 @@ pub struct HealthBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)] // left out, never null
     pub store: Option<String>,
+}
+
+/// One thing the phone's user is logged in to.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserSessionBody {
+    /// Pass to `DELETE /api/mobile/sessions/{id}` to end it.
+    pub id: String,
+    /// `browser` (a login to this server) or `client` (a site's grant).
+    pub kind: String,
+    /// The site, for a grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client: Option<ClientBody>,
+    /// The browser that logged in.
+    pub ip: String,
+    pub user_agent: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When the site last got a token under this grant (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub last_used_at: Option<i64>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// `GET /api/mobile/sessions` → 200.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserSessionsBody {
+    pub sessions: Vec<UserSessionBody>,
+}
+
+/// An OAuth error (RFC 6749 §5.2): the protocol's own shape, not [`ErrorBody`].
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OAuthErrorBody {
+    #[schema(example = "invalid_grant")]
+    pub error: String,
+    pub error_description: String,
+}
+
+/// `POST /oauth/token` form (RFC 6749 §4.1.3, §6; RFC 7636 §4.5).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// `authorization_code` or `refresh_token`.
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    /// `client_secret_post` and public clients; or use HTTP Basic.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// `POST /oauth/token` → 200 (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenBody {
+    /// Opaque; the server keeps only its hash.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds.
+    pub expires_in: u64,
+    /// A JWT signed with a key of `jwks_uri`.
+    pub id_token: String,
+    pub scope: String,
+    /// With `offline_access`: single use, a new one comes with each refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
+}
+
+/// `GET|POST /oauth/userinfo` → 200 (OpenID Connect Core §5.3).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserInfoBody {
+    pub sub: String,
+    /// With scope `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub name: Option<String>,
+    /// With scope `profile`, when the user has an avatar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub picture: Option<String>,
+}
+
+/// `POST /oauth/revoke` (RFC 7009) and `/oauth/introspect` (RFC 7662) form.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TokenQueryRequest {
+    pub token: Option<String>,
+    /// `access_token` or `refresh_token`; a hint only.
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// `POST /oauth/introspect` → 200 (RFC 7662 §2.2): only `active` for a
+/// token that is not (or no longer) valid.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct IntrospectionBody {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub username: Option<String>,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub iss: Option<String>,
+}
+
+/// Provider metadata: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DiscoveryBody {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub jwks_uri: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub end_session_endpoint: String,
+    pub response_types_supported: Vec<String>,
+    pub response_modes_supported: Vec<String>,
+    pub grant_types_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub scopes_supported: Vec<String>,
+    pub claims_supported: Vec<String>,
+    pub code_challenge_methods_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub prompt_values_supported: Vec<String>,
+    pub authorization_response_iss_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+}
+
+/// `GET /oauth/jwks` → 200: the public signing keys (RFC 7517 JWK Set).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JwksBody {
+    /// JWKs with `kid`, `alg`, `use: "sig"`.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
 }

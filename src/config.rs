@@ -52,6 +52,12 @@ pub struct Config {
     /// Static demo accounts: bearer token → profile.
     #[serde(default)]
     pub users: Vec<DemoUser>,
+    /// The OpenID Connect provider's lifetimes and signing keys.
+    #[serde(default)]
+    pub oidc: OidcConfig,
+    /// Relying sites allowed to log users in through `/oauth/authorize`.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -228,6 +234,67 @@ impl DemoUser {
     }
 }
 
+/// The OpenID Connect provider: token lifetimes and id_token signing keys.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// PEM private keys (RSA, P-256 or Ed25519). For each algorithm the
+    /// first key signs; all stay published at `jwks_uri`, so tokens signed
+    /// before a rotation still verify. Empty: one RSA key is generated at
+    /// start-up (tokens then do not survive a restart). Relative paths are
+    /// relative to the config file.
+    pub signing_keys: Vec<PathBuf>,
+    /// Life of an authorization code (RFC 6749 §4.1.2: at most 10 minutes).
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+    /// Life of an access token and of an id_token.
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Life of a grant with `offline_access`: its refresh tokens rotate
+    /// within it, and it ends this long after the login, whatever happens.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            signing_keys: Vec::new(),
+            code_ttl: Duration::from_secs(600),
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// A relying site (OAuth client) registered with this provider.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// What the login page and the phone show: "Log in to {name}?".
+    pub name: String,
+    /// Where codes may be sent: compared as exact strings.
+    pub redirect_uris: Vec<String>,
+    /// Hex SHA-256 of the client secret (`qrlogin hash-secret` makes both):
+    /// a confidential client. Exactly one of this and `public`.
+    pub client_secret_sha256: Option<String>,
+    /// A client with no secret (single-page and native apps): PKCE required.
+    #[serde(default)]
+    pub public: bool,
+    /// Where `/oauth/logout` may send the browser afterwards: exact strings.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `RS256` (the default OpenID Connect requires), `ES256` or `EdDSA`:
+    /// needs a signing key of that type.
+    #[serde(default = "default_id_token_alg")]
+    pub id_token_signed_response_alg: String,
+}
+
+fn default_id_token_alg() -> String {
+    "RS256".into()
+}
+
 /// A config value that must never reach a log.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -289,6 +356,11 @@ impl Config {
             && key.is_relative()
         {
             *key = base.join(&*key);
+        }
+        for key in &mut self.oidc.signing_keys {
+            if key.is_relative() {
+                *key = base.join(&*key);
+            }
         }
     }
 
@@ -489,7 +561,123 @@ impl Config {
                 return Err(bad(&key("id"), "is used by another user"));
             }
         }
+        self.validate_oidc()
+    }
+
+    fn validate_oidc(&self) -> Result<(), ConfigError> {
+        let o = &self.oidc;
+        let (secs, hours) = (Duration::from_secs, |h: u64| Duration::from_secs(h * 3600));
+        within("oidc.code_ttl", o.code_ttl, secs(10), secs(600))?;
+        within(
+            "oidc.access_token_ttl",
+            o.access_token_ttl,
+            secs(60),
+            hours(24),
+        )?;
+        within(
+            "oidc.refresh_token_ttl",
+            o.refresh_token_ttl,
+            hours(1),
+            hours(366 * 24),
+        )?;
+        let mut ids = std::collections::HashSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = |field: &str| format!("clients[{i}].{field}");
+            let id_ok = !c.client_id.is_empty()
+                && c.client_id.len() <= 128
+                && c.client_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !id_ok {
+                return Err(bad(
+                    &key("client_id"),
+                    "must be 1-128 characters of A-Z a-z 0-9 - . _ ~",
+                ));
+            }
+            if !ids.insert(c.client_id.as_str()) {
+                return Err(bad(&key("client_id"), "is used by another client"));
+            }
+            if c.name.trim().is_empty() {
+                return Err(bad(&key("name"), "must not be empty"));
+            }
+            if c.redirect_uris.is_empty() {
+                return Err(bad(&key("redirect_uris"), "must list at least one URI"));
+            }
+            for (j, uri) in c.redirect_uris.iter().enumerate() {
+                check_redirect_uri(uri)
+                    .map_err(|why| bad(&key(&format!("redirect_uris[{j}]")), why))?;
+            }
+            for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
+                check_redirect_uri(uri)
+                    .map_err(|why| bad(&key(&format!("post_logout_redirect_uris[{j}]")), why))?;
+            }
+            match (&c.client_secret_sha256, c.public) {
+                (Some(_), true) => {
+                    return Err(bad(
+                        &key("client_secret_sha256"),
+                        "a public client has no secret: set either client_secret_sha256 or public = true",
+                    ));
+                }
+                (None, false) => {
+                    return Err(bad(
+                        &key("client_secret_sha256"),
+                        "is required unless public = true (make one with `qrlogin hash-secret`)",
+                    ));
+                }
+                (Some(hex), false)
+                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    return Err(bad(
+                        &key("client_secret_sha256"),
+                        "must be 64 hex digits (the SHA-256 of the secret; `qrlogin hash-secret` prints it)",
+                    ));
+                }
+                _ => {}
+            }
+            if !matches!(
+                c.id_token_signed_response_alg.as_str(),
+                "RS256" | "ES256" | "EdDSA"
+            ) {
+                return Err(bad(
+                    &key("id_token_signed_response_alg"),
+                    "must be RS256, ES256 or EdDSA",
+                ));
+            }
+        }
         Ok(())
+    }
+}
+
+/// Whether `uri` may be registered as a redirect URI: absolute, without a
+/// fragment (RFC 6749 §3.1.2), and https unless it points at this machine
+/// (RFC 8252 §7.3 loopback redirects for native apps and development).
+fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(uri).map_err(|_| "must be an absolute URL")?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment (#)");
+    }
+    if url.cannot_be_a_base() {
+        return Err("must be an absolute http(s) URL");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err("must be https (http only for loopback: 127.0.0.1, [::1], localhost)")
+            }
+        }
+        _ => Err("must be an https URL"),
     }
 }
 
@@ -649,5 +837,115 @@ pub(crate) mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("demo-alice"));
         assert!(!debug.contains("hunter2"));
+    }
+
+    const SHOP: &str = r#"
+        [[clients]]
+        client_id = "shop"
+        name = "Example Shop"
+        redirect_uris = ["https://shop.example/callback", "http://127.0.0.1:3000/cb"]
+        client_secret_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+    "#;
+
+    #[test]
+    fn clients_are_read_with_defaults() {
+        let c = Config::parse(&format!("{MINIMAL}{SHOP}")).unwrap();
+        assert_eq!(c.clients.len(), 1);
+        assert_eq!(c.clients[0].id_token_signed_response_alg, "RS256");
+        assert!(!c.clients[0].public);
+        assert_eq!(c.oidc.code_ttl, Duration::from_secs(600));
+        assert_eq!(c.oidc.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn bad_clients_are_refused_naming_the_key() {
+        let with = |from: &str, to: &str| format!("{MINIMAL}{}", SHOP.replace(from, to));
+        let cases = [
+            (format!("{MINIMAL}{SHOP}{SHOP}"), "clients[1].client_id"),
+            (with("\"shop\"", "\"sh op\""), "clients[0].client_id"),
+            (with("\"Example Shop\"", "\" \""), "clients[0].name"),
+            (
+                with("https://shop.example/callback", "/callback"),
+                "clients[0].redirect_uris[0]",
+            ),
+            (
+                with("https://shop.example/callback", "https://shop.example/cb#x"),
+                "clients[0].redirect_uris[0]",
+            ),
+            (
+                with("https://shop.example/callback", "http://shop.example/cb"),
+                "clients[0].redirect_uris[0]",
+            ),
+            (
+                with("http://127.0.0.1:3000/cb", "javascript:alert(1)"),
+                "clients[0].redirect_uris[1]",
+            ),
+            (
+                with("http://127.0.0.1:3000/cb", "https://u:p@shop.example/cb"),
+                "clients[0].redirect_uris[1]",
+            ),
+            (
+                with(
+                    "redirect_uris = [\"https://shop.example/callback\", \"http://127.0.0.1:3000/cb\"]",
+                    "redirect_uris = []",
+                ),
+                "clients[0].redirect_uris",
+            ),
+            (
+                with("5e884898", "zz884898"),
+                "clients[0].client_secret_sha256",
+            ),
+            (
+                with(
+                    "client_secret_sha256",
+                    "public = true\nclient_secret_sha256",
+                ),
+                "clients[0].client_secret_sha256",
+            ),
+            (
+                with(
+                    "client_secret_sha256 = \"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\"",
+                    "",
+                ),
+                "clients[0].client_secret_sha256",
+            ),
+            (
+                with("name =", "id_token_signed_response_alg = \"HS256\"\nname ="),
+                "clients[0].id_token_signed_response_alg",
+            ),
+            (
+                format!("{MINIMAL}{SHOP}[oidc]\ncode_ttl = \"11m\"\n"),
+                "oidc.code_ttl",
+            ),
+            (
+                format!("{MINIMAL}{SHOP}[oidc]\naccess_token_ttl = \"2d\"\n"),
+                "oidc.access_token_ttl",
+            ),
+        ];
+        for (text, key) in cases {
+            let msg = err(&text);
+            assert!(msg.contains(key), "expected {key:?} in {msg:?}");
+        }
+    }
+
+    #[test]
+    fn loopback_redirects_may_be_http() {
+        for ok in [
+            "http://localhost:8000/cb",
+            "http://[::1]/cb",
+            "http://127.0.0.1/cb",
+            "https://a.example/cb?x=1",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/cb",
+            "http://localhost.evil.example/cb",
+            "ftp://a.example/",
+            "urn:x",
+            "https://a.example/#",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -18,6 +18,10 @@
 //! - [`login`]: the [`login::LoginService`] — create, poll, scan, confirm,
 //!   cancel, redeem, each read → transition → compare-and-set — and its
 //!   domain error [`login::LoginError`], which knows nothing of HTTP.
+//! - [`oidc`]: the OpenID Connect provider — relying sites log users in
+//!   through a QR login; codes, grants and tokens live in the same store.
+//! - [`user_sessions`]: what a user is logged in to (browser logins, client
+//!   grants), for the phone to list and end.
 //! - [`auth`]: verifying the phone's bearer token (demo tokens, HS256/RS256 JWTs).
 //! - [`api`]: the JSON contract — every body as a type, every path.
 //! - [`http`]: the router (and the OpenAPI document generated from it),
@@ -36,10 +40,12 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod login;
+pub mod oidc;
 pub mod secret;
 pub mod session;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod user_sessions;
 
 pub use startup::{Application, StartError};

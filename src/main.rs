@@ -1,7 +1,8 @@
 //! The `qrlogin` binary: parse the command line, load the config, build the
-//! application from it and run it until Ctrl-C or SIGTERM.
+//! application from it and run it until Ctrl-C or SIGTERM. `qrlogin
+//! hash-secret` instead mints an OpenID Connect client secret.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use qrlogin::Application;
 use qrlogin::config::Config;
 use qrlogin::startup::shutdown_signal;
@@ -19,11 +20,24 @@ struct Cli {
     /// Listen on this address instead of `server.listen`.
     #[arg(long, env = "QRLOGIN_LISTEN")]
     listen: Option<SocketAddr>,
+    /// What to do; without one, serve.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a new OpenID Connect client secret and the config line with its hash.
+    HashSecret,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::HashSecret) = cli.command {
+        hash_secret();
+        return ExitCode::SUCCESS;
+    }
     qrlogin::telemetry::init("qrlogin=info,tower_http=warn");
     let mut config = match Config::load(&cli.config) {
         Ok(c) => c,
@@ -60,4 +74,21 @@ async fn main() -> ExitCode {
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Prints a fresh client secret and the `[[clients]]` line that stores its hash.
+#[allow(
+    clippy::print_stdout,
+    reason = "the output is for the operator to copy, not a log line; the hint goes \
+              to stderr so stdout stays two lines a script can read"
+)]
+fn hash_secret() {
+    let secret = qrlogin::secret::Secret::generate();
+    let hash = qrlogin::oidc::client_secret_sha256(secret.expose());
+    println!("{}", secret.expose());
+    println!("client_secret_sha256 = \"{hash}\"");
+    eprintln!(
+        "The secret (first line) is shown only this once: give it to the client. \
+         Paste the second line into the client's [[clients]] entry."
+    );
 }

@@ -25,6 +25,14 @@ pub fn os_random(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the OS random number generator failed");
 }
 
+/// A fresh public identifier: 128 random bits, URL-safe base64 (22
+/// characters). Unguessable, but not a credential.
+pub fn random_id() -> String {
+    let mut raw = [0u8; 16];
+    os_random(&mut raw);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
 /// A bearer secret in plain text: only ever held in memory on its way to or
 /// from a client. `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
@@ -74,6 +82,11 @@ impl SecretHash {
     /// (login cookies): a key that is already a hash leaks nothing.
     pub fn to_hex(&self) -> String {
         hex32::encode(&self.0)
+    }
+
+    /// The inverse of [`SecretHash::to_hex`].
+    pub fn from_hex(text: &str) -> Option<Self> {
+        hex32::decode(text).map(Self)
     }
 }
 
@@ -161,7 +174,8 @@ pub fn ticket_qr_id(ticket: &str) -> Option<crate::session::QrId> {
     crate::session::QrId::parse(id)
 }
 
-mod hex32 {
+/// 32-byte digests as 64 hex digits.
+pub mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn encode(bytes: &[u8; 32]) -> String {
@@ -176,17 +190,21 @@ mod hex32 {
         s.serialize_str(&encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        let bad = || serde::de::Error::custom("expected 64 hex characters");
+    /// 64 hex digits (either case) as 32 bytes.
+    pub fn decode(text: &str) -> Option<[u8; 32]> {
         if text.len() != 64 || !text.is_ascii() {
-            return Err(bad());
+            return None;
         }
         let mut out = [0u8; 32];
         for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
         }
-        Ok(out)
+        Some(out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        decode(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hex characters"))
     }
 }
 

@@ -16,9 +16,8 @@
 //! `version`, which stores use for compare-and-set.
 
 use crate::clock::Timestamp;
-use crate::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, os_random};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::oidc::AuthorizationRequest;
+use crate::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -33,9 +32,7 @@ pub const QR_ID_LEN: usize = 22;
 
 impl QrId {
     pub fn generate() -> Self {
-        let mut raw = [0u8; 16];
-        os_random(&mut raw);
-        Self(URL_SAFE_NO_PAD.encode(raw))
+        Self(crate::secret::random_id())
     }
 
     /// Accepts exactly the shape [`QrId::generate`] makes, so absurd ids are
@@ -85,7 +82,7 @@ pub struct User {
 
 /// The browser that asked to log in, shown on the phone so its user can tell
 /// whether this login is theirs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestInfo {
     pub ip: String,
     pub user_agent: String,
@@ -222,6 +219,18 @@ pub struct LoginSession {
     pub phase: Phase,
     /// Bumped by every transition; compare-and-set keys on it.
     pub version: u64,
+    /// Set when a relying site asked for this login (`/oauth/authorize`):
+    /// confirming it issues that site an authorization code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationRequest>,
+}
+
+/// What a redeemed ticket yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redeemed {
+    pub user: User,
+    /// When the phone confirmed: the `auth_time` of an OpenID Connect login.
+    pub confirmed_at: Timestamp,
 }
 
 impl LoginSession {
@@ -245,6 +254,15 @@ impl LoginSession {
             expires_at: now.plus(ttl),
             phase: Phase::Pending,
             version: 1,
+            authorization: None,
+        }
+    }
+
+    /// The same session, asked for by a relying site.
+    pub fn for_client(self, authorization: Option<AuthorizationRequest>) -> Self {
+        Self {
+            authorization,
+            ..self
         }
     }
 
@@ -413,7 +431,7 @@ impl LoginSession {
         now: Timestamp,
         ticket: &Secret,
         proof: Proof<'_>,
-    ) -> Result<(Self, User), TransitionError> {
+    ) -> Result<(Self, Redeemed), TransitionError> {
         use TicketProblem as P;
         let refuse = |p| Err(TransitionError::InvalidTicket(p));
         match proof {
@@ -428,12 +446,15 @@ impl LoginSession {
             return refuse(P::Wrong);
         }
         match &self.phase {
-            Phase::Confirmed { user, .. } if !self.is_expired(now) => {
-                let user = user.clone();
+            Phase::Confirmed { user, confirmed_at } if !self.is_expired(now) => {
                 let next = self.next(Phase::Redeemed {
                     user_id: user.id.clone(),
                 });
-                Ok((next, user))
+                let redeemed = Redeemed {
+                    user: user.clone(),
+                    confirmed_at: *confirmed_at,
+                };
+                Ok((next, redeemed))
             }
             Phase::Confirmed { .. } => refuse(P::WindowPassed),
             _ => refuse(P::NotConfirmed),
@@ -533,8 +554,13 @@ mod tests {
         assert_eq!(s2.state(t(2)), PublicState::Confirmed);
         assert_eq!(s2.expires_at, t(62));
         assert!(s2.version > s.version);
-        let (s3, u) = s2.redeem(t(3), &ticket, as_poller()).unwrap();
-        assert_eq!(u.id, "alice");
+        let (s3, r) = s2.redeem(t(3), &ticket, as_poller()).unwrap();
+        assert_eq!(r.user.id, "alice");
+        assert_eq!(
+            r.confirmed_at,
+            t(2),
+            "auth_time is the confirm, not the redeem"
+        );
         assert_eq!(s3.state(t(3)), PublicState::Redeemed);
         // Redeemed is terminal and does not turn into "expired".
         assert_eq!(s3.state(t(10_000)), PublicState::Redeemed);
@@ -804,7 +830,7 @@ mod tests {
         let (next, user) = s
             .redeem(t(3), &ticket, Proof::BrowserCookie(Some(&mine)))
             .unwrap();
-        assert_eq!(user.id, "alice");
+        assert_eq!(user.user.id, "alice");
         assert_eq!(next.state(t(3)), PublicState::Redeemed);
     }
 

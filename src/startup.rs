@@ -9,6 +9,8 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState};
 use crate::login::LoginService;
+use crate::oidc::keys::SigningKeys;
+use crate::oidc::{Clients, OidcService};
 use crate::store::{Store, StoreError};
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -53,6 +55,21 @@ impl StartError {
     }
 }
 
+/// The id_token signing keys `oidc.signing_keys` names, or a fresh one.
+fn signing_keys(config: &Config) -> Result<SigningKeys, ConfigError> {
+    let paths = &config.oidc.signing_keys;
+    if paths.is_empty() {
+        if !config.clients.is_empty() {
+            tracing::warn!(
+                "oidc.signing_keys is empty: signing id_tokens with a key generated at start-up; \
+                 tokens will not verify after a restart or on other instances"
+            );
+        }
+        return SigningKeys::generate().map_err(|e| ConfigError::new("oidc.signing_keys", e));
+    }
+    SigningKeys::load(paths).map_err(|e| ConfigError::new("oidc.signing_keys", e))
+}
+
 /// Binds `addr` with an accept queue of `backlog` connections (tokio's
 /// default of 128 overflows when thousands of pollers reconnect at once).
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
@@ -92,11 +109,21 @@ impl Application {
         // Configs built in code (tests) get the same checks as loaded ones.
         config.validate()?;
         config.check_static_dir()?;
+        let keys = signing_keys(&config)?;
+        let clients = Clients::from_config(&config.clients, |alg| keys.supports(alg))?;
         let store = Store::from_config(&config)
             .await
             .map_err(StartError::Store)?;
-        let login = LoginService::new(store, clock, config.login);
-        let state = AppState::new(config, login)?;
+        let login = LoginService::new(store.clone(), clock.clone(), config.login);
+        let oidc = OidcService::new(
+            store,
+            clock,
+            clients,
+            keys,
+            config.oidc.clone(),
+            config.public_base(),
+        );
+        let state = AppState::new(config, login, oidc)?;
         Ok(Self { state, listener })
     }
 

@@ -22,6 +22,9 @@ export const STRINGS = {
     'login.doc_title': 'Log in · qrlogin',
     'login.title': 'Scan to log in',
     'login.subtitle': 'Use the qrlogin app on your phone to scan the code',
+    'login.title_client': 'Log in to {name}',
+    'login.subtitle_client': 'Scan with the qrlogin app on your phone to log in to {name}',
+    'login.returning': 'Taking you back to {name}…',
     'login.qr_alt': 'Login QR code',
     'login.new_code': 'New code',
     'login.retry': 'Try again',
@@ -97,6 +100,7 @@ export const STRINGS = {
 
     // The API's error codes (the `error` of every error body), by name.
     'api.invalid_json': 'The server could not read the request',
+    'api.invalid_authorization': 'This sign-in request from the site is not valid',
     'api.invalid_request': 'The request was malformed',
     'api.invalid_qr': 'This is not a login code of this server',
     'api.payload_too_large': 'The request was too large',
@@ -125,6 +129,9 @@ export const STRINGS = {
     'login.doc_title': '登录 · qrlogin',
     'login.title': '扫码登录',
     'login.subtitle': '请使用手机上的 qrlogin App 扫描二维码',
+    'login.title_client': '登录 {name}',
+    'login.subtitle_client': '请使用手机上的 qrlogin App 扫码登录 {name}',
+    'login.returning': '正在返回 {name}…',
     'login.qr_alt': '登录二维码',
     'login.new_code': '刷新二维码',
     'login.retry': '重试',
@@ -199,6 +206,7 @@ export const STRINGS = {
     'error.unknown': '出了点问题（{code}）',
 
     'api.invalid_json': '服务器无法读取该请求',
+    'api.invalid_authorization': '该网站的登录请求无效',
     'api.invalid_request': '请求格式不正确',
     'api.invalid_qr': '这不是本服务器的登录二维码',
     'api.payload_too_large': '请求内容过大',

@@ -33,6 +33,13 @@ const el = {
 };
 
 const MAX_BACKOFF_MS = 10000;
+
+// On /oauth/authorize the page logs the user in to another site: the
+// server checked the request before serving the page, and checks it again
+// when the page asks for a code with it.
+const AUTHORIZE = location.pathname === '/oauth/authorize' ? location.search.slice(1) : null;
+// The site's name, once the server told us ("Log in to Example Shop").
+let clientName = null;
 // An unattended tab would otherwise mint codes forever; after this many
 // automatic renewals in a row we wait for a click instead.
 const MAX_AUTO_RENEWALS = 5;
@@ -113,7 +120,10 @@ async function newCode() {
   setState('loading');
   setStatus('login.loading');
 
-  const res = await fetchJson('/api/qr', { method: 'POST', json: {} });
+  const res = await fetchJson('/api/qr', {
+    method: 'POST',
+    json: AUTHORIZE ? { authorize: AUTHORIZE } : {},
+  });
   const body = res.body;
   if (session !== current) return;
 
@@ -136,6 +146,7 @@ async function newCode() {
     return;
   }
   createFailures = 0;
+  if (body.client && body.client.name) showClient(body.client.name);
 
   session.id = body.id;
   session.live = true;
@@ -147,6 +158,13 @@ async function newCode() {
   renderPending();
   startCountdown();
   pollLoop(session);
+}
+
+// Names the site the user is logging in to, in the heading.
+function showClient(name) {
+  clientName = name;
+  I18n.set($('qr-title'), 'login.title_client', { name: name });
+  I18n.set(document.querySelector('#view-qr .subtitle'), 'login.subtitle_client', { name: name });
 }
 
 function renderPending() {
@@ -189,12 +207,19 @@ function finishLogin(body) {
     return;
   }
   const url = new URL(body.redirect, location.href);
-  url.searchParams.set('next', '/');
+  // For a site's login the server sends the browser on to the site itself.
+  if (!AUTHORIZE) url.searchParams.set('next', '/');
   location.href = url.href;
 }
 
-function renderCancelled() {
+function renderCancelled(body) {
   setState('cancelled');
+  if (AUTHORIZE && body && body.redirect) {
+    // The user declined on the phone: the site hears access_denied.
+    setStatus('login.cancelled', 'login.returning', { name: clientName || '' });
+    setTimeout(function () { location.href = body.redirect; }, 1200);
+    return;
+  }
   setStatus('login.cancelled', 'login.cancelled_sub');
 }
 
@@ -274,7 +299,7 @@ async function pollLoop(session) {
         return;
       case 'cancelled':
         session.live = false;
-        renderCancelled();
+        renderCancelled(body);
         current = null;
         return;
       case 'expired':
@@ -359,6 +384,11 @@ function showLoginError() {
 
 async function start() {
   showLoginError();
+  // Every site login is a fresh scan, even in a browser logged in here.
+  if (AUTHORIZE) {
+    showQrView();
+    return;
+  }
   const res = await fetchJson('/api/me');
   if (res.ok && res.body && res.body.user) {
     showMeView(res.body);

@@ -2,14 +2,15 @@
 //! for a login cookie, see who is logged in, log out.
 
 use super::error::ApiError;
-use super::extract::{ApiJson, ClientIp, PollToken, QrIdPath};
+use super::extract::{ApiJson, ClientIp, OptionalJson, PollToken, QrIdPath};
 use super::rate_limit::{QrCreation, Spend};
 use super::state::AppState;
 use crate::api::{
-    CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody, PollBody, ScannedBy,
-    StatusQuery, WireSecret, paths,
+    ClientBody, CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody,
+    NewQrRequest, PollBody, ScannedBy, StatusQuery, WireSecret, paths,
 };
-use crate::login::PollAnswer;
+use crate::login::{NewLogin, PollAnswer};
+use crate::oidc::AuthorizeRefusal;
 use crate::secret::Secret;
 use crate::session::{Proof, PublicState, RequestInfo, TransitionError};
 use crate::store::AccountSession;
@@ -30,10 +31,15 @@ const MAX_USER_AGENT: usize = 256;
 /// Life of the binding cookie, renewed with every new QR code.
 const BIND_COOKIE_DAYS: i64 = 30;
 
-/// Starts a QR login and binds it to this browser (`qrl_bind` cookie).
+/// Starts a QR login and binds it to this browser (`qrl_bind` cookie). With
+/// `authorize`, the login answers a relying site's authorization request.
 #[utoipa::path(post, path = paths::CREATE_QR, tag = "browser",
+    request_body(content = Option<NewQrRequest>, description = "Optional: no body for a login to this server"),
     responses(
         (status = 201, body = NewQrBody, description = "A new one-time QR session"),
+        (status = 400, body = ErrorBody, description = "invalid_authorization, invalid_json"),
+        (status = 413, body = ErrorBody, description = "payload_too_large"),
+        (status = 415, body = ErrorBody, description = "unsupported_media_type"),
         (status = 429, body = ErrorBody, description = "rate_limited"),
         (status = 503, body = ErrorBody, description = "over_capacity, store_unavailable"),
     ))]
@@ -43,7 +49,29 @@ pub async fn create_qr(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     jar: CookieJar,
+    OptionalJson(body): OptionalJson<NewQrRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let (authorization, client) = match body.and_then(|b| b.authorize) {
+        None => (None, None),
+        Some(query) => match app.oidc().authorize(query.trim_start_matches('?')) {
+            Ok((request, client)) => (
+                Some(request),
+                Some(ClientBody {
+                    id: client.id.clone(),
+                    name: client.name.clone(),
+                }),
+            ),
+            Err(AuthorizeRefusal::Page(why)) => {
+                return Err(ApiError::bad_request("invalid_authorization", why));
+            }
+            Err(AuthorizeRefusal::Redirect(r)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_authorization",
+                    r.description,
+                ));
+            }
+        },
+    };
     let user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| truncate_utf8(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT))
@@ -57,7 +85,10 @@ pub async fn create_qr(
         ip: ip.to_string(),
         user_agent,
     };
-    let qr = app.login().create_qr(request, &browser).await?;
+    let qr = app
+        .login()
+        .create_qr(request, &browser, authorization)
+        .await?;
     let bind = Cookie::build((BIND_COOKIE, browser.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -73,6 +104,7 @@ pub async fn create_qr(
         qr_svg: paths::with_id(paths::QR_SVG, &qr.id),
         qr_png: paths::with_id(paths::QR_PNG, &qr.id),
         id: qr.id,
+        client,
     };
     Ok((StatusCode::CREATED, jar.add(bind), Json(body)))
 }
@@ -126,13 +158,18 @@ pub async fn status(
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let (wait, since) = query.parse(app.config().login.poll_hold)?;
     let answer = app.login().poll(&id, &token, since, wait).await?;
-    Ok(Json(poll_body(answer)))
+    Ok(Json(poll_body(answer, app.oidc().issuer())))
 }
 
 /// WeChat's code in the body of an HTTP 200: a long poll must never answer
 /// HTTP 408, which Chromium silently re-sends on a reused connection.
-fn poll_body(answer: PollAnswer) -> PollBody {
+fn poll_body(answer: PollAnswer, issuer: &str) -> PollBody {
     let ticket = answer.ticket.as_ref().map(WireSecret::from);
+    // A site's login the phone declined goes back to the site (RFC 6749 §4.1.2.1).
+    let declined = match (&answer.authorization, answer.state) {
+        (Some(request), PublicState::Cancelled) => Some(request.denied().url(issuer)),
+        _ => None,
+    };
     PollBody {
         code: answer.state.wechat_code(),
         state: answer.state,
@@ -140,7 +177,10 @@ fn poll_body(answer: PollAnswer) -> PollBody {
             name: u.name,
             avatar: u.avatar,
         }),
-        redirect: ticket.as_ref().map(|t| paths::complete_login(t.expose())),
+        redirect: ticket
+            .as_ref()
+            .map(|t| paths::complete_login(t.expose()))
+            .or(declined),
         ticket,
     }
 }
@@ -189,19 +229,41 @@ pub async fn exchange(
         .redeem_ticket(body.ticket.expose(), Proof::PollToken(&token))
         .await?;
     let jar = jar.add(session_cookie(&app, &login.cookie));
+    let redirect = site_redirect(&app, &login).await?;
     Ok((
         jar,
         Json(LoginBody {
             user: login.account.user,
+            redirect,
         }),
     ))
+}
+
+/// For a login a relying site asked for: the code, and the URL that takes
+/// it to the site. The ticket is spent by now; if the store fails here the
+/// browser is still logged in here and the site can simply start again.
+async fn site_redirect(app: &AppState, login: &NewLogin) -> Result<Option<String>, ApiError> {
+    let Some(request) = &login.authorization else {
+        return Ok(None);
+    };
+    let url = app
+        .oidc()
+        .issue_code(
+            request,
+            &login.account.user,
+            login.confirmed_at,
+            &login.account.browser,
+        )
+        .await
+        .map_err(crate::login::LoginError::from)?;
+    Ok(Some(url))
 }
 
 /// The exchange for a page navigation: sets the cookie and 303s to `next`.
 #[utoipa::path(get, path = paths::LOGIN_COMPLETE, tag = "browser",
     params(CompleteQuery),
     responses(
-        (status = 303, description = "Logged in (Set-Cookie: qrl_session), or refused for a browser: to `/?login_error=invalid_ticket`"),
+        (status = 303, description = "Logged in (Set-Cookie: qrl_session): to `next`, or for a site's login to its redirect_uri with the code; or refused for a browser: to `/?login_error=invalid_ticket`"),
         (status = 400, body = ErrorBody, description = "invalid_ticket (non-browser clients), invalid_request"),
         (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
@@ -222,8 +284,11 @@ pub async fn complete(
     {
         Ok(login) => {
             let jar = jar.add(session_cookie(&app, &login.cookie));
-            let next = safe_next(query.next.as_deref());
-            Ok((jar, Redirect::to(next)).into_response())
+            let next = match site_redirect(&app, &login).await? {
+                Some(site) => site,
+                None => safe_next(query.next.as_deref()).to_owned(),
+            };
+            Ok((jar, Redirect::to(&next)).into_response())
         }
         // A person following a link gets the login page with a message, not JSON.
         Err(e) if is_ticket_refusal(&e) && accepts_html(&headers) => {
@@ -310,7 +375,7 @@ pub async fn logout(
 
 /// False when the browser says the request came from another site.
 /// Clients that send neither header (curl, apps) are not browsers' victims.
-fn same_origin(headers: &HeaderMap, public: &url::Origin) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap, public: &url::Origin) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return matches!(site, "same-origin" | "none");
     }

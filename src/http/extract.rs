@@ -28,6 +28,36 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// An optional JSON body: none at all is `None`; anything else must be
+/// JSON (with its content type), refused like [`ApiJson`] otherwise.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0")
+            || (!req
+                .headers()
+                .contains_key(axum::http::header::CONTENT_LENGTH)
+                && !req
+                    .headers()
+                    .contains_key(axum::http::header::TRANSFER_ENCODING));
+        if empty {
+            return Ok(Self(None));
+        }
+        let ApiJson(body) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(Self(Some(body)))
+    }
+}
+
 /// The bearer token of the `Authorization` header, if there is a well-formed one.
 #[derive(Debug)]
 pub struct BearerToken(pub Option<Secret>);

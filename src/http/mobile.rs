@@ -6,15 +6,16 @@ use super::extract::{ApiJson, BearerToken};
 use super::rate_limit::{PhoneCall, Spend};
 use super::state::AppState;
 use crate::api::{
-    AskingBrowser, DecisionBody, DecisionRequest, DemoUser, DemoUsersBody, ErrorBody, ScanBody,
-    ScanRequest, WireSecret, paths,
+    AskingBrowser, ClientBody, DecisionBody, DecisionRequest, DemoUser, DemoUsersBody, ErrorBody,
+    ScanBody, ScanRequest, UserSessionBody, UserSessionsBody, WireSecret, paths,
 };
 use crate::auth::AuthError;
 use crate::login::LoginError;
 use crate::secret::Secret;
 use crate::session::{PublicState, QrId, User};
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 
 /// The verified phone user. An extractor, so it runs before the body is
@@ -60,6 +61,14 @@ pub async fn scan(
 ) -> Result<Json<ScanBody>, ApiError> {
     let id = scanned_id(app.config().public_base(), &body.qr)?;
     let scan = app.login().scan(&user, &id).await?;
+    let client = scan
+        .client_id
+        .as_deref()
+        .and_then(|id| app.oidc().clients().get(id))
+        .map(|c| ClientBody {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        });
     Ok(Json(ScanBody {
         qr_id: scan.id,
         confirm_token: WireSecret::from(&scan.confirm_token),
@@ -68,6 +77,7 @@ pub async fn scan(
             ip: scan.request.ip,
             user_agent: scan.request.user_agent,
             created_at: scan.created_at.as_secs(),
+            client,
         },
     }))
 }
@@ -157,6 +167,79 @@ pub async fn cancel(
     Ok(Json(DecisionBody {
         state: PublicState::Cancelled,
     }))
+}
+
+/// What this user is logged in to: browser logins here, and sites they
+/// let log them in (grants), oldest first.
+#[utoipa::path(get, path = paths::MOBILE_SESSIONS, tag = "phone",
+    security(("phone_token" = [])),
+    responses(
+        (status = 200, body = UserSessionsBody, description = "Live logins and grants"),
+        (status = 401, body = ErrorBody, description = "unauthorized"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
+    ))]
+pub async fn sessions(
+    _: Spend<PhoneCall>,
+    State(app): State<AppState>,
+    PhoneUser(user): PhoneUser,
+) -> Result<Json<UserSessionsBody>, ApiError> {
+    let now = app.login().clock().now();
+    let list = app
+        .sessions()
+        .list(&user.id, now)
+        .await
+        .map_err(LoginError::from)?;
+    let sessions = list
+        .into_iter()
+        .map(|s| UserSessionBody {
+            id: s.id,
+            kind: if s.client.is_some() {
+                "client"
+            } else {
+                "browser"
+            }
+            .to_owned(),
+            client: s.client.map(|(id, name)| ClientBody { id, name }),
+            ip: s.browser.ip,
+            user_agent: s.browser.user_agent,
+            created_at: s.created_at.as_secs(),
+            last_used_at: s.last_used_at.map(|t| t.as_secs()),
+            expires_at: s.expires_at.as_secs(),
+        })
+        .collect();
+    Ok(Json(UserSessionsBody { sessions }))
+}
+
+/// Ends one of this user's logins (the browser is logged out at its next
+/// request) or grants (the site's access and refresh tokens stop working).
+#[utoipa::path(delete, path = paths::MOBILE_SESSION, tag = "phone",
+    params(("id" = String, Path, description = "The session's id from the list")),
+    security(("phone_token" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, body = ErrorBody, description = "unauthorized"),
+        (status = 404, body = ErrorBody, description = "not_found: no such login or grant of this user"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
+    ))]
+pub async fn end_session(
+    _: Spend<PhoneCall>,
+    State(app): State<AppState>,
+    PhoneUser(user): PhoneUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let now = app.login().clock().now();
+    let ended = app
+        .sessions()
+        .revoke(&user.id, &id, now)
+        .await
+        .map_err(LoginError::from)?;
+    if ended {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Login(LoginError::NotFound))
+    }
 }
 
 /// The configured demo accounts, for the phone simulator page (404 when

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod mobile;
+pub mod oauth;
 pub mod openapi;
 pub mod pages;
 pub mod qr_image;
@@ -52,7 +53,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mobile::scan))
         .routes(routes!(mobile::confirm))
         .routes(routes!(mobile::cancel))
+        .routes(routes!(mobile::sessions))
+        .routes(routes!(mobile::end_session))
         .routes(routes!(mobile::demo_users))
+        .routes(routes!(oauth::discovery))
+        .routes(routes!(oauth::oauth_metadata))
+        .routes(routes!(oauth::jwks))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::userinfo))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::introspect))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi::document))
@@ -74,8 +84,17 @@ pub fn router(app: AppState) -> Router {
         HeaderValue::from_static("no-store"),
     ));
 
+    // The pages of the provider's front channel (HTML, not in the API document).
+    let oauth_pages = Router::new()
+        .route(
+            paths::AUTHORIZE,
+            axum::routing::get(oauth::authorize).post(oauth::authorize_post),
+        )
+        .route(paths::END_SESSION, axum::routing::get(oauth::end_session));
+
     // The document policies matter for pages; JSON answers stay lean.
     let pages = pages::routes(app.config().server.static_dir.as_deref())
+        .merge(oauth_pages)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

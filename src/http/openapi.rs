@@ -36,6 +36,11 @@ pub fn base() -> OpenApi {
                 "The phone app, authenticated by its own bearer token.",
             ),
             tag(
+                "oauth",
+                "The OpenID Connect provider's back channel, for relying sites. Errors here are \
+                 OAuth's `{\"error\", \"error_description\"}` (RFC 6749 §5.2).",
+            ),
+            tag(
                 "operations",
                 "Liveness and readiness probes, and this document.",
             ),
@@ -61,6 +66,22 @@ pub fn finish(doc: &mut OpenApi) {
     components.add_security_scheme(
         "phone_token",
         bearer("The phone app's token: a JWT from your account system, or a demo token."),
+    );
+    components.add_security_scheme(
+        "access_token",
+        bearer("An access token from `POST /oauth/token`."),
+    );
+    components.add_security_scheme(
+        "client_secret_basic",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Basic)
+                .description(Some(
+                    "A confidential client's id and secret (RFC 6749 §2.3.1); or send them \
+                     as `client_id`/`client_secret` form fields; public clients send only `client_id`.",
+                ))
+                .build(),
+        ),
     );
 }
 

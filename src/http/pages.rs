@@ -58,10 +58,7 @@ enum Contents {
 /// The page and asset routes: the embedded files, or those of `static_dir`
 /// when given (already checked by `Config::load` to hold both pages).
 pub fn routes<S: Clone + Send + Sync + 'static>(static_dir: Option<&Path>) -> Router<S> {
-    // Canonical, so a resolved request path can be checked to lie below it.
-    let files = static_dir.map_or(Files::Embedded, |dir| {
-        Files::Dir(dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).into())
-    });
+    let files = Files::new(static_dir);
     Router::new()
         .route(paths::LOGIN_PAGE, get(login_page))
         .route(paths::PHONE_PAGE, get(phone_page))
@@ -71,6 +68,48 @@ pub fn routes<S: Clone + Send + Sync + 'static>(static_dir: Option<&Path>) -> Ro
 
 async fn login_page(State(files): State<Files>, request: HeaderMap) -> Response {
     serve(&files, LOGIN_PAGE, &request).await
+}
+
+/// The login page, for routes outside this router (`/oauth/authorize`
+/// shows it for a relying site).
+pub async fn login_page_from(static_dir: Option<&Path>, request: &HeaderMap) -> Response {
+    serve(&Files::new(static_dir), LOGIN_PAGE, request).await
+}
+
+/// A small page telling a person why their request went nowhere, for the
+/// cases where redirecting back would be unsafe (an unverified redirect URI).
+pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let (title, message) = (escape(title), escape(message));
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
+         <body class=\"page-login\"><main class=\"card\"><h1>{title}</h1><p id=\"message\">{message}</p></main></body></html>\n"
+    );
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    (status, headers, html).into_response()
+}
+
+/// Text made safe to place in HTML content or a quoted attribute.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Any id gets the page; the page itself tells a stale or mistyped one.
@@ -118,6 +157,13 @@ async fn serve(files: &Files, name: &str, request: &HeaderMap) -> Response {
 }
 
 impl Files {
+    fn new(static_dir: Option<&Path>) -> Self {
+        // Canonical, so a resolved request path can be checked to lie below it.
+        static_dir.map_or(Files::Embedded, |dir| {
+            Files::Dir(dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).into())
+        })
+    }
+
     async fn find(&self, name: &str) -> Option<Asset> {
         match self {
             Self::Embedded => {
@@ -223,6 +269,14 @@ mod tests {
         ] {
             assert_eq!(inside(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn message_pages_escape_their_text() {
+        assert_eq!(
+            escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
     }
 
     #[test]

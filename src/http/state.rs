@@ -8,6 +8,8 @@ use super::rate_limit::RateLimits;
 use crate::auth::MobileVerifier;
 use crate::config::{Config, ConfigError};
 use crate::login::LoginService;
+use crate::oidc::OidcService;
+use crate::user_sessions::UserSessions;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -16,6 +18,8 @@ pub struct AppState(Arc<Parts>);
 #[derive(Debug)]
 struct Parts {
     login: LoginService,
+    oidc: OidcService,
+    sessions: UserSessions,
     phones: MobileVerifier,
     limits: RateLimits,
     config: Config,
@@ -24,9 +28,15 @@ struct Parts {
 impl AppState {
     /// Builds the HTTP side around `login`; fails on config the verifier
     /// cannot use (e.g. an unreadable key file), naming the key.
-    pub fn new(config: Config, login: LoginService) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: Config,
+        login: LoginService,
+        oidc: OidcService,
+    ) -> Result<Self, ConfigError> {
         Ok(Self(Arc::new(Parts {
+            sessions: UserSessions::new(login.store().clone(), oidc.clone()),
             login,
+            oidc,
             phones: MobileVerifier::from_config(&config)?,
             limits: RateLimits::new(&config.limits),
             config,
@@ -36,6 +46,16 @@ impl AppState {
     /// The login operations.
     pub fn login(&self) -> &LoginService {
         &self.0.login
+    }
+
+    /// The OpenID Connect provider.
+    pub fn oidc(&self) -> &OidcService {
+        &self.0.oidc
+    }
+
+    /// A user's logins and grants, for the phone.
+    pub fn sessions(&self) -> &UserSessions {
+        &self.0.sessions
     }
 
     /// Verifies the phone app's bearer tokens.

@@ -12,6 +12,7 @@ pub use error::LoginError;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::LoginConfig;
+use crate::oidc::AuthorizationRequest;
 use crate::secret::{
     BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket, ticket_qr_id,
 };
@@ -19,6 +20,7 @@ use crate::session::{
     LoginSession, Proof, PublicState, QrId, RequestInfo, TicketProblem, TransitionError, User,
 };
 use crate::store::{AccountSession, SessionStore, Store};
+use crate::user_sessions::Member;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +45,8 @@ pub struct PollAnswer {
     pub user: Option<User>,
     /// The one-time ticket, once confirmed.
     pub ticket: Option<Secret>,
+    /// The relying site's request, when a site asked for this login.
+    pub authorization: Option<AuthorizationRequest>,
 }
 
 /// What the phone learns when it scans.
@@ -53,6 +57,8 @@ pub struct ScanAnswer {
     pub expires_in: Duration,
     pub request: RequestInfo,
     pub created_at: Timestamp,
+    /// The relying site asking, if any (`client_id`).
+    pub client_id: Option<String>,
 }
 
 /// A new browser login: the cookie value and what it stands for.
@@ -60,6 +66,10 @@ pub struct ScanAnswer {
 pub struct NewLogin {
     pub cookie: Secret,
     pub account: AccountSession,
+    /// When the phone confirmed (`auth_time`).
+    pub confirmed_at: Timestamp,
+    /// The relying site's request this login answers, if a site asked.
+    pub authorization: Option<AuthorizationRequest>,
 }
 
 /// The login operations over a store and a clock. A cheap-to-clone handle:
@@ -113,9 +123,15 @@ impl LoginService {
     }
 
     /// Starts a QR login for the browser described by `request`, bound to
-    /// the browser holding the `browser` cookie.
+    /// the browser holding the `browser` cookie; `authorization` when a
+    /// relying site asked for it.
     #[tracing::instrument(skip_all)]
-    pub async fn create_qr(&self, request: RequestInfo, browser: &Secret) -> Result<NewQr> {
+    pub async fn create_qr(
+        &self,
+        request: RequestInfo,
+        browser: &Secret,
+        authorization: Option<AuthorizationRequest>,
+    ) -> Result<NewQr> {
         let ttl = self.policy.qr_ttl;
         loop {
             let id = QrId::generate();
@@ -129,7 +145,8 @@ impl LoginService {
                 request.clone(),
                 self.clock.now(),
                 ttl,
-            );
+            )
+            .for_client(authorization.clone());
             // A collision of 128-bit random ids is practically impossible,
             // but `insert` never overwrites, so simply draw again.
             if self.store.insert(&session).await? {
@@ -205,6 +222,7 @@ impl LoginService {
             state,
             user,
             ticket,
+            authorization: session.authorization.clone(),
         }
     }
 
@@ -231,6 +249,7 @@ impl LoginService {
             expires_in: now.until(session.expires_at),
             request: session.request,
             created_at: session.created_at,
+            client_id: session.authorization.map(|a| a.client_id),
         })
     }
 
@@ -273,21 +292,36 @@ impl LoginService {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let now = self.clock.now();
             let current = self.store.get(&id, now).await?.ok_or(unknown)?;
-            let (next, user) = current.redeem(now, &ticket, proof)?;
+            let (next, redeemed) = current.redeem(now, &ticket, proof)?;
             // Write the login first: if the store fails here the ticket is
             // still good for a retry. A login written by a loser of the race
-            // below is deleted again; its cookie was never sent anywhere.
+            // below is deleted again; its cookie was never sent anywhere
+            // (and its index entry is dropped when the phone next lists).
             let cookie = Secret::generate();
             let account = AccountSession {
-                user,
+                user: redeemed.user,
                 created_at: now,
                 expires_at: now.plus(session_ttl),
+                id: crate::secret::random_id(),
+                browser: current.request.clone(),
             };
             let key = cookie.hash();
             self.store.put_account(&key, &account).await?;
+            let member = Member::Login {
+                id: account.id.clone(),
+                cookie: key,
+            };
+            self.store
+                .index_add(&account.user.id, &member.to_string(), account.expires_at)
+                .await?;
             if self.store.compare_and_set(current.version, &next).await? {
                 tracing::info!(qr = %id, user = %account.user.id, "ticket redeemed, logged in");
-                return Ok(NewLogin { cookie, account });
+                return Ok(NewLogin {
+                    cookie,
+                    account,
+                    confirmed_at: redeemed.confirmed_at,
+                    authorization: current.authorization,
+                });
             }
             self.store.delete_account(&key).await?;
         }

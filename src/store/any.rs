@@ -3,7 +3,8 @@
 
 use super::StoreError;
 use super::{
-    AccountSession, MemoryStore, RedisSettings, RedisStore, Retention, SessionStore, Sweep,
+    AccountSession, MemoryStore, PutMode, RecordKind, RedisSettings, RedisStore, Retention,
+    SessionStore, Sweep, UsedRecord,
 };
 use crate::clock::Timestamp;
 use crate::config::{Backend, Config};
@@ -135,6 +136,57 @@ impl SessionStore for Store {
 
     async fn delete_account(&self, key: &SecretHash) -> Result<bool, StoreError> {
         delegate!(self, s => s.delete_account(key))
+    }
+
+    async fn put_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        json: &str,
+        expires_at: Timestamp,
+        mode: PutMode,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.put_record(kind, key, json, expires_at, mode, now))
+    }
+
+    async fn get_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        delegate!(self, s => s.get_record(kind, key, now))
+    }
+
+    async fn use_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<UsedRecord>, StoreError> {
+        delegate!(self, s => s.use_record(kind, key, now))
+    }
+
+    async fn delete_record(&self, kind: RecordKind, key: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.delete_record(kind, key))
+    }
+
+    async fn index_add(
+        &self,
+        owner: &str,
+        member: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.index_add(owner, member, expires_at))
+    }
+
+    async fn index_members(&self, owner: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        delegate!(self, s => s.index_members(owner, now))
+    }
+
+    async fn index_remove(&self, owner: &str, member: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.index_remove(owner, member))
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {

@@ -2,14 +2,19 @@
 //! one `watch` channel per session (not per poller).
 //!
 //! Map guards are never held across `.await`: every method takes what it
-//! needs from the map and lets go before waiting.
+//! needs from the map and lets go before waiting. OAuth records live in one
+//! map per [`RecordKind`], so a lookup borrows the caller's `&str` key;
+//! marking a record used happens under its map entry's lock.
 
-use super::{AccountSession, Retention, SessionStore, StoreError, Sweep};
+use super::{
+    AccountSession, PutMode, RecordKind, Retention, SessionStore, StoreError, Sweep, UsedRecord,
+};
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -24,8 +29,25 @@ pub struct MemoryStore {
 struct Shared {
     sessions: DashMap<QrId, Entry>,
     accounts: DashMap<SecretHash, AccountSession>,
+    /// One map per kind, in [`RecordKind::ALL`] order.
+    records: [DashMap<String, Record>; RecordKind::ALL.len()],
+    /// Owner → member → the member's expiry.
+    indexes: DashMap<String, HashMap<String, Timestamp>>,
     retention: Retention,
     max_sessions: usize,
+}
+
+#[derive(Debug)]
+struct Record {
+    json: String,
+    expires_at: Timestamp,
+    used: bool,
+}
+
+impl Record {
+    fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires_at
+    }
 }
 
 #[derive(Debug)]
@@ -42,10 +64,23 @@ impl MemoryStore {
             shared: Arc::new(Shared {
                 sessions: DashMap::new(),
                 accounts: DashMap::new(),
+                records: Default::default(),
+                indexes: DashMap::new(),
                 retention,
                 max_sessions,
             }),
         }
+    }
+
+    fn records(&self, kind: RecordKind) -> &DashMap<String, Record> {
+        let slot = match kind {
+            RecordKind::Code => 0,
+            RecordKind::AccessToken => 1,
+            RecordKind::RefreshToken => 2,
+            RecordKind::Grant => 3,
+            RecordKind::DeviceCode => 4,
+        };
+        &self.shared.records[slot]
     }
 
     /// QR sessions currently held, expired or not.
@@ -67,6 +102,12 @@ impl MemoryStore {
     #[cfg(feature = "test-util")]
     pub fn account_count(&self) -> usize {
         self.shared.accounts.len()
+    }
+
+    /// Owners with an index currently held, empty or not.
+    #[cfg(feature = "test-util")]
+    pub fn index_count(&self) -> usize {
+        self.shared.indexes.len()
     }
 }
 
@@ -159,6 +200,123 @@ impl SessionStore for MemoryStore {
         Ok(self.shared.accounts.remove(key).is_some())
     }
 
+    async fn put_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        json: &str,
+        expires_at: Timestamp,
+        mode: PutMode,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let fresh = || Record {
+            json: json.to_owned(),
+            expires_at,
+            used: false,
+        };
+        let records = self.records(kind);
+        match mode {
+            PutMode::Create => match records.entry(key.to_owned()) {
+                MapEntry::Occupied(e) if e.get().is_live(now) => Ok(false),
+                MapEntry::Occupied(mut e) => {
+                    e.insert(fresh());
+                    Ok(true)
+                }
+                MapEntry::Vacant(slot) => {
+                    slot.insert(fresh());
+                    Ok(true)
+                }
+            },
+            PutMode::Replace => match records.get_mut(key) {
+                Some(mut r) if r.is_live(now) => {
+                    json.clone_into(&mut r.json);
+                    r.expires_at = expires_at;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            },
+        }
+    }
+
+    async fn get_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .records(kind)
+            .get(key)
+            .filter(|r| r.is_live(now))
+            .map(|r| r.json.clone()))
+    }
+
+    async fn use_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<UsedRecord>, StoreError> {
+        // The entry's write lock makes read-and-mark one step.
+        let Some(mut r) = self.records(kind).get_mut(key) else {
+            return Ok(None);
+        };
+        if !r.is_live(now) {
+            return Ok(None);
+        }
+        let first_use = !r.used;
+        r.used = true;
+        Ok(Some(UsedRecord {
+            json: r.json.clone(),
+            first_use,
+        }))
+    }
+
+    async fn delete_record(&self, kind: RecordKind, key: &str) -> Result<bool, StoreError> {
+        Ok(self.records(kind).remove(key).is_some())
+    }
+
+    async fn index_add(
+        &self,
+        owner: &str,
+        member: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.shared
+            .indexes
+            .entry(owner.to_owned())
+            .or_default()
+            .insert(member.to_owned(), expires_at);
+        Ok(())
+    }
+
+    async fn index_members(&self, owner: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        let mut live: Vec<(Timestamp, String)> = match self.shared.indexes.get(owner) {
+            Some(index) => index
+                .iter()
+                .filter(|(_, at)| now < **at)
+                .map(|(m, at)| (*at, m.clone()))
+                .collect(),
+            None => return Ok(Vec::new()),
+        };
+        // The order Redis's sorted set gives: by expiry, then by bytes.
+        live.sort_unstable();
+        Ok(live.into_iter().map(|(_, m)| m).collect())
+    }
+
+    async fn index_remove(&self, owner: &str, member: &str) -> Result<bool, StoreError> {
+        let removed = match self.shared.indexes.get_mut(owner) {
+            Some(mut index) => index.remove(member).is_some(),
+            None => false,
+        };
+        // The guard above is gone: remove_if takes the shard lock itself, and
+        // re-checks under it, so a racing index_add is never lost.
+        self.shared
+            .indexes
+            .remove_if(owner, |_, index| index.is_empty());
+        Ok(removed)
+    }
+
     async fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -173,6 +331,21 @@ impl Sweep for MemoryStore {
             .sessions
             .retain(|_, e| now < retention.forget_at(&e.session));
         self.shared.accounts.retain(|_, a| now < a.expires_at);
-        Ok(before.saturating_sub(self.shared.sessions.len() + self.shared.accounts.len()))
+        let mut removed =
+            before.saturating_sub(self.shared.sessions.len() + self.shared.accounts.len());
+        for records in &self.shared.records {
+            records.retain(|_, r| {
+                let live = r.is_live(now);
+                removed += usize::from(!live);
+                live
+            });
+        }
+        self.shared.indexes.retain(|_, index| {
+            let before = index.len();
+            index.retain(|_, at| now < *at);
+            removed += before - index.len();
+            !index.is_empty()
+        });
+        Ok(removed)
     }
 }

@@ -1,4 +1,5 @@
-//! Storage of QR login sessions and browser login sessions, behind one trait.
+//! Storage of QR login sessions, browser login sessions and OAuth records
+//! (authorization codes, tokens, grants) with per-user indexes, behind one trait.
 //!
 //! Every backend passes the same conformance suite (in the integration
 //! tests, `tests/api/store_conformance.rs`). Transitions are
@@ -13,7 +14,7 @@ pub mod redis;
 
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
-use crate::session::{LoginSession, QrId, User};
+use crate::session::{LoginSession, QrId, RequestInfo, User};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
@@ -40,6 +41,12 @@ pub struct AccountSession {
     pub user: User,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Public id, for the phone's list of logins (the cookie's hash never leaves the store).
+    #[serde(default)]
+    pub id: String,
+    /// The browser that logged in.
+    #[serde(default)]
+    pub browser: RequestInfo,
 }
 
 /// How long stores keep what they hold.
@@ -55,6 +62,57 @@ impl Retention {
     pub fn forget_at(&self, s: &LoginSession) -> Timestamp {
         s.expires_at.plus(self.expired_grace)
     }
+}
+
+/// What an OAuth record is; each kind is its own key space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Code,
+    AccessToken,
+    RefreshToken,
+    Grant,
+    DeviceCode,
+}
+
+impl RecordKind {
+    /// Every kind, for stores that keep one map per kind.
+    pub const ALL: [RecordKind; 5] = [
+        Self::Code,
+        Self::AccessToken,
+        Self::RefreshToken,
+        Self::Grant,
+        Self::DeviceCode,
+    ];
+
+    /// The kind's name in storage keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::AccessToken => "access",
+            Self::RefreshToken => "refresh",
+            Self::Grant => "grant",
+            Self::DeviceCode => "device",
+        }
+    }
+}
+
+/// How `put_record` treats a record already under the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutMode {
+    /// Only if no live record is there (`Ok(false)` otherwise). An expired
+    /// one is overwritten, "used" mark included.
+    Create,
+    /// Only if a live record is there (`Ok(false)` otherwise): a revoked or
+    /// expired record is never brought back by a late writer. Keeps its "used" mark.
+    Replace,
+}
+
+/// A record taken by `use_record`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsedRecord {
+    pub json: String,
+    /// true for exactly one caller, ever, per record
+    pub first_use: bool,
 }
 
 /// The storage a qrlogin server needs. Implementations are cheap to clone
@@ -112,6 +170,71 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
         key: &SecretHash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Stores an OAuth record (opaque JSON) under `key` in `kind`'s key
+    /// space until `expires_at`, as `mode` allows; `Ok(false)` when it does
+    /// not. Whether a record "is there" is judged at `now`: a record with
+    /// `now >= expires_at` counts as gone even if not yet purged.
+    fn put_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        json: &str,
+        expires_at: Timestamp,
+        mode: PutMode,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The record's JSON, unless it is unknown or expired (`now >= expires_at`).
+    fn get_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Reads the record and marks it used, atomically: of all calls on one
+    /// record, concurrent or not, on any instance, exactly one gets
+    /// `first_use: true` (one-time codes, refresh-token reuse detection).
+    /// `None` when unknown or expired.
+    fn use_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<UsedRecord>, StoreError>> + Send;
+
+    /// Revokes a record. `Ok(true)` if it existed (expired or not).
+    fn delete_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Adds `member` to `owner`'s index (a user's logins and grants, as the
+    /// phone lists them) until `expires_at`; re-adding a member sets its new
+    /// expiry.
+    fn index_add(
+        &self,
+        owner: &str,
+        member: &str,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `owner`'s live members (`expires_at > now`), soonest expiry first,
+    /// members expiring at the same millisecond in byte order of the member.
+    fn index_members(
+        &self,
+        owner: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Removes `member` from `owner`'s index. `Ok(true)` if it was there.
+    fn index_remove(
+        &self,
+        owner: &str,
+        member: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Whether the backend answers, for `/readyz`.
     fn check_health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -121,8 +244,10 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
 /// keys on its own and does not implement it; the in-memory store does, and
 /// needs it run periodically to keep memory flat.
 pub trait Sweep: SessionStore {
-    /// Removes every QR session past its retention and every expired login
-    /// session at `now`. Returns how many entries were removed.
+    /// Removes every QR session past its retention, every expired login
+    /// session, OAuth record and index member at `now` (an index left empty
+    /// goes with its last member). Returns how many sessions, logins, records
+    /// and index members were removed.
     fn sweep_expired(
         &self,
         now: Timestamp,

@@ -18,6 +18,27 @@ use tokio::task::JoinHandle;
 pub const ALICE: &str = "demo-alice";
 pub const BOB: &str = "demo-bob";
 pub const HS256_SECRET: &str = "test-hs256-secret-that-is-long-enough-0123456789";
+/// The confidential test client ("shop") and its secret.
+pub const SHOP: &str = "shop";
+pub const SHOP_SECRET: &str = "shop-secret-with-reserved+chars:%/ and more";
+pub const SHOP_REDIRECT: &str = "https://shop.example/cb?v=1";
+pub const SHOP_LOGGED_OUT: &str = "https://shop.example/bye";
+/// A second confidential client, to swap in mid-flow.
+pub const WIKI: &str = "wiki";
+pub const WIKI_SECRET: &str = "wiki-secret-0123456789abcdef";
+pub const WIKI_REDIRECT: &str = "http://127.0.0.1:9/wiki/cb";
+/// The public test client ("spa"): no secret, PKCE required.
+pub const SPA: &str = "spa";
+pub const SPA_REDIRECT: &str = "http://localhost:5173/cb";
+
+/// Lower-case hex SHA-256, as `client_secret_sha256` wants it.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// The config file every test starts from, as text (for tests that run
 /// the binary on a file); `extra` is appended (more tables).
@@ -26,6 +47,9 @@ pub fn test_config_text(public_url: &str, extra: &str) -> String {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/rs256_public.pem"
     );
+    // A fixed key: generating an RSA key for every test server is slow.
+    let signing_key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc/rsa_a.pem");
+    let (shop_hash, wiki_hash) = (sha256_hex(SHOP_SECRET), sha256_hex(WIKI_SECRET));
     format!(
         r#"
 [server]
@@ -47,6 +71,28 @@ token = "{BOB}"
 id = "bob"
 name = "Bob"
 avatar = "/static/avatars/bob.svg"
+
+[oidc]
+signing_keys = ["{signing_key}"]
+
+[[clients]]
+client_id = "{SHOP}"
+name = "Example Shop"
+redirect_uris = ["{SHOP_REDIRECT}", "https://shop.example/cb2"]
+client_secret_sha256 = "{shop_hash}"
+post_logout_redirect_uris = ["{SHOP_LOGGED_OUT}"]
+
+[[clients]]
+client_id = "{WIKI}"
+name = "Team Wiki"
+redirect_uris = ["{WIKI_REDIRECT}"]
+client_secret_sha256 = "{wiki_hash}"
+
+[[clients]]
+client_id = "{SPA}"
+name = "Single Page App"
+redirect_uris = ["{SPA_REDIRECT}"]
+public = true
 {extra}
 "#
     )
@@ -78,6 +124,8 @@ pub struct TestApp {
     pub base: String,
     /// A browser: keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
+    /// `public_url` without the trailing slash: the OpenID Connect issuer.
+    pub issuer: String,
     login: LoginService,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -151,6 +199,7 @@ pub async fn spawn_server(config: Config, listener: tokio::net::TcpListener) -> 
     }
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
+    let issuer = config.public_base().to_owned();
     let app = Application::build_on(config, listener, Clock::manual())
         .await
         .unwrap();
@@ -163,6 +212,7 @@ pub async fn spawn_server(config: Config, listener: tokio::net::TcpListener) -> 
         addr,
         base,
         client: browser(),
+        issuer,
         login,
         shutdown: Some(tx),
         server: Some(handle),

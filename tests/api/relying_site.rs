@@ -3,7 +3,8 @@
 //! sees her claims, logs out; a cancel on the phone shows access_denied.
 
 use crate::helpers::*;
-use crate::oidc_browser::{Client, Decision, authorize, query_param, spawn_provider};
+use crate::rp::{Decision, location, params};
+use qrlogin::config::ClientConfig;
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 
@@ -19,6 +20,13 @@ impl Site {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// The site's home page as `browser` sees it.
+    async fn home(&self, browser: &reqwest::Client) -> String {
+        let resp = browser.get(self.url("/")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
+    }
 }
 
 /// A provider that knows the site, and the site.
@@ -26,16 +34,20 @@ async fn provider_and_site() -> (TestApp, Site) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (redirect_uri, post_logout) = (format!("{base}/callback"), format!("{base}/"));
-    let t = spawn_provider(&[Client {
-        id: "example-site",
-        name: "Example Site",
-        redirect_uri: &redirect_uri,
-        secret: Some(SECRET),
-        post_logout_redirect_uri: Some(&post_logout),
-    }])
+    let t = spawn_app_with(|config| {
+        config.clients.push(ClientConfig {
+            client_id: "example-site".into(),
+            name: "Example Site".into(),
+            redirect_uris: vec![redirect_uri],
+            client_secret_sha256: Some(sha256_hex(SECRET)),
+            public: false,
+            post_logout_redirect_uris: vec![post_logout],
+            id_token_signed_response_alg: "RS256".into(),
+        });
+    })
     .await;
     let settings = ::relying_site::Settings {
-        issuer: t.base.clone(),
+        issuer: t.issuer.clone(),
         client_id: "example-site".into(),
         client_secret: Some(SECRET.into()),
         public_url: base.parse().unwrap(),
@@ -61,7 +73,7 @@ async fn start_login(site: &Site, browser: &reqwest::Client) -> String {
         !cookie.contains("Secure"),
         "http public URL: no Secure flag"
     );
-    resp.headers()["location"].to_str().unwrap().to_owned()
+    location(&resp)
 }
 
 #[tokio::test]
@@ -69,9 +81,7 @@ async fn a_visitor_logs_in_with_qrlogin_and_out_again() {
     let (t, site) = provider_and_site().await;
     let b = browser();
 
-    let home = b.get(site.url("/")).send().await.unwrap();
-    assert_eq!(home.status(), StatusCode::OK);
-    assert!(home.text().await.unwrap().contains("href=\"/login\""));
+    assert!(site.home(&b).await.contains("href=\"/login\""));
 
     let url = start_login(&site, &b).await;
     assert!(url.starts_with(&t.url("/oauth/authorize?")), "{url}");
@@ -80,27 +90,21 @@ async fn a_visitor_logs_in_with_qrlogin_and_out_again() {
         ("client_id", "example-site"),
         ("code_challenge_method", "S256"),
     ] {
-        assert_eq!(query_param(&url, name).as_deref(), Some(value), "{url}");
+        assert_eq!(params(&url)[name], value, "{url}");
     }
-    assert_eq!(
-        query_param(&url, "redirect_uri"),
-        Some(site.url("/callback"))
-    );
-    let scope = query_param(&url, "scope").unwrap();
+    assert_eq!(params(&url)["redirect_uri"], site.url("/callback"));
+    let scope = params(&url)["scope"].clone();
     assert!(scope.split(' ').any(|s| s == "openid"), "{scope}");
     for name in ["state", "nonce", "code_challenge"] {
         assert!(
-            query_param(&url, name).is_some_and(|v| v.len() >= 16),
+            params(&url).get(name).is_some_and(|v| v.len() >= 16),
             "{name}: {url}"
         );
     }
 
-    let callback = authorize(&t, &b, &url, Decision::Confirm).await;
+    let callback = t.authorize_url_as(&b, &url, ALICE, Decision::Confirm).await;
     assert!(callback.starts_with(&site.url("/callback?")), "{callback}");
-    assert_eq!(
-        query_param(&callback, "iss").as_deref(),
-        Some(t.base.as_str())
-    );
+    assert_eq!(params(&callback)["iss"], t.issuer);
     let resp = b.get(&callback).send().await.unwrap();
     let status = resp.status();
     let page = resp.text().await.unwrap();
@@ -117,14 +121,7 @@ async fn a_visitor_logs_in_with_qrlogin_and_out_again() {
     );
 
     // The home page knows her now; the spent callback is not accepted twice.
-    let home = b
-        .get(site.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = site.home(&b).await;
     assert!(home.contains(r#"<dd id="claim-sub">alice</dd>"#), "{home}");
     let replay = b.get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
@@ -133,35 +130,25 @@ async fn a_visitor_logs_in_with_qrlogin_and_out_again() {
     // ID token as hint, the post-logout redirect URI and a state.
     let resp = b.post(site.url("/logout")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let logout = resp.headers()["location"].to_str().unwrap().to_owned();
+    let logout = location(&resp);
     assert!(logout.starts_with(&t.url("/oauth/logout?")), "{logout}");
-    assert!(query_param(&logout, "id_token_hint").is_some(), "{logout}");
-    assert_eq!(
-        query_param(&logout, "post_logout_redirect_uri"),
-        Some(site.url("/"))
-    );
-    let state = query_param(&logout, "state").unwrap();
-    let home = b
-        .get(site.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert!(params(&logout).contains_key("id_token_hint"), "{logout}");
+    assert_eq!(params(&logout)["post_logout_redirect_uri"], site.url("/"));
+    let state = params(&logout)["state"].clone();
+    let home = site.home(&b).await;
     assert!(home.contains("You are not logged in"), "{home}");
 
-    // A provider that redirects straight back has the site confirm the logout.
+    // The provider ends its own session (the hint names the logged-in user)
+    // and sends the browser back, where the site checks the state.
+    assert_eq!(t.me(&b).await.status(), StatusCode::OK);
     let resp = b.get(&logout).send().await.unwrap();
-    if resp.status().is_redirection() {
-        let back = resp.headers()["location"].to_str().unwrap().to_owned();
-        assert!(back.starts_with(&site.url("/")), "{back}");
-        assert_eq!(query_param(&back, "state").as_deref(), Some(state.as_str()));
-        let page = b.get(&back).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("You are logged out"), "{page}");
-    } else {
-        assert_eq!(resp.status(), StatusCode::OK, "{logout}");
-    }
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{logout}");
+    assert_eq!(t.me(&b).await.status(), StatusCode::UNAUTHORIZED);
+    let back = location(&resp);
+    assert!(back.starts_with(&site.url("/?")), "{back}");
+    assert_eq!(params(&back)["state"], state);
+    let page = b.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("You are logged out"), "{page}");
 }
 
 #[tokio::test]
@@ -169,27 +156,17 @@ async fn a_cancel_on_the_phone_shows_access_denied() {
     let (t, site) = provider_and_site().await;
     let b = browser();
     let url = start_login(&site, &b).await;
-    let callback = authorize(&t, &b, &url, Decision::Cancel).await;
+    let callback = t.authorize_url_as(&b, &url, ALICE, Decision::Cancel).await;
     assert!(callback.starts_with(&site.url("/callback?")), "{callback}");
-    assert_eq!(
-        query_param(&callback, "error").as_deref(),
-        Some("access_denied")
-    );
+    assert_eq!(params(&callback)["error"], "access_denied");
     let resp = b.get(&callback).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let page = resp.text().await.unwrap();
     assert!(
-        page.contains("the login was cancelled (access_denied)"),
+        page.contains("the login was cancelled (access_denied"),
         "{page}"
     );
-    let home = b
-        .get(site.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = site.home(&b).await;
     assert!(home.contains("You are not logged in"), "{home}");
 }
 
@@ -198,7 +175,9 @@ async fn a_callback_from_another_browser_is_refused() {
     let (t, site) = provider_and_site().await;
     let url = start_login(&site, &browser()).await;
     // The code reaches a browser that did not start this login (login CSRF).
-    let callback = authorize(&t, &browser(), &url, Decision::Confirm).await;
+    let callback = t
+        .authorize_url_as(&browser(), &url, ALICE, Decision::Confirm)
+        .await;
     let resp = browser().get(&callback).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.unwrap().contains("Please log in again"));

@@ -46,7 +46,7 @@ fn browser_request() -> RequestInfo {
 async fn a_held_poll_ends_exactly_at_the_hold() {
     let app = app();
     let qr = app
-        .create_qr(browser_request(), &Secret::generate())
+        .create_qr(browser_request(), &Secret::generate(), None)
         .await
         .unwrap();
     let started = Instant::now();
@@ -67,7 +67,7 @@ async fn a_held_poll_ends_exactly_at_the_hold() {
 async fn a_held_poll_answers_expired_at_the_moment_of_expiry() {
     let app = service_with(|p| p.qr_ttl = Duration::from_secs(30)).0;
     let qr = app
-        .create_qr(browser_request(), &Secret::generate())
+        .create_qr(browser_request(), &Secret::generate(), None)
         .await
         .unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
@@ -89,7 +89,7 @@ async fn a_held_poll_answers_expired_at_the_moment_of_expiry() {
 async fn a_held_poll_wakes_on_scan_without_time_passing() {
     let app = app();
     let qr = app
-        .create_qr(browser_request(), &Secret::generate())
+        .create_qr(browser_request(), &Secret::generate(), None)
         .await
         .unwrap();
     let poller = {
@@ -116,7 +116,7 @@ async fn a_held_poll_wakes_on_scan_without_time_passing() {
 async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
     let app = app();
     let qr = app
-        .create_qr(browser_request(), &Secret::generate())
+        .create_qr(browser_request(), &Secret::generate(), None)
         .await
         .unwrap();
     let alice = alice();
@@ -151,7 +151,7 @@ async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
 async fn memory_stays_flat_under_steady_load() {
     let (app, store) = service_with(|p| p.expired_grace = Duration::from_secs(60));
     for _ in 0..500 {
-        app.create_qr(browser_request(), &Secret::generate())
+        app.create_qr(browser_request(), &Secret::generate(), None)
             .await
             .unwrap();
     }

@@ -142,6 +142,54 @@ fn an_unusable_rs256_key_file_fails_fast_naming_the_key() {
     }
 }
 
+/// `qrlogin hash-secret` needs no config: run it where there is none.
+fn hash_secret_output() -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
+        .arg("hash-secret")
+        .current_dir(temp_dir())
+        .env_remove("QRLOGIN_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn hash_secret_prints_a_fresh_secret_and_the_line_with_its_hash() {
+    use sha2::Digest as _;
+    let (stdout, hint) = hash_secret_output();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let [secret, config_line] = lines[..] else {
+        panic!("expected two lines: {stdout}")
+    };
+    assert_eq!(
+        secret.len(),
+        43,
+        "256 bits, URL-safe base64 without padding"
+    );
+    assert!(
+        secret
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+        "{secret}"
+    );
+    // The second line is TOML to paste; its value is the secret's SHA-256.
+    let parsed: toml::Table = toml::from_str(config_line).unwrap();
+    let hash = parsed["client_secret_sha256"].as_str().unwrap();
+    let expected: String = sha2::Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hash, expected);
+    assert!(hint.contains("[[clients]]"), "{hint}");
+
+    let (again, _) = hash_secret_output();
+    assert_ne!(again.lines().next(), Some(secret));
+}
+
 #[test]
 fn the_demo_config_serves_and_sigterm_stops_it() {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");

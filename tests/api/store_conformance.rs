@@ -19,7 +19,9 @@ use crate::helpers::TestStore;
 use qrlogin::clock::{Clock, Timestamp};
 use qrlogin::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
 use qrlogin::session::{LoginSession, QrId, RequestInfo, User};
-use qrlogin::store::{AccountSession, Retention, SessionStore, Sweep};
+use qrlogin::store::{
+    AccountSession, PutMode, RecordKind, Retention, SessionStore, Sweep, UsedRecord,
+};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -288,6 +290,11 @@ pub async fn accounts_put_get_delete<S: SessionStore>(store: S) {
         user: alice(),
         created_at: at(0),
         expires_at: at(3600),
+        id: "login-1".into(),
+        browser: qrlogin::session::RequestInfo {
+            ip: "192.0.2.7".into(),
+            user_agent: "Firefox".into(),
+        },
     };
     assert_eq!(store.get_account(&key, at(1)).await.unwrap(), None);
     store.put_account(&key, &account).await.unwrap();
@@ -310,6 +317,11 @@ pub async fn accounts_expire<S: SessionStore>(store: S) {
         user: alice(),
         created_at: at(0),
         expires_at: at(60),
+        id: "login-1".into(),
+        browser: qrlogin::session::RequestInfo {
+            ip: "192.0.2.7".into(),
+            user_agent: "Firefox".into(),
+        },
     };
     store.put_account(&key, &account).await.unwrap();
     assert!(store.get_account(&key, at(59)).await.unwrap().is_some());
@@ -318,6 +330,350 @@ pub async fn accounts_expire<S: SessionStore>(store: S) {
 
 pub async fn health_check_passes<S: SessionStore>(store: S) {
     store.check_health().await.unwrap();
+}
+
+const CODE: RecordKind = RecordKind::Code;
+
+/// Stores a record under `key` in `kind` until `until`, as `mode` allows, at time `now`.
+async fn put<S: SessionStore>(
+    store: &S,
+    kind: RecordKind,
+    key: &str,
+    json: &str,
+    until: Timestamp,
+    mode: PutMode,
+    now: Timestamp,
+) -> bool {
+    store
+        .put_record(kind, key, json, until, mode, now)
+        .await
+        .unwrap()
+}
+
+fn used(json: &str, first_use: bool) -> Option<UsedRecord> {
+    Some(UsedRecord {
+        json: json.into(),
+        first_use,
+    })
+}
+
+pub async fn records_create_never_overwrites<S: SessionStore>(store: S) {
+    let (one, two) = (r#"{"n":1}"#, r#"{"n":2}"#);
+    assert_eq!(store.get_record(CODE, "k", at(0)).await.unwrap(), None);
+    assert!(put(&store, CODE, "k", one, at(600), PutMode::Create, at(0)).await);
+    assert!(!put(&store, CODE, "k", two, at(900), PutMode::Create, at(1)).await);
+    assert_eq!(
+        store.get_record(CODE, "k", at(2)).await.unwrap().as_deref(),
+        Some(one)
+    );
+    // The loser did not move the expiry either.
+    assert_eq!(store.get_record(CODE, "k", at(600)).await.unwrap(), None);
+}
+
+pub async fn records_replace_needs_a_live_record_and_keeps_its_use<S: SessionStore>(store: S) {
+    let (one, two) = (r#"{"n":1}"#, r#"{"n":2}"#);
+    assert!(!put(&store, CODE, "k", one, at(600), PutMode::Replace, at(0)).await);
+    assert_eq!(store.get_record(CODE, "k", at(1)).await.unwrap(), None);
+
+    assert!(put(&store, CODE, "k", one, at(600), PutMode::Create, at(0)).await);
+    assert_eq!(
+        store.use_record(CODE, "k", at(1)).await.unwrap(),
+        used(one, true)
+    );
+    assert!(put(&store, CODE, "k", two, at(900), PutMode::Replace, at(2)).await);
+    assert_eq!(
+        store
+            .get_record(CODE, "k", at(700))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(two)
+    );
+    // Replacing does not make a used record usable again.
+    assert_eq!(
+        store.use_record(CODE, "k", at(3)).await.unwrap(),
+        used(two, false)
+    );
+}
+
+/// A late writer (say, a refresh finishing after the grant was revoked or
+/// ran out) never brings a record back.
+pub async fn records_are_never_resurrected<S: SessionStore>(store: S) {
+    let (one, two) = (r#"{"n":1}"#, r#"{"n":2}"#);
+    assert!(
+        put(
+            &store,
+            CODE,
+            "deleted",
+            one,
+            at(600),
+            PutMode::Create,
+            at(0)
+        )
+        .await
+    );
+    assert!(store.delete_record(CODE, "deleted").await.unwrap());
+    assert!(
+        !put(
+            &store,
+            CODE,
+            "deleted",
+            two,
+            at(600),
+            PutMode::Replace,
+            at(1)
+        )
+        .await
+    );
+    assert_eq!(
+        store.get_record(CODE, "deleted", at(2)).await.unwrap(),
+        None
+    );
+
+    assert!(put(&store, CODE, "expired", one, at(60), PutMode::Create, at(0)).await);
+    assert!(
+        !put(
+            &store,
+            CODE,
+            "expired",
+            two,
+            at(600),
+            PutMode::Replace,
+            at(60)
+        )
+        .await
+    );
+    assert_eq!(
+        store.get_record(CODE, "expired", at(61)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.use_record(CODE, "expired", at(61)).await.unwrap(),
+        None
+    );
+}
+
+pub async fn records_expire<S: SessionStore>(store: S) {
+    let (one, two) = (r#"{"n":1}"#, r#"{"n":2}"#);
+    assert!(put(&store, CODE, "k", one, at(60), PutMode::Create, at(0)).await);
+    assert_eq!(
+        store.use_record(CODE, "k", at(59)).await.unwrap(),
+        used(one, true)
+    );
+    assert_eq!(
+        store
+            .get_record(CODE, "k", at(59))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(one)
+    );
+    assert_eq!(store.get_record(CODE, "k", at(60)).await.unwrap(), None);
+    assert_eq!(store.use_record(CODE, "k", at(60)).await.unwrap(), None);
+    // Expired counts as gone even before it is purged: the key can be
+    // created afresh, with no use mark inherited.
+    assert!(put(&store, CODE, "k", two, at(600), PutMode::Create, at(60)).await);
+    assert_eq!(
+        store.use_record(CODE, "k", at(61)).await.unwrap(),
+        used(two, true)
+    );
+}
+
+pub async fn record_kinds_are_separate_key_spaces<S: SessionStore>(store: S) {
+    for kind in RecordKind::ALL {
+        assert!(
+            put(
+                &store,
+                kind,
+                "k",
+                kind.as_str(),
+                at(600),
+                PutMode::Create,
+                at(0)
+            )
+            .await
+        );
+    }
+    for kind in RecordKind::ALL {
+        let got = store.get_record(kind, "k", at(1)).await.unwrap();
+        assert_eq!(got.as_deref(), Some(kind.as_str()));
+        // Each kind's record is used for the first time here.
+        let taken = store.use_record(kind, "k", at(1)).await.unwrap();
+        assert_eq!(taken, used(kind.as_str(), true));
+    }
+    assert!(store.delete_record(RecordKind::Grant, "k").await.unwrap());
+    for kind in RecordKind::ALL {
+        let got = store.get_record(kind, "k", at(2)).await.unwrap();
+        assert_eq!(got.is_some(), kind != RecordKind::Grant, "{kind:?}");
+    }
+    let mut names: Vec<_> = RecordKind::ALL.iter().map(|k| k.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), RecordKind::ALL.len());
+}
+
+pub async fn a_record_is_used_first_once<S: SessionStore>(store: S) {
+    let json = r#"{"client":"app","scope":"openid 名前"}"#;
+    assert_eq!(store.use_record(CODE, "k", at(0)).await.unwrap(), None);
+    assert!(put(&store, CODE, "k", json, at(600), PutMode::Create, at(0)).await);
+    assert_eq!(
+        store.use_record(CODE, "k", at(1)).await.unwrap(),
+        used(json, true)
+    );
+    assert_eq!(
+        store.use_record(CODE, "k", at(2)).await.unwrap(),
+        used(json, false)
+    );
+    // Using it does not consume it: the caller decides what reuse means.
+    assert_eq!(
+        store.get_record(CODE, "k", at(3)).await.unwrap().as_deref(),
+        Some(json)
+    );
+}
+
+pub async fn racing_uses_have_one_first_use<S: SessionStore>(store: S) {
+    let json = r#"{"n":1}"#;
+    assert!(put(&store, CODE, "k", json, at(600), PutMode::Create, at(0)).await);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.use_record(CODE, "k", at(1)).await.unwrap().unwrap()
+        }));
+    }
+    let mut firsts = 0;
+    for t in tasks {
+        let taken = t.await.unwrap();
+        assert_eq!(taken.json, json);
+        firsts += usize::from(taken.first_use);
+    }
+    assert_eq!(firsts, 1);
+}
+
+pub async fn records_delete<S: SessionStore>(store: S) {
+    assert!(!store.delete_record(CODE, "k").await.unwrap());
+    assert!(put(&store, CODE, "k", "{}", at(600), PutMode::Create, at(0)).await);
+    assert!(store.delete_record(CODE, "k").await.unwrap());
+    assert!(!store.delete_record(CODE, "k").await.unwrap());
+    assert_eq!(store.get_record(CODE, "k", at(1)).await.unwrap(), None);
+    assert_eq!(store.use_record(CODE, "k", at(1)).await.unwrap(), None);
+}
+
+async fn members<S: SessionStore>(store: &S, owner: &str, now: Timestamp) -> Vec<String> {
+    store.index_members(owner, now).await.unwrap()
+}
+
+pub async fn index_add_list_remove<S: SessionStore>(store: S) {
+    assert!(members(&store, "alice", at(0)).await.is_empty());
+    store.index_add("alice", "login:1", at(100)).await.unwrap();
+    store
+        .index_add("alice", "grant:app", at(200))
+        .await
+        .unwrap();
+    assert_eq!(
+        members(&store, "alice", at(1)).await,
+        ["login:1", "grant:app"]
+    );
+    assert!(store.index_remove("alice", "login:1").await.unwrap());
+    assert!(!store.index_remove("alice", "login:1").await.unwrap());
+    assert!(!store.index_remove("nobody", "login:1").await.unwrap());
+    assert_eq!(members(&store, "alice", at(2)).await, ["grant:app"]);
+    assert!(store.index_remove("alice", "grant:app").await.unwrap());
+    assert!(members(&store, "alice", at(3)).await.is_empty());
+}
+
+pub async fn index_re_add_sets_the_new_expiry<S: SessionStore>(store: S) {
+    store.index_add("alice", "m", at(100)).await.unwrap();
+    store.index_add("alice", "m", at(300)).await.unwrap();
+    assert_eq!(members(&store, "alice", at(200)).await, ["m"]);
+    // Shortening works too: the later expiry is not kept.
+    store.index_add("alice", "m", at(50)).await.unwrap();
+    assert_eq!(members(&store, "alice", at(49)).await, ["m"]);
+    assert!(members(&store, "alice", at(50)).await.is_empty());
+}
+
+pub async fn index_lists_only_live_members<S: SessionStore>(store: S) {
+    store.index_add("alice", "old", at(10)).await.unwrap();
+    store.index_add("alice", "new", at(100)).await.unwrap();
+    assert_eq!(members(&store, "alice", at(9)).await, ["old", "new"]);
+    assert_eq!(members(&store, "alice", at(10)).await, ["new"]);
+    assert!(members(&store, "alice", at(100)).await.is_empty());
+}
+
+/// Owners are free text: spaces, colons, slashes, non-ASCII, prefixes of
+/// one another, even what looks like a key of another kind.
+pub async fn index_owners_are_separate<S: SessionStore>(store: S) {
+    let owners = [
+        "alice",
+        "a b:c/ü",
+        "a b:c",
+        "a b",
+        "user:alice",
+        "code:k",
+        "",
+    ];
+    for owner in owners {
+        store.index_add(owner, owner, at(100)).await.unwrap();
+    }
+    for owner in owners {
+        assert_eq!(members(&store, owner, at(1)).await, [owner], "{owner:?}");
+    }
+    assert!(store.index_remove("a b:c/ü", "a b:c/ü").await.unwrap());
+    assert!(members(&store, "a b:c/ü", at(1)).await.is_empty());
+    assert_eq!(members(&store, "a b:c", at(1)).await, ["a b:c"]);
+}
+
+/// The documented order: soonest expiry first, equal expiries in byte order
+/// of the member; the order of adding does not matter.
+pub async fn index_lists_in_expiry_order<S: SessionStore>(store: S) {
+    for (member, until) in [("c", 100), ("a", 200), ("b", 100), ("a0", 100), ("é", 100)] {
+        store.index_add("alice", member, at(until)).await.unwrap();
+    }
+    assert_eq!(
+        members(&store, "alice", at(1)).await,
+        ["a0", "b", "c", "é", "a"]
+    );
+    store.index_add("alice", "b", at(300)).await.unwrap();
+    assert_eq!(
+        members(&store, "alice", at(1)).await,
+        ["a0", "c", "é", "a", "b"]
+    );
+}
+
+/// For stores that implement [`Sweep`]: expired records and index members
+/// are removed (not only hidden: reads use an earlier `now`) and counted.
+pub async fn sweep_removes_expired_records_and_members<S: Sweep>(store: S) {
+    for (key, until) in [("live", at(3600)), ("dead", at(60))] {
+        assert!(
+            put(
+                &store,
+                RecordKind::AccessToken,
+                key,
+                "{}",
+                until,
+                PutMode::Create,
+                at(0)
+            )
+            .await
+        );
+    }
+    store.index_add("alice", "live", at(3600)).await.unwrap();
+    store.index_add("alice", "dead", at(60)).await.unwrap();
+    store.index_add("bob", "dead", at(60)).await.unwrap();
+    assert_eq!(store.sweep_expired(at(10)).await.unwrap(), 0);
+    assert_eq!(store.sweep_expired(at(60)).await.unwrap(), 3);
+    assert_eq!(store.sweep_expired(at(61)).await.unwrap(), 0);
+    let kind = RecordKind::AccessToken;
+    assert_eq!(store.get_record(kind, "dead", at(10)).await.unwrap(), None);
+    assert!(
+        store
+            .get_record(kind, "live", at(60))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(members(&store, "alice", at(10)).await, ["live"]);
+    assert!(members(&store, "bob", at(10)).await.is_empty());
 }
 
 /// For stores that implement [`Sweep`]: a sweep removes exactly what is past
@@ -332,6 +688,11 @@ pub async fn sweep_removes_only_what_has_expired<S: Sweep>(store: S) {
             user: alice(),
             created_at: at(0),
             expires_at: until,
+            id: "login-1".into(),
+            browser: qrlogin::session::RequestInfo {
+                ip: "192.0.2.7".into(),
+                user_agent: "Firefox".into(),
+            },
         };
         store.put_account(key, &account).await.unwrap();
     }
@@ -367,6 +728,19 @@ macro_rules! store_conformance_tests {
             failed_compare_and_set_wakes_nobody,
             accounts_put_get_delete,
             accounts_expire,
+            records_create_never_overwrites,
+            records_replace_needs_a_live_record_and_keeps_its_use,
+            records_are_never_resurrected,
+            records_expire,
+            record_kinds_are_separate_key_spaces,
+            a_record_is_used_first_once,
+            racing_uses_have_one_first_use,
+            records_delete,
+            index_add_list_remove,
+            index_re_add_sets_the_new_expiry,
+            index_lists_only_live_members,
+            index_owners_are_separate,
+            index_lists_in_expiry_order,
             health_check_passes,
         );
     };
@@ -386,6 +760,7 @@ macro_rules! sweep_conformance_tests {
     ($make:expr) => {
         $crate::store_conformance::store_conformance_tests!(@each $make;
             sweep_removes_only_what_has_expired,
+            sweep_removes_expired_records_and_members,
         );
     };
 }

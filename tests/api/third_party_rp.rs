@@ -7,73 +7,54 @@
 //! tests run as parallel processes); Node itself must be on the machine.
 
 use crate::helpers::*;
-use crate::oidc_browser::{Client, Decision, authorize, query_param, spawn_provider};
+use crate::rp::{Decision, params};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-const SECRET: &str = "shop-secret-that-is-long-enough-0123456789";
-const REDIRECT_URI: &str = "http://127.0.0.1:4000/callback";
-
-fn clients() -> [Client<'static>; 2] {
-    [
-        Client {
-            id: "shop",
-            name: "Example Shop",
-            redirect_uri: REDIRECT_URI,
-            secret: Some(SECRET),
-            post_logout_redirect_uri: None,
-        },
-        Client {
-            id: "spa",
-            name: "Example App",
-            redirect_uri: REDIRECT_URI,
-            secret: None,
-            post_logout_redirect_uri: None,
-        },
-    ]
-}
+/// The shop's second redirect URI: openid-client sends the callback URL
+/// without its query as `redirect_uri`, so [`SHOP_REDIRECT`] (`?v=1`) would
+/// not match.
+const SHOP_PLAIN_REDIRECT: &str = "https://shop.example/cb2";
 
 #[tokio::test]
 async fn openid_client_logs_in_with_client_secret_basic() {
-    let out = full_flow("shop", Some(SECRET), "basic").await;
+    // The shop's secret has reserved characters: Basic credentials are
+    // form-encoded first (RFC 6749 2.3.1).
+    let out = full_flow(SHOP, Some(SHOP_SECRET), "basic").await;
     assert_eq!(out["introspection"]["active"], true, "{out}");
     assert_eq!(out["introspection"]["sub"], "alice", "{out}");
 }
 
 #[tokio::test]
 async fn openid_client_logs_in_with_client_secret_post() {
-    full_flow("shop", Some(SECRET), "post").await;
+    full_flow(SHOP, Some(SHOP_SECRET), "post").await;
 }
 
 #[tokio::test]
 async fn openid_client_logs_in_as_a_public_client() {
-    full_flow("spa", None, "none").await;
+    full_flow(SPA, None, "none").await;
 }
 
 #[tokio::test]
 async fn openid_client_sees_access_denied_when_the_phone_cancels() {
     let rp_dir = install_openid_client().await;
-    let t = spawn_provider(&clients()).await;
-    let mut rp = NodeRp::spawn(&rp_dir, &t.base, "spa", None, "none").await;
+    let t = spawn_app().await;
+    let mut rp = NodeRp::spawn(&rp_dir, &t.issuer, SPA, None, "none").await;
     let url = rp.authorization_url().await;
-    let callback = authorize(&t, &browser(), &url, Decision::Cancel).await;
+    let callback = t
+        .authorize_url_as(&browser(), &url, ALICE, Decision::Cancel)
+        .await;
     assert!(
-        callback.starts_with(&format!("{REDIRECT_URI}?")),
+        callback.starts_with(&format!("{SPA_REDIRECT}?")),
         "{callback}"
     );
-    assert_eq!(
-        query_param(&callback, "error").as_deref(),
-        Some("access_denied")
-    );
-    assert_eq!(
-        query_param(&callback, "iss").as_deref(),
-        Some(t.base.as_str())
-    );
+    let p = params(&callback);
+    assert_eq!(p["error"], "access_denied");
+    assert_eq!(p["iss"], t.issuer);
     let (ok, stdout, stderr) = rp.finish(&callback).await;
     assert!(!ok, "openid-client accepted a cancelled login: {stdout}");
     assert!(stderr.contains("access_denied"), "{stderr}");
@@ -83,18 +64,17 @@ async fn openid_client_sees_access_denied_when_the_phone_cancels() {
 /// after asserting what every flow must show.
 async fn full_flow(client_id: &str, secret: Option<&str>, auth: &str) -> Value {
     let rp_dir = install_openid_client().await;
-    let t = spawn_provider(&clients()).await;
-    let mut rp = NodeRp::spawn(&rp_dir, &t.base, client_id, secret, auth).await;
+    let t = spawn_app().await;
+    let redirect_uri = redirect_uri_of(client_id);
+    let mut rp = NodeRp::spawn(&rp_dir, &t.issuer, client_id, secret, auth).await;
     let url = rp.authorization_url().await;
-    assert!(url.starts_with(&t.url("/oauth/authorize?")), "{url}");
-    assert_eq!(
-        query_param(&url, "code_challenge_method").as_deref(),
-        Some("S256")
-    );
+    assert_eq!(params(&url)["code_challenge_method"], "S256", "{url}");
 
-    let callback = authorize(&t, &browser(), &url, Decision::Confirm).await;
+    let callback = t
+        .authorize_url_as(&browser(), &url, ALICE, Decision::Confirm)
+        .await;
     assert!(
-        callback.starts_with(&format!("{REDIRECT_URI}?")),
+        callback.starts_with(&format!("{redirect_uri}?")),
         "{callback}"
     );
     let (ok, stdout, stderr) = rp.finish(&callback).await;
@@ -109,7 +89,7 @@ async fn full_flow(client_id: &str, secret: Option<&str>, auth: &str) -> Value {
         assert_eq!(passed, &Value::Bool(true), "check {check} failed: {out}");
     }
     let claims = &out["claims"];
-    assert_eq!(claims["iss"], t.base.as_str(), "{out}");
+    assert_eq!(claims["iss"], t.issuer.as_str(), "{out}");
     assert_eq!(claims["sub"], "alice", "{out}");
     let aud = &claims["aud"];
     assert!(
@@ -128,6 +108,15 @@ async fn full_flow(client_id: &str, secret: Option<&str>, auth: &str) -> Value {
         Some("bearer")
     );
     out
+}
+
+/// Where openid-client has the browser sent back to, per client.
+fn redirect_uri_of(client_id: &str) -> &'static str {
+    match client_id {
+        SHOP => SHOP_PLAIN_REDIRECT,
+        SPA => SPA_REDIRECT,
+        other => panic!("no redirect URI for {other}"),
+    }
 }
 
 /// `tests/rp/flow.mjs` running, its stdout read line by line.
@@ -152,7 +141,7 @@ impl NodeRp {
         command
             .arg(rp_dir.join("flow.mjs"))
             .args(["--issuer", issuer, "--client-id", client_id])
-            .args(["--redirect-uri", REDIRECT_URI, "--auth", auth])
+            .args(["--redirect-uri", redirect_uri_of(client_id), "--auth", auth])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -236,11 +225,7 @@ async fn install_openid_client() -> PathBuf {
              (openid-client is a Node library): install them, e.g. apt-get install nodejs npm"
         ),
     }
-    let lock_file = std::fs::read(rp_dir.join("package-lock.json")).unwrap();
-    let wanted: String = Sha256::digest(&lock_file)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let wanted = sha256_hex(&std::fs::read_to_string(rp_dir.join("package-lock.json")).unwrap());
     let installed = || std::fs::read_to_string(rp_dir.join(MARKER)).is_ok_and(|m| m == wanted);
     if installed() {
         return rp_dir;
@@ -283,7 +268,10 @@ async fn install_openid_client() -> PathBuf {
     let _unlock = Unlock(&lock);
     if !installed() {
         let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            // Quiet, and from the cache when it has the packages: a warm
+            // cache needs no network.
+            .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
+            .args(["--no-update-notifier", "--loglevel=error", "--prefix"])
             .arg(&rp_dir)
             .output()
             .await

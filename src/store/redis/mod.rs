@@ -5,6 +5,14 @@
 //!   (`PEXPIREAT`) when its retention ends. A login is a string
 //!   `{prefix}login:{sha256 of the cookie}`, expiring with the login. So
 //!   nothing needs sweeping: this store does not implement [`super::Sweep`].
+//! - An OAuth record is a hash `{prefix}{kind}:{key}` with fields `d` (JSON),
+//!   `e` (expires_at, ms), `u` (the use nonce of its first user, absent while
+//!   unused) and `w` (the nonce of its last write), expiring at `e`. Reads
+//!   also compare `e` with the caller's `now`, which may run ahead of Redis's
+//!   clock (tests inject one).
+//! - A user's index is a sorted set `{prefix}user:{owner}` of members scored
+//!   by their expiry; adding prunes members Redis's clock says are past and
+//!   moves the key's own expiry to its latest member's.
 //! - Writes are Lua scripts, so compare-and-set happens atomically on the
 //!   server; `redis::Script` re-loads a script Redis lost (`NOSCRIPT`) after a
 //!   restart. No WATCH/MULTI, which is unsound on a shared multiplexed connection.
@@ -23,7 +31,7 @@ mod waiters;
 
 pub use settings::RedisSettings;
 
-use super::{AccountSession, Retention, SessionStore, StoreError};
+use super::{AccountSession, PutMode, RecordKind, Retention, SessionStore, StoreError, UsedRecord};
 use crate::clock::Timestamp;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
@@ -58,6 +66,57 @@ redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 ";
 
+/// KEYS: the record. ARGV: mode (`create`|`replace`), JSON, expires_at ms,
+/// now ms, write nonce. A record is there if `e > now`. A retried call whose
+/// first try landed finds its own nonce in `w` and reports that success
+/// (Create would otherwise call its own record a collision). Create starts
+/// from an empty hash, so an expired record's use mark does not carry over;
+/// Replace keeps `u`.
+const PUT_RECORD: &str = r"
+local e = redis.call('HGET', KEYS[1], 'e')
+local live = e and tonumber(e) > tonumber(ARGV[4])
+if live and redis.call('HGET', KEYS[1], 'w') == ARGV[5] then return 1 end
+if ARGV[1] == 'create' then
+  if live then return 0 end
+  redis.call('DEL', KEYS[1])
+elseif not live then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'd', ARGV[2], 'e', ARGV[3], 'w', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+";
+
+/// KEYS: the record. ARGV: now ms, use nonce. Returns nil or {JSON, first
+/// use (1|0)}. `u` holds the nonce of the first user: a retried call whose
+/// first try marked the record finds its own nonce there and is still the
+/// first user; every other call sees a different nonce and is a reuse.
+const USE_RECORD: &str = r"
+local r = redis.call('HMGET', KEYS[1], 'd', 'e', 'u')
+if not r[1] or not r[2] or tonumber(r[2]) <= tonumber(ARGV[1]) then return nil end
+if not r[3] then
+  redis.call('HSET', KEYS[1], 'u', ARGV[2])
+  return {r[1], 1}
+end
+if r[3] == ARGV[2] then return {r[1], 1} end
+return {r[1], 0}
+";
+
+/// KEYS: the index. ARGV: expires_at ms, member. Repeating it changes
+/// nothing. Members past by Redis's clock go; the key lives as long as its
+/// latest member (the score is re-formatted: Redis may print it as `1e+12`).
+const INDEX_ADD: &str = r"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(last[2])))
+end
+return 1
+";
+
 /// A cheap-to-clone handle on the Redis-backed store.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -73,6 +132,9 @@ struct Shared {
     resync_every: Duration,
     insert: redis::Script,
     compare_and_set: redis::Script,
+    put_record: redis::Script,
+    use_record: redis::Script,
+    index_add: redis::Script,
     waiters: Arc<Waiters>,
     /// Stops the subscriber task when the last handle goes away.
     _stop_subscriber: DropGuard,
@@ -123,6 +185,9 @@ impl RedisStore {
                 resync_every: settings.resync_every,
                 insert: redis::Script::new(INSERT),
                 compare_and_set: redis::Script::new(COMPARE_AND_SET),
+                put_record: redis::Script::new(PUT_RECORD),
+                use_record: redis::Script::new(USE_RECORD),
+                index_add: redis::Script::new(INDEX_ADD),
                 waiters,
                 _stop_subscriber: stop.drop_guard(),
             }),
@@ -137,12 +202,24 @@ impl RedisStore {
         format!("{}login:{}", self.shared.prefix, key.to_hex())
     }
 
+    fn record_key(&self, kind: RecordKind, key: &str) -> String {
+        format!("{}{}:{key}", self.shared.prefix, kind.as_str())
+    }
+
+    /// Any owner string makes a distinct key: everything after the fixed
+    /// `user:` is the owner, colons and all.
+    fn index_key(&self, owner: &str) -> String {
+        format!("{}user:{owner}", self.shared.prefix)
+    }
+
     /// Runs one Redis operation within the timeout. The first command after
     /// a Redis restart fails on the dead connection (and makes the manager
     /// reconnect); it is tried once more so a restart is invisible to users.
     /// Every operation here is safe to repeat: reads and deletes trivially, a
-    /// compare-and-set through its write nonce, an insert that did land
-    /// reports a taken id (the caller draws a new one; the first copy expires).
+    /// compare-and-set, a record write or a record use through its nonce, an
+    /// index add by being idempotent, and an insert that did land reports a
+    /// taken id (the caller draws a new one; the first copy expires). A
+    /// repeated delete reports `false` for what its first try removed.
     async fn bounded<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
@@ -172,14 +249,49 @@ impl RedisStore {
         .await
     }
 
+    /// `use_record` as the call carrying `nonce`: calls with the same nonce
+    /// are one call retried.
+    async fn use_record_as(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+        nonce: &str,
+    ) -> Result<Option<UsedRecord>, StoreError> {
+        let mut call = self.shared.use_record.key(self.record_key(kind, key));
+        call.arg(now.as_millis()).arg(nonce);
+        let call = &call;
+        let used: Option<(String, i64)> = self
+            .bounded(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        Ok(used.map(|(json, first)| UsedRecord {
+            json,
+            first_use: first == 1,
+        }))
+    }
+
     /// Long polls currently waiting on session `id` in this instance.
     #[cfg(feature = "test-util")]
     pub fn waiting_pollers(&self, id: &QrId) -> usize {
         self.shared.waiters.count(id)
     }
+
+    /// `use_record` with a chosen nonce, so a test can replay one call as
+    /// [`Self::bounded`] does when the first reply was lost.
+    #[cfg(feature = "test-util")]
+    pub async fn use_record_with_nonce(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+        nonce: &str,
+    ) -> Result<Option<UsedRecord>, StoreError> {
+        self.use_record_as(kind, key, now, nonce).await
+    }
 }
 
-/// A fresh 64-bit value identifying one compare-and-set call.
+/// A fresh 64-bit value identifying one call: a compare-and-set, a record
+/// write or a record use.
 fn write_nonce() -> String {
     let mut raw = [0u8; 8];
     crate::secret::os_random(&mut raw);
@@ -304,6 +416,97 @@ impl SessionStore for RedisStore {
         let key = &self.login_key(key);
         let removed: i64 = self
             .bounded(|mut conn| async move { conn.del(key).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn put_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        json: &str,
+        expires_at: Timestamp,
+        mode: PutMode,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mode = match mode {
+            PutMode::Create => "create",
+            PutMode::Replace => "replace",
+        };
+        let mut call = self.shared.put_record.key(self.record_key(kind, key));
+        call.arg(mode)
+            .arg(json)
+            // PEXPIREAT refuses what is not a positive time.
+            .arg(expires_at.as_millis().max(1))
+            .arg(now.as_millis())
+            .arg(write_nonce());
+        let call = &call;
+        let put: i64 = self
+            .bounded(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        Ok(put == 1)
+    }
+
+    async fn get_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.record_key(kind, key)).arg("d").arg("e");
+        let cmd = &cmd;
+        let (json, expires_at): (Option<String>, Option<i64>) = self
+            .bounded(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await?;
+        Ok(json.filter(|_| expires_at.is_some_and(|e| now.as_millis() < e)))
+    }
+
+    async fn use_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<UsedRecord>, StoreError> {
+        self.use_record_as(kind, key, now, &write_nonce()).await
+    }
+
+    async fn delete_record(&self, kind: RecordKind, key: &str) -> Result<bool, StoreError> {
+        let key = &self.record_key(kind, key);
+        let removed: i64 = self
+            .bounded(|mut conn| async move { conn.del(key).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn index_add(
+        &self,
+        owner: &str,
+        member: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut call = self.shared.index_add.key(self.index_key(owner));
+        call.arg(expires_at.as_millis().max(1)).arg(member);
+        let call = &call;
+        self.bounded(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn index_members(&self, owner: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        // Sorted-set order: by score (expiry), equal scores by member bytes.
+        let mut cmd = redis::cmd("ZRANGEBYSCORE");
+        cmd.arg(self.index_key(owner))
+            .arg(format!("({}", now.as_millis()))
+            .arg("+inf");
+        let cmd = &cmd;
+        self.bounded(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    async fn index_remove(&self, owner: &str, member: &str) -> Result<bool, StoreError> {
+        let key = &self.index_key(owner);
+        let removed: i64 = self
+            .bounded(|mut conn| async move { conn.zrem(key, member).await })
             .await?;
         Ok(removed > 0)
     }
