@@ -60,7 +60,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::oauth_metadata))
         .routes(routes!(oauth::jwks))
         .routes(routes!(oauth::token))
-        .routes(routes!(oauth::userinfo))
+        .routes(routes!(oauth::userinfo, oauth::userinfo_post))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
         .routes(routes!(healthz))

@@ -279,7 +279,7 @@ fn token_body(t: IssuedTokens) -> TokenBody {
 }
 
 /// Who the access token's user is (OpenID Connect Core §5.3).
-#[utoipa::path(method(get, post), path = paths::USERINFO, tag = "oauth",
+#[utoipa::path(get, path = paths::USERINFO, tag = "oauth",
     security(("access_token" = [])),
     responses(
         (status = 200, body = UserInfoBody, description = "Claims about the user"),
@@ -287,6 +287,22 @@ fn token_body(t: IssuedTokens) -> TokenBody {
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
 pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    userinfo_of(&app, &headers).await
+}
+
+/// The same by POST, which OpenID Connect Core §5.3.1 also requires.
+#[utoipa::path(post, path = paths::USERINFO, tag = "oauth", operation_id = "userinfo_post",
+    security(("access_token" = [])),
+    responses(
+        (status = 200, body = UserInfoBody, description = "Claims about the user"),
+        (status = 401, body = OAuthErrorBody, description = "invalid_token (or no token: no body)"),
+        (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
+    ))]
+pub async fn userinfo_post(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    userinfo_of(&app, &headers).await
+}
+
+async fn userinfo_of(app: &AppState, headers: &HeaderMap) -> Response {
     let Some(Authorization(bearer)) = headers.typed_get::<Authorization<Bearer>>() else {
         // RFC 6750 §3.1: a request without credentials gets no error code.
         let mut response = StatusCode::UNAUTHORIZED.into_response();
