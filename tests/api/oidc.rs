@@ -990,3 +990,51 @@ async fn the_authorization_page_is_the_login_page_with_its_policies() {
     let page = resp.text().await.unwrap();
     assert!(page.contains("/static/login.js"));
 }
+
+#[tokio::test]
+async fn single_page_apps_may_call_the_back_channel_cross_origin() {
+    let app = crate::helpers::spawn_app().await;
+    let spa_origin = "http://localhost:5173";
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app.url("/oauth/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let resp = preflight(spa_origin).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], spa_origin);
+    assert!(
+        resp.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    // Origins of confidential clients and strangers get no CORS grant.
+    for origin in ["https://shop.example", "https://evil.example"] {
+        let resp = preflight(origin).await.unwrap();
+        assert!(
+            resp.headers().get("access-control-allow-origin").is_none(),
+            "{origin}"
+        );
+    }
+    let tokens = app.tokens_for(&Authorize::spa(), ALICE).await;
+    let resp = reqwest::Client::new()
+        .get(app.url("/oauth/userinfo"))
+        .header("origin", spa_origin)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], spa_origin);
+    // The QR API itself stays closed to other origins.
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/qr"))
+        .header("origin", spa_origin)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
