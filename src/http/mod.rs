@@ -22,7 +22,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt as _};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -60,7 +60,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::oauth_metadata))
         .routes(routes!(oauth::jwks))
         .routes(routes!(oauth::token))
-        .routes(routes!(oauth::userinfo))
+        .routes(routes!(oauth::userinfo, oauth::userinfo_post))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
         .routes(routes!(healthz))
@@ -104,31 +104,45 @@ pub fn router(app: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ));
 
-    Router::new()
+    let cors = oauth::cors(app.config());
+    let routes = Router::new()
         .merge(api)
         .merge(pages)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(app)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    X_REQUEST_ID,
-                    SequentialRequestId::new(),
-                ))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                )),
-        )
+        .with_state(app);
+    // CORS wraps the routes rather than sitting inside them, so a preflight
+    // (OPTIONS) is answered before routing calls it a method the route does
+    // not allow; and only the provider's back channel goes through it, so
+    // OPTIONS elsewhere stays a 405 and no other path answers CORS at all.
+    let with_cors = routes.clone().layer(cors);
+    let steer = tower::service_fn(move |request: Request| {
+        let target = if oauth::allows_cors(request.uri().path()) {
+            with_cors.clone()
+        } else {
+            routes.clone()
+        };
+        target.oneshot(request)
+    });
+    Router::new().fallback_service(steer).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(
+                X_REQUEST_ID,
+                SequentialRequestId::new(),
+            ))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            )),
+    )
 }
 
 /// Request ids `<process prefix>-<counter>`: unique across instances and

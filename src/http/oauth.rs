@@ -22,6 +22,45 @@ use axum_extra::extract::CookieJar;
 use axum_extra::headers::authorization::{Basic, Bearer};
 use axum_extra::headers::{Authorization, HeaderMapExt};
 
+/// The paths a browser-based client may call from its own origin.
+const CORS_PATHS: [&str; 6] = [
+    paths::OIDC_DISCOVERY,
+    paths::OAUTH_METADATA,
+    paths::JWKS,
+    paths::TOKEN,
+    paths::USERINFO,
+    paths::REVOKE,
+];
+
+/// Whether requests to `path` go through [`cors`].
+pub fn allows_cors(path: &str) -> bool {
+    CORS_PATHS.contains(&path)
+}
+
+/// CORS for the back channel: a public client running in a browser (a
+/// single-page app) calls discovery, the token endpoint, userinfo and
+/// revocation from its own origin. Only those paths, only the origins of
+/// public clients' redirect URIs, and never with cookies: these endpoints
+/// authenticate by what the request carries, not by ambient credentials.
+/// Every other path (the QR API, the pages) grants no origin anything
+/// ([`allows_cors`]).
+pub fn cors(config: &crate::config::Config) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = config
+        .clients
+        .iter()
+        .filter(|c| c.public)
+        .flat_map(|c| &c.redirect_uris)
+        .filter_map(|uri| url::Url::parse(uri).ok())
+        .filter_map(|u| HeaderValue::from_str(&u.origin().ascii_serialization()).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 /// An OAuth error as HTTP: the one table of statuses and headers.
 #[derive(Debug)]
 pub struct OAuthHttpError(pub OAuthError);
@@ -279,7 +318,7 @@ fn token_body(t: IssuedTokens) -> TokenBody {
 }
 
 /// Who the access token's user is (OpenID Connect Core §5.3).
-#[utoipa::path(method(get, post), path = paths::USERINFO, tag = "oauth",
+#[utoipa::path(get, path = paths::USERINFO, tag = "oauth",
     security(("access_token" = [])),
     responses(
         (status = 200, body = UserInfoBody, description = "Claims about the user"),
@@ -287,6 +326,22 @@ fn token_body(t: IssuedTokens) -> TokenBody {
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
 pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    userinfo_of(&app, &headers).await
+}
+
+/// The same by POST, which OpenID Connect Core §5.3.1 also requires.
+#[utoipa::path(post, path = paths::USERINFO, tag = "oauth", operation_id = "userinfo_post",
+    security(("access_token" = [])),
+    responses(
+        (status = 200, body = UserInfoBody, description = "Claims about the user"),
+        (status = 401, body = OAuthErrorBody, description = "invalid_token (or no token: no body)"),
+        (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
+    ))]
+pub async fn userinfo_post(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    userinfo_of(&app, &headers).await
+}
+
+async fn userinfo_of(app: &AppState, headers: &HeaderMap) -> Response {
     let Some(Authorization(bearer)) = headers.typed_get::<Authorization<Bearer>>() else {
         // RFC 6750 §3.1: a request without credentials gets no error code.
         let mut response = StatusCode::UNAUTHORIZED.into_response();

@@ -393,24 +393,35 @@ async fn a_redis_dump_holds_no_usable_secret() {
         .nth(1)
         .unwrap()
         .to_owned();
+    // A site's login too: its code (used and unused), access and refresh tokens.
+    let request = crate::rp::Authorize::shop();
+    let tokens = a.tokens_for(&request, ALICE).await;
+    let unused_code = a.code_for(&request, BOB).await;
+    let oauth_secrets = [
+        tokens["access_token"].as_str().unwrap().to_owned(),
+        tokens["refresh_token"].as_str().unwrap().to_owned(),
+        unused_code,
+    ];
 
     let keys: Vec<String> = redis.cmd(&["KEYS", "*"]).await.unwrap();
     assert!(keys.len() >= 2, "{keys:?}");
     let mut dump = keys.join("\n");
     for key in &keys {
         let kind: String = redis.cmd(&["TYPE", key]).await.unwrap();
-        if kind == "hash" {
-            let fields: Vec<String> = redis.cmd(&["HGETALL", key]).await.unwrap();
-            dump.push_str(&fields.join("\n"));
-        } else {
-            let value: String = redis.cmd(&["GET", key]).await.unwrap();
-            dump.push_str(&value);
-        }
+        let values: Vec<String> = match kind.as_str() {
+            "hash" => redis.cmd(&["HGETALL", key]).await.unwrap(),
+            "zset" => redis.cmd(&["ZRANGE", key, "0", "-1"]).await.unwrap(),
+            _ => vec![redis.cmd(&["GET", key]).await.unwrap()],
+        };
+        dump.push_str(&values.join("\n"));
         // Everything expires by itself.
         let ttl: i64 = redis.cmd(&["PTTL", key]).await.unwrap();
         assert!(ttl > 0, "{key} has no TTL");
     }
-    for secret in [&qr.poll_token, &confirm, &ticket, &cookie] {
+    for secret in [&qr.poll_token, &confirm, &ticket, &cookie]
+        .into_iter()
+        .chain(&oauth_secrets)
+    {
         assert!(
             !dump.contains(secret.as_str()),
             "a secret is stored in the clear"

@@ -990,3 +990,110 @@ async fn the_authorization_page_is_the_login_page_with_its_policies() {
     let page = resp.text().await.unwrap();
     assert!(page.contains("/static/login.js"));
 }
+
+#[tokio::test]
+async fn single_page_apps_may_call_the_back_channel_cross_origin() {
+    let app = crate::helpers::spawn_app().await;
+    let spa_origin = "http://localhost:5173";
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app.url("/oauth/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let resp = preflight(spa_origin).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], spa_origin);
+    assert!(
+        resp.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    // Origins of confidential clients and strangers get no CORS grant.
+    for origin in ["https://shop.example", "https://evil.example"] {
+        let resp = preflight(origin).await.unwrap();
+        assert!(
+            resp.headers().get("access-control-allow-origin").is_none(),
+            "{origin}"
+        );
+    }
+    let tokens = app.tokens_for(&Authorize::spa(), ALICE).await;
+    let resp = reqwest::Client::new()
+        .get(app.url("/oauth/userinfo"))
+        .header("origin", spa_origin)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], spa_origin);
+    // The QR API itself stays closed to other origins.
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/qr"))
+        .header("origin", spa_origin)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_client_may_ask_for_es256_id_tokens_signed_by_an_ec_key() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc");
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.oidc.signing_keys = vec![fixtures.join("rsa_a.pem"), fixtures.join("ec.pem")];
+        let wiki = c.clients.iter_mut().find(|c| c.client_id == WIKI).unwrap();
+        wiki.id_token_signed_response_alg = "ES256".into();
+    })
+    .await;
+    let discovery = json(
+        reqwest::get(app.url("/.well-known/openid-configuration"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "ES256"])
+    );
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(app.url("/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks.keys.len(), 2);
+    for (request, alg) in [
+        (Authorize::wiki(), jsonwebtoken::Algorithm::ES256),
+        (Authorize::shop(), jsonwebtoken::Algorithm::RS256),
+    ] {
+        let tokens = app.tokens_for(&request, ALICE).await;
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let header = jsonwebtoken::decode_header(id_token).unwrap();
+        assert_eq!(header.alg, alg);
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.set_audience(&[request.client_id.as_str()]);
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        jsonwebtoken::decode::<Value>(id_token, &key, &validation).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_client_asking_for_an_algorithm_without_a_key_stops_start_up() {
+    let mut config = crate::helpers::test_config("http://127.0.0.1:1");
+    config.clients[1].id_token_signed_response_alg = "EdDSA".into();
+    let listener = qrlogin::startup::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+    let err = qrlogin::Application::build_on(config, listener, qrlogin::clock::Clock::manual())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string()
+            .contains("clients[1].id_token_signed_response_alg"),
+        "{err}"
+    );
+}

@@ -37,6 +37,16 @@ const README_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/mobile/confirm"),
     ("POST", "/api/mobile/cancel"),
     ("GET", "/api/demo/users"),
+    ("GET", "/api/mobile/sessions"),
+    ("DELETE", "/api/mobile/sessions/{id}"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/oauth/jwks"),
+    ("POST", "/oauth/token"),
+    ("GET", "/oauth/userinfo"),
+    ("POST", "/oauth/userinfo"),
+    ("POST", "/oauth/revoke"),
+    ("POST", "/oauth/introspect"),
 ];
 
 /// The methods probed on every documented path. HEAD is probed apart: axum
@@ -115,9 +125,26 @@ impl Inputs {
             ("POST", "/api/mobile/confirm" | "/api/mobile/cancel") => {
                 request.bearer_auth(ALICE).json(&decision)
             }
+            ("GET" | "DELETE", "/api/mobile/sessions" | "/api/mobile/sessions/{id}") => {
+                request.bearer_auth(ALICE)
+            }
+            // A client's requests, with tokens it no longer holds: each
+            // must look its token up in the store.
+            ("POST", "/oauth/token") => request
+                .basic_auth(SHOP, Some(form_encoded(SHOP_SECRET)))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", "stale")]),
+            ("GET" | "POST", "/oauth/userinfo") => request.bearer_auth("stale"),
+            ("POST", "/oauth/revoke" | "/oauth/introspect") => request
+                .basic_auth(SHOP, Some(form_encoded(SHOP_SECRET)))
+                .form(&[("token", "stale")]),
             _ => request,
         }
     }
+}
+
+/// A client credential as HTTP Basic carries it (RFC 6749 §2.3.1).
+fn form_encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// Sends every documented operation once, in document order, and returns
@@ -299,6 +326,11 @@ async fn methods_the_document_leaves_out_answer_405() {
             if item.get(method.as_str().to_lowercase()).is_some() {
                 continue;
             }
+            // Browser-facing OAuth endpoints answer CORS preflights
+            // (`oidc::single_page_apps_may_call_the_back_channel_cross_origin`).
+            if method == Method::OPTIONS && qrlogin::http::oauth::allows_cors(template) {
+                continue;
+            }
             let resp = t.client.request(method.clone(), &url).send().await.unwrap();
             assert_eq!(resp.status(), 405, "{method} {template}");
             expect_error(resp, 405, "method_not_allowed").await;
@@ -321,7 +353,8 @@ async fn json_bodies_are_refused_as_documented() {
     let huge = json!({ "qr": "x".repeat(qrlogin::http::MAX_BODY_BYTES) }).to_string();
     let mut probed = 0;
     for (method, template) in operations() {
-        if operation(&method, template)["requestBody"].is_null() {
+        // The OAuth endpoints take forms, and answer OAuth's own errors.
+        if operation(&method, template)["requestBody"]["content"]["application/json"].is_null() {
             continue;
         }
         // Authorised for every kind of caller, so the body is what is refused:
@@ -357,8 +390,8 @@ async fn json_bodies_are_refused_as_documented() {
         probed += 1;
     }
     assert_eq!(
-        probed, 4,
-        "exchange, scan, confirm and cancel take JSON bodies"
+        probed, 5,
+        "create (optional body), exchange, scan, confirm and cancel take JSON bodies"
     );
 }
 
@@ -385,6 +418,8 @@ async fn spent_rate_limits_answer_429_where_documented() {
             "POST /api/mobile/cancel",
             "POST /api/mobile/confirm",
             "POST /api/mobile/scan",
+            "GET /api/mobile/sessions",
+            "DELETE /api/mobile/sessions/{id}",
             "POST /api/qr"
         ]
     );
@@ -401,7 +436,14 @@ async fn a_store_that_is_down_is_documented_where_it_is_touched() {
     assert_eq!(t.exchange(&qr, &ticket).await.status(), 200);
     redis.kill();
 
-    let storeless = ["/healthz", "/api/openapi.json", "/api/demo/users"];
+    let storeless = [
+        "/healthz",
+        "/api/openapi.json",
+        "/api/demo/users",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/oauth/jwks",
+    ];
     for (method, template, status) in every_operation_once(&t, &inputs).await {
         let expected = if storeless.contains(&template) {
             200
