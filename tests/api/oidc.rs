@@ -1088,8 +1088,7 @@ async fn a_client_asking_for_an_algorithm_without_a_key_stops_start_up() {
     let listener = qrlogin::startup::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
     let err = qrlogin::Application::build_on(config, listener, qrlogin::clock::Clock::manual())
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(err.exit_code(), 2);
     assert!(
         err.to_string()
