@@ -330,19 +330,59 @@ pub struct OAuthErrorBody {
     pub error_description: String,
 }
 
-/// `POST /oauth/token` form (RFC 6749 §4.1.3, §6; RFC 7636 §4.5).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// `POST /oauth/token` form (RFC 6749 §4.1.3, §6; RFC 7636 §4.5). A
+/// parameter sent with an empty value counts as omitted (RFC 6749 §3.2).
+/// `Debug` shows which parameters came, never their secret values.
+#[derive(Default, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// `authorization_code` or `refresh_token`.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub grant_type: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub code: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub redirect_uri: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub code_verifier: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub scope: Option<String>,
     /// `client_secret_post` and public clients; or use HTTP Basic.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub client_id: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "code_verifier",
+                &self.code_verifier.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A form value that is empty is an omitted one (RFC 6749 §3.2).
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.filter(|v| !v.is_empty()))
 }
 
 /// `POST /oauth/token` → 200 (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
@@ -377,14 +417,33 @@ pub struct UserInfoBody {
     pub picture: Option<String>,
 }
 
-/// `POST /oauth/revoke` (RFC 7009) and `/oauth/introspect` (RFC 7662) form.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// `POST /oauth/revoke` (RFC 7009) and `/oauth/introspect` (RFC 7662)
+/// form; empty values count as omitted, `Debug` hides the secrets.
+#[derive(Default, Deserialize, ToSchema)]
 pub struct TokenQueryRequest {
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub token: Option<String>,
     /// `access_token` or `refresh_token`; a hint only.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub token_type_hint: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub client_id: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TokenQueryRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenQueryRequest")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_type_hint", &self.token_type_hint)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// `POST /oauth/introspect` → 200 (RFC 7662 §2.2): only `active` for a

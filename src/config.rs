@@ -648,6 +648,16 @@ impl Config {
     }
 }
 
+/// Whether `url` points at this machine (`localhost`, 127.0.0.0/8, `[::1]`).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// Whether `uri` may be registered as a redirect URI: absolute, without a
 /// fragment (RFC 6749 §3.1.2), and https unless it points at this machine
 /// (RFC 8252 §7.3 loopback redirects for native apps and development).
@@ -659,19 +669,29 @@ fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     if url.cannot_be_a_base() {
         return Err("must be an absolute http(s) URL");
     }
+    // The answer's own parameters would appear twice, and a client could
+    // read a planted one (mix-up).
+    let answer_params = [
+        "code",
+        "state",
+        "iss",
+        "error",
+        "error_description",
+        "error_uri",
+    ];
+    if url
+        .query_pairs()
+        .any(|(k, _)| answer_params.contains(&k.as_ref()))
+    {
+        return Err("must not carry code, state, iss or error parameters in its query");
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry credentials");
     }
     match url.scheme() {
         "https" => Ok(()),
         "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
+            if is_loopback(&url) {
                 Ok(())
             } else {
                 Err("must be https (http only for loopback: 127.0.0.1, [::1], localhost)")
@@ -944,6 +964,8 @@ pub(crate) mod tests {
             "ftp://a.example/",
             "urn:x",
             "https://a.example/#",
+            "https://a.example/cb?state=x",
+            "https://a.example/cb?a=1&code=2",
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }

@@ -111,6 +111,12 @@ impl Application {
         config.check_static_dir()?;
         let keys = signing_keys(&config)?;
         let clients = Clients::from_config(&config.clients, |alg| keys.supports(alg))?;
+        let url = &config.server.public_url;
+        if !clients.is_empty() && !config.is_https() && !crate::config::is_loopback(url) {
+            // OpenID Connect wants an https issuer; codes and tokens would
+            // cross the network in the clear.
+            tracing::warn!(public_url = %url, "relying sites are configured but server.public_url is not https");
+        }
         let store = Store::from_config(&config)
             .await
             .map_err(StartError::Store)?;

@@ -6,7 +6,7 @@
 //   data-i18n="key"                 -> textContent
 //   data-i18n-attr="alt:key;aria-label:key" -> attributes
 //   data-lang-switch                -> container that receives the 中文/EN buttons
-//   <body data-title-key="key">     -> document.title
+//   <body data-title-key="key">     -> document.title (data-title-vars: its JSON vars)
 // Dynamic text goes through set(el, key, vars) so that switching the
 // language later re-renders it too. Vars are inserted as plain text only.
 //
@@ -20,6 +20,7 @@ export const STRINGS = {
     'common.noscript': 'This page needs JavaScript.',
 
     'login.doc_title': 'Log in · qrlogin',
+    'login.doc_title_client': 'Log in to {name} · qrlogin',
     'login.title': 'Scan to log in',
     'login.subtitle': 'Use the qrlogin app on your phone to scan the code',
     'login.title_client': 'Log in to {name}',
@@ -68,6 +69,8 @@ export const STRINGS = {
     'phone.pick_empty': 'No demo accounts are configured.',
     'phone.scanning': 'Scanning…',
     'phone.confirm_title': 'Log in on this computer?',
+    'phone.confirm_title_client': 'Log in to {name}?',
+    'phone.confirm_sub_client': 'This site asks to log you in with your qrlogin account, in the browser described below.',
     'phone.confirm_as': 'as {name}',
     'phone.confirm_hint': 'Only confirm if you started this login yourself. If you don’t recognise the device, tap Cancel.',
     'phone.device': 'Device',
@@ -81,12 +84,28 @@ export const STRINGS = {
     'phone.cancelling': 'Cancelling…',
     'phone.request_expires': 'This request expires in {time}',
     'phone.done_confirmed': 'Logged in on the computer',
+    'phone.done_confirmed_client': 'Logged in to {name}',
     'phone.done_confirmed_sub': 'You can put your phone away now.',
     'phone.done_cancelled': 'Cancelled',
     'phone.done_cancelled_sub': 'Nobody was logged in. You can close this page.',
     'phone.back': 'Choose another account',
     'phone.retry': 'Try again',
     'phone.invalid_code': 'This link doesn’t contain a login code.',
+
+    'phone.sessions_title': 'Where you’re logged in',
+    'phone.sessions_sub': 'Sites and browsers where {name} is logged in. Log out of anything you don’t recognise.',
+    'phone.sessions_refresh': 'Refresh',
+    'phone.sessions_loading': 'Loading your logins…',
+    'phone.sessions_empty': 'You’re not logged in anywhere right now.',
+    'phone.session_browser': 'qrlogin',
+    'phone.session_kind_browser': 'Browser login to this service',
+    'phone.session_kind_client': 'Site using your qrlogin account',
+    'phone.session_created': 'Logged in',
+    'phone.session_last_used': 'Last used',
+    'phone.session_logout': 'Log out',
+    'phone.session_logout_of': 'Log out of {name}',
+    'phone.session_logging_out': 'Logging out…',
+    'phone.session_ended': 'Logged out of {name}',
 
     'device.summary': '{browser} on {os}',
     'device.unknown': 'Unknown device',
@@ -127,6 +146,7 @@ export const STRINGS = {
     'common.noscript': '此页面需要启用 JavaScript。',
 
     'login.doc_title': '登录 · qrlogin',
+    'login.doc_title_client': '登录 {name} · qrlogin',
     'login.title': '扫码登录',
     'login.subtitle': '请使用手机上的 qrlogin App 扫描二维码',
     'login.title_client': '登录 {name}',
@@ -175,6 +195,8 @@ export const STRINGS = {
     'phone.pick_empty': '没有配置演示账号。',
     'phone.scanning': '正在扫描…',
     'phone.confirm_title': '在这台电脑上登录？',
+    'phone.confirm_title_client': '登录 {name}？',
+    'phone.confirm_sub_client': '该网站请求用你的 qrlogin 账号登录，发起请求的浏览器信息如下。',
     'phone.confirm_as': '登录账号：{name}',
     'phone.confirm_hint': '请确认是你本人发起的登录。如果不认识该设备，请点击“取消”。',
     'phone.device': '设备',
@@ -188,12 +210,28 @@ export const STRINGS = {
     'phone.cancelling': '正在取消…',
     'phone.request_expires': '此请求将在 {time} 后失效',
     'phone.done_confirmed': '电脑端已登录',
+    'phone.done_confirmed_client': '已登录 {name}',
     'phone.done_confirmed_sub': '现在可以放下手机了。',
     'phone.done_cancelled': '已取消',
     'phone.done_cancelled_sub': '未登录任何设备，可以关闭此页面。',
     'phone.back': '选择其他账号',
     'phone.retry': '重试',
     'phone.invalid_code': '此链接中没有登录码。',
+
+    'phone.sessions_title': '你在哪些地方已登录',
+    'phone.sessions_sub': '{name} 已登录的网站和浏览器。如有不认识的，请退出登录。',
+    'phone.sessions_refresh': '刷新',
+    'phone.sessions_loading': '正在加载登录记录…',
+    'phone.sessions_empty': '你目前没有在任何地方登录。',
+    'phone.session_browser': 'qrlogin',
+    'phone.session_kind_browser': '在浏览器中登录本服务',
+    'phone.session_kind_client': '使用你的 qrlogin 账号的网站',
+    'phone.session_created': '登录时间',
+    'phone.session_last_used': '最近使用',
+    'phone.session_logout': '退出登录',
+    'phone.session_logout_of': '退出 {name}',
+    'phone.session_logging_out': '正在退出…',
+    'phone.session_ended': '已退出 {name}',
 
     'device.summary': '{os} 上的 {browser}',
     'device.unknown': '未知设备',
@@ -292,7 +330,8 @@ export function apply(root) {
   root.querySelectorAll('[data-i18n], [data-i18n-attr]').forEach(translateElement);
   document.documentElement.lang = locale();
   const titleKey = document.body && document.body.dataset.titleKey;
-  if (titleKey) document.title = t(titleKey);
+  const titleVars = titleKey && document.body.dataset.titleVars;
+  if (titleKey) document.title = t(titleKey, titleVars ? JSON.parse(titleVars) : undefined);
   document.querySelectorAll('[data-lang-choice]').forEach(function (b) {
     b.setAttribute('aria-pressed', String(b.dataset.langChoice === lang));
   });
@@ -304,6 +343,14 @@ export function set(el, key, vars) {
   if (vars) el.dataset.i18nVars = JSON.stringify(vars);
   else delete el.dataset.i18nVars;
   translateElement(el);
+}
+
+/** Sets the document's title to `key`, kept across language switches like set(). */
+export function setTitle(key, vars) {
+  document.body.dataset.titleKey = key;
+  if (vars) document.body.dataset.titleVars = JSON.stringify(vars);
+  else delete document.body.dataset.titleVars;
+  document.title = t(key, vars);
 }
 
 /** Plain, untranslated text (names, IPs): drops any i18n binding. */

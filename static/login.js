@@ -165,6 +165,7 @@ function showClient(name) {
   clientName = name;
   I18n.set($('qr-title'), 'login.title_client', { name: name });
   I18n.set(document.querySelector('#view-qr .subtitle'), 'login.subtitle_client', { name: name });
+  I18n.setTitle('login.doc_title_client', { name: name });
 }
 
 function renderPending() {
@@ -215,8 +216,12 @@ function finishLogin(body) {
 function renderCancelled(body) {
   setState('cancelled');
   if (AUTHORIZE && body && body.redirect) {
-    // The user declined on the phone: the site hears access_denied.
-    setStatus('login.cancelled', 'login.returning', { name: clientName || '' });
+    // The user declined on the phone: the site hears access_denied. No
+    // "New code" here: the page is about to leave, and a fresh code would
+    // be abandoned half-way.
+    el.newCode.hidden = true;
+    const site = clientName || new URL(body.redirect, location.href).host;
+    setStatus('login.cancelled', 'login.returning', { name: site });
     setTimeout(function () { location.href = body.redirect; }, 1200);
     return;
   }

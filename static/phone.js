@@ -1,5 +1,7 @@
 // Demo phone simulator opened from the QR code at /l/{id}: pick a demo
-// account, scan, review the login request, then confirm or cancel.
+// account, scan, review the login request (for a site's login, which
+// site), then confirm or cancel; below, where that account is logged in,
+// each with "Log out".
 
 import * as I18n from './i18n.js';
 import { $, avatarFallback, errorText, fetchJson, formatMmSs, showAvatar } from './common.js';
@@ -9,6 +11,14 @@ const CHEVRON =
   '<svg class="chevron" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">' +
   '<path d="M9 6l6 6-6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>';
 
+// Static markup, no user data.
+const ICONS = {
+  site: '<svg viewBox="0 0 24 24" width="20" height="20"><circle cx="12" cy="12" r="8.5" fill="none" stroke="currentColor" stroke-width="1.8"/>' +
+    '<path d="M3.5 12h17M12 3.5c2.4 2.3 3.6 5.1 3.6 8.5s-1.2 6.2-3.6 8.5c-2.4-2.3-3.6-5.1-3.6-8.5s1.2-6.2 3.6-8.5z" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linejoin="round"/></svg>',
+  browser: '<svg viewBox="0 0 24 24" width="20" height="20"><rect x="3" y="4" width="18" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/>' +
+    '<path d="M8 20h8M12 16v4" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
+};
+
 const el = {
   banner: $('demo-banner'),
   loadingText: $('loading-text'),
@@ -17,6 +27,9 @@ const el = {
   asAvatar: $('as-avatar'),
   asInitial: $('as-initial'),
   asName: $('as-name'),
+  confirmIcon: $('confirm-icon'),
+  confirmTitle: $('confirm-title'),
+  confirmSub: $('confirm-sub'),
   device: $('req-device'),
   ip: $('req-ip'),
   time: $('req-time'),
@@ -33,11 +46,23 @@ const el = {
   errorAction: $('error-action'),
   errorActions: $('error-actions'),
   announce: $('announce'),
+  sessions: $('sessions'),
+  sessionsTitle: $('sessions-title'),
+  sessionsSub: $('sessions-sub'),
+  sessionsRefresh: $('sessions-refresh'),
+  sessionsLoading: $('sessions-loading'),
+  sessionsList: $('sessions-list'),
+  sessionsEmpty: $('sessions-empty'),
+  sessionsError: $('sessions-error'),
+  sessionsErrorTitle: $('sessions-error-title'),
+  sessionsErrorDetail: $('sessions-error-detail'),
 };
 
 const qrId = codeFromPath();
 let account = null; // chosen demo account {token, id, name, avatar}
 let claim = null; // scan result {qrId, confirmToken, expiresAt, request}
+let sessions = null; // the chosen account's logins, as last listed
+let sessionsLoad = 0; // counts list requests, so a stale answer is dropped
 let tickTimer = 0;
 let errorActionFn = null;
 
@@ -190,6 +215,7 @@ function backToAccounts() {
   account = null;
   claim = null;
   stopTick();
+  hideSessions();
   el.accounts.querySelectorAll('button').forEach(function (b) { b.disabled = false; });
   showScreen('accounts');
 }
@@ -215,10 +241,21 @@ async function scan(user) {
   renderConfirm();
   showScreen('confirm');
   startTick();
+  loadSessions();
 }
 
 function renderConfirm() {
   const req = claim.request;
+  // A site's login names the site first: that is what the user is agreeing to.
+  const client = req.client && req.client.name ? req.client : null;
+  el.confirmIcon.classList.toggle('site', !!client);
+  if (client) {
+    I18n.set(el.confirmTitle, 'phone.confirm_title_client', { name: client.name });
+    I18n.set(el.confirmSub, 'phone.confirm_sub_client');
+  } else {
+    I18n.set(el.confirmTitle, 'phone.confirm_title');
+  }
+  el.confirmSub.hidden = !client;
   showAvatar(el.asAvatar, el.asInitial, account.avatar, account.name);
   I18n.set(el.asName, 'phone.confirm_as', { name: account.name || account.id || '' });
   const d = describeDevice(req.user_agent);
@@ -280,6 +317,9 @@ async function decide(action) {
     stopTick();
     const state = (r.body && r.body.state) || (action === 'confirm' ? 'confirmed' : 'cancelled');
     showDone(state === 'confirmed');
+    // A confirmed site login is a grant once the site fetches its tokens,
+    // and a browser login once the computer continues: list what is there.
+    loadSessions();
     return;
   }
   const e = describeError(r);
@@ -294,11 +334,173 @@ async function decide(action) {
 }
 
 function showDone(confirmed) {
+  const client = claim && claim.request.client && claim.request.client.name;
   claim = null;
   el.doneIcon.className = 'big-icon ' + (confirmed ? 'ok' : 'cancel');
-  I18n.set(el.doneTitle, confirmed ? 'phone.done_confirmed' : 'phone.done_cancelled');
+  if (confirmed && client) I18n.set(el.doneTitle, 'phone.done_confirmed_client', { name: client });
+  else I18n.set(el.doneTitle, confirmed ? 'phone.done_confirmed' : 'phone.done_cancelled');
   I18n.set(el.doneSub, confirmed ? 'phone.done_confirmed_sub' : 'phone.done_cancelled_sub');
   showScreen('done');
+}
+
+// ---------- where the account is logged in ----------
+
+function hideSessions() {
+  sessionsLoad += 1; // drop any answer still on its way
+  sessions = null;
+  el.sessions.hidden = true;
+  el.sessionsList.replaceChildren();
+}
+
+// Lists the chosen account's logins. `focusIndex`: after a "Log out", the
+// position whose button gets the focus (the next entry moves up into it).
+async function loadSessions(focusIndex) {
+  if (!account) return;
+  const load = ++sessionsLoad;
+  const user = account;
+  I18n.set(el.sessionsSub, 'phone.sessions_sub', { name: user.name || user.id || '' });
+  el.sessions.hidden = false;
+  el.sessionsRefresh.disabled = true;
+  // Keep the old list on screen while refreshing: no jump under the finger.
+  el.sessionsLoading.hidden = sessions !== null;
+  const r = await api('GET', '/api/mobile/sessions', user.token);
+  if (load !== sessionsLoad) return;
+  el.sessionsRefresh.disabled = false;
+  el.sessionsLoading.hidden = true;
+  if (!r.ok || !r.body || !Array.isArray(r.body.sessions)) {
+    showSessionsError(r);
+    return;
+  }
+  hideSessionsError();
+  sessions = r.body.sessions;
+  renderSessions();
+  if (focusIndex !== undefined) {
+    const buttons = el.sessionsList.querySelectorAll('.session-logout');
+    const next = buttons[Math.min(focusIndex, buttons.length - 1)];
+    (next || el.sessionsTitle).focus();
+  }
+}
+
+function showSessionsError(r) {
+  const e = describeError(r);
+  I18n.set(el.sessionsErrorTitle, e.title.key, e.title.vars);
+  if (e.detail === 'error.network_sub') I18n.set(el.sessionsErrorDetail, e.detail);
+  el.sessionsErrorDetail.hidden = e.detail !== 'error.network_sub';
+  el.sessionsError.hidden = false;
+}
+
+function hideSessionsError() {
+  el.sessionsError.hidden = true;
+}
+
+function sessionName(s) {
+  return s.kind === 'client' && s.client ? s.client.name || s.client.id : null;
+}
+
+function renderSessions() {
+  if (!sessions) return;
+  // Re-rendering replaces the buttons: keep the focus on the same one.
+  const focused = document.activeElement;
+  const focusId = focused && focused.closest && focused.closest('.session') ? focused.closest('.session').dataset.id : null;
+  el.sessionsList.replaceChildren();
+  el.sessionsEmpty.hidden = sessions.length > 0;
+  sessions.forEach(function (s, i) {
+    const li = document.createElement('li');
+    li.className = 'session';
+    li.dataset.id = s.id;
+    const titleId = 'session-' + i + '-title';
+    li.setAttribute('aria-labelledby', titleId);
+
+    const head = document.createElement('div');
+    head.className = 'session-head';
+    const icon = document.createElement('span');
+    icon.className = 'session-icon';
+    icon.setAttribute('aria-hidden', 'true');
+    icon.innerHTML = s.kind === 'client' ? ICONS.site : ICONS.browser;
+    const text = document.createElement('div');
+    text.className = 'session-text';
+    const title = document.createElement('h3');
+    title.className = 'session-title';
+    title.id = titleId;
+    const name = sessionName(s);
+    if (name) I18n.setPlain(title, name);
+    else I18n.set(title, 'phone.session_browser');
+    const kind = document.createElement('p');
+    kind.className = 'session-kind';
+    I18n.set(kind, s.kind === 'client' ? 'phone.session_kind_client' : 'phone.session_kind_browser');
+    text.append(title, kind);
+    head.append(icon, text);
+
+    const facts = document.createElement('dl');
+    facts.className = 'details session-facts';
+    const d = describeDevice(s.user_agent);
+    addFact(facts, 'phone.device', function (dd) {
+      I18n.set(dd, d.key, d.vars);
+      if (s.user_agent) dd.title = s.user_agent;
+    });
+    addFact(facts, 'phone.ip', function (dd) {
+      dd.className = 'mono';
+      I18n.setPlain(dd, s.ip || '—');
+    });
+    addFact(facts, 'phone.session_created', function (dd) { dd.append(timeElement(s.created_at)); });
+    if (s.last_used_at) {
+      addFact(facts, 'phone.session_last_used', function (dd) { dd.append(timeElement(s.last_used_at)); });
+    }
+
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.className = 'btn btn-secondary btn-wide session-logout';
+    I18n.set(btn, 'phone.session_logout');
+    // The visible "Log out" plus which one, for a list of identical buttons
+    // (a language switch re-renders the list, so no i18n binding needed).
+    btn.setAttribute('aria-label', I18n.t('phone.session_logout_of', { name: name || I18n.t('phone.session_browser') }));
+    btn.addEventListener('click', function () { endSession(s, btn, i); });
+
+    li.append(head, facts, btn);
+    el.sessionsList.appendChild(li);
+  });
+  if (focusId) {
+    const again = el.sessionsList.querySelector('.session[data-id="' + CSS.escape(focusId) + '"] .session-logout');
+    if (again) again.focus({ preventScroll: true });
+  }
+}
+
+function addFact(dl, labelKey, fill) {
+  const row = document.createElement('div');
+  const dt = document.createElement('dt');
+  I18n.set(dt, labelKey);
+  const dd = document.createElement('dd');
+  fill(dd);
+  row.append(dt, dd);
+  dl.appendChild(row);
+}
+
+// "5 minutes ago", with the exact local time on hover and for machines.
+function timeElement(unixSeconds) {
+  const when = new Date(unixSeconds * 1000);
+  const t = document.createElement('time');
+  t.dateTime = when.toISOString();
+  t.title = when.toLocaleString(I18n.locale(), { dateStyle: 'medium', timeStyle: 'short' });
+  t.textContent = relativeTime(when);
+  return t;
+}
+
+async function endSession(s, btn, index) {
+  if (!account || btn.disabled) return;
+  const name = sessionName(s) || I18n.t('phone.session_browser');
+  btn.disabled = true;
+  I18n.set(btn, 'phone.session_logging_out');
+  hideSessionsError();
+  const r = await api('DELETE', '/api/mobile/sessions/' + encodeURIComponent(s.id), account.token);
+  // 404: it had already ended (expired, or logged out elsewhere): the same outcome.
+  if (r.ok || r.status === 404) {
+    announce(I18n.t('phone.session_ended', { name: name }));
+    loadSessions(index);
+    return;
+  }
+  btn.disabled = false;
+  I18n.set(btn, 'phone.session_logout');
+  showSessionsError(r);
 }
 
 // ---------- formatting ----------
@@ -361,9 +563,15 @@ el.cancel.addEventListener('click', function () { decide('cancel'); });
 el.errorAction.addEventListener('click', function () {
   if (errorActionFn) errorActionFn();
 });
+el.sessionsRefresh.addEventListener('click', function () { loadSessions(); });
+// Back from the computer: what changed there (a login, a logout) shows at once.
+document.addEventListener('visibilitychange', function () {
+  if (document.visibilityState === 'visible' && !el.sessions.hidden) loadSessions();
+});
 avatarFallback(el.asAvatar, el.asInitial);
 // Relative times and local-time formats depend on the language.
 I18n.onChange(renderTimes);
+I18n.onChange(renderSessions);
 
 if (!qrId) {
   showScreen(null);

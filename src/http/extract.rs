@@ -40,17 +40,9 @@ where
 {
     type Rejection = ApiError;
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let empty = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0")
-            || (!req
-                .headers()
-                .contains_key(axum::http::header::CONTENT_LENGTH)
-                && !req
-                    .headers()
-                    .contains_key(axum::http::header::TRANSFER_ENCODING));
-        if empty {
+        // The body itself knows (a Content-Length of 0, or none and not
+        // chunked); headers alone would misjudge other framings.
+        if axum::body::HttpBody::is_end_stream(req.body()) {
             return Ok(Self(None));
         }
         let ApiJson(body) = ApiJson::<T>::from_request(req, state).await?;

@@ -90,7 +90,10 @@ pub fn router(app: AppState) -> Router {
             paths::AUTHORIZE,
             axum::routing::get(oauth::authorize).post(oauth::authorize_post),
         )
-        .route(paths::END_SESSION, axum::routing::get(oauth::end_session));
+        .route(
+            paths::END_SESSION,
+            axum::routing::get(oauth::end_session).post(oauth::end_session_post),
+        );
 
     // The document policies matter for pages; JSON answers stay lean.
     let pages = pages::routes(app.config().server.static_dir.as_deref())

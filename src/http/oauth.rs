@@ -480,22 +480,53 @@ fn refusal_response(app: &AppState, refusal: AuthorizeRefusal) -> Response {
     }
 }
 
-/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ends this
-/// browser's qrlogin session and goes back to the site if it asked.
-///
-/// Logging out by a link is a cross-site request any page could make, so it
-/// happens only with a valid `id_token_hint` for the logged-in user, or when
-/// the person opened the link themselves (not cross-site).
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), by GET:
+/// ends this browser's qrlogin session and goes back to the site if it asked.
 pub async fn end_session(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    let query = query.unwrap_or_default();
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    logout(&app, pairs, false, &headers, jar).await
+}
+
+/// The same by POST (§2 requires both); also where the confirmation page
+/// posts to, with `confirm=yes`.
+pub async fn end_session_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let Ok(Form(pairs)) = body else {
+        return pages::message_page(
+            StatusCode::BAD_REQUEST,
+            "Logout refused",
+            "The logout request is not a form.",
+        );
+    };
+    logout(&app, pairs, true, &headers, jar).await
+}
+
+/// Logging out by a link is a request any page could make, so it happens
+/// at once only with a valid `id_token_hint` naming the logged-in user;
+/// otherwise the person is asked, on a page of ours, and their same-origin
+/// POST of that page's form (`confirm=yes`) does it.
+async fn logout(
+    app: &AppState,
+    pairs: Vec<(String, String)>,
+    posted: bool,
+    headers: &HeaderMap,
+    jar: CookieJar,
+) -> Response {
     let mut params = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if params.insert(k.into_owned(), v.into_owned()).is_some() {
+    for (k, v) in &pairs {
+        if params.insert(k.as_str(), v.as_str()).is_some() {
             return pages::message_page(
                 StatusCode::BAD_REQUEST,
                 "Logout refused",
@@ -503,7 +534,7 @@ pub async fn end_session(
             );
         }
     }
-    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let get = |k: &str| params.get(k).copied().filter(|v| !v.is_empty());
     let plan = match app.oidc().plan_logout(
         get("id_token_hint"),
         get("client_id"),
@@ -513,32 +544,37 @@ pub async fn end_session(
         Ok(plan) => plan,
         Err(why) => return pages::message_page(StatusCode::BAD_REQUEST, "Logout refused", why),
     };
+    let back = plan
+        .redirect
+        .clone()
+        .unwrap_or_else(|| paths::LOGIN_PAGE.to_owned());
     let cookie = jar
         .get(SESSION_COOKIE)
         .map(|c| Secret::from_client(c.value()));
-    let current = app.login().current_login(cookie.as_ref()).await.ok();
-    let allowed = match (&plan.hinted_user, &current) {
-        (Some(hinted), Some(account)) => *hinted == account.user.id,
-        (None, Some(_)) => same_origin(&headers, &app.config().server.public_url.origin()),
-        (_, None) => false,
+    let current = match app.login().current_login(cookie.as_ref()).await {
+        Ok(account) => account,
+        // Nobody is logged in here: nothing to end.
+        Err(crate::login::LoginError::NotLoggedIn) => return Redirect::to(&back).into_response(),
+        Err(e) => return super::error::ApiError::from(e).into_response(),
     };
-    let mut jar = jar;
-    if allowed {
-        if let Err(e) = app.login().logout(cookie.as_ref()).await {
-            return super::error::ApiError::from(e).into_response();
-        }
-        jar = jar.remove(
-            axum_extra::extract::cookie::Cookie::build(SESSION_COOKIE)
-                .path("/")
-                .build(),
-        );
-    } else if current.is_some() {
-        tracing::info!(
-            "logout link without a matching id_token_hint from another site: not logged out"
-        );
+    let hinted = plan.hinted_user.as_deref() == Some(current.user.id.as_str());
+    let confirmed = posted
+        && get("confirm") == Some("yes")
+        && same_origin(headers, &app.config().server.public_url.origin());
+    if !(hinted || confirmed) {
+        let hidden: Vec<(&str, &str)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "confirm")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([("confirm", "yes")])
+            .collect();
+        return pages::confirm_logout_page(&current.user.name, paths::END_SESSION, &hidden);
     }
-    let to = plan
-        .redirect
-        .unwrap_or_else(|| paths::LOGIN_PAGE.to_owned());
-    (jar, Redirect::to(&to)).into_response()
+    if let Err(e) = app.login().logout(cookie.as_ref()).await {
+        return super::error::ApiError::from(e).into_response();
+    }
+    let removal = axum_extra::extract::cookie::Cookie::build(SESSION_COOKIE)
+        .path("/")
+        .build();
+    (jar.remove(removal), Redirect::to(&back)).into_response()
 }

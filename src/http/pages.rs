@@ -96,6 +96,42 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response 
     (status, headers, html).into_response()
 }
 
+/// Asks the person whether to log out (a logout link without proof that
+/// the logged-in user's own site sent it): a form that posts `fields` back
+/// to `action`, and a way to stay.
+pub fn confirm_logout_page(name: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Log out?</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
+         <body class=\"page-login\"><main class=\"card\"><h1>Log out?</h1>\
+         <p id=\"message\">A site asked to end your login as {name} here.</p>\
+         <form method=\"post\" action=\"{action}\">{inputs}\
+         <button type=\"submit\" class=\"btn btn-primary btn-wide\">Log out</button></form>\
+         <p><a href=\"/\">Stay logged in</a></p></main></body></html>\n",
+        name = escape(name),
+        action = escape(action),
+    );
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    (StatusCode::OK, headers, html).into_response()
+}
+
 /// Text made safe to place in HTML content or a quoted attribute.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

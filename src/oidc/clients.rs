@@ -48,14 +48,31 @@ impl Client {
     }
 }
 
-/// How a client identified itself on a back-channel request.
-#[derive(Debug, Default)]
+/// How a client identified itself on a back-channel request. `Debug`
+/// shows the ids only.
+#[derive(Default)]
 pub struct ClientCredentials {
     /// From `Authorization: Basic` (`client_secret_basic`).
     pub basic: Option<(String, String)>,
     /// Form fields (`client_secret_post`, or `none` with just the id).
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field(
+                "basic",
+                &self.basic.as_ref().map(|(id, _)| (id, "<redacted>")),
+            )
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl ClientCredentials {

@@ -59,6 +59,9 @@ pub struct RefreshTokenRecord {
     pub scope: Scope,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Spent by a refresh: kept only so that a reuse revokes the grant.
+    #[serde(default)]
+    pub rotated: bool,
 }
 
 fn corrupt(e: serde_json::Error) -> StoreError {

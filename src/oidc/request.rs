@@ -65,6 +65,9 @@ impl ErrorRedirect {
 /// `uri` with `pairs` appended to its query (a registered URI may carry a
 /// query of its own, which RFC 6749 §3.1.2 says to keep).
 pub fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return uri.to_owned();
+    }
     match url::Url::parse(uri) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(pairs);
@@ -180,6 +183,14 @@ impl AuthorizationRequest {
                     "PKCE (code_challenge, S256) is required for this client",
                 );
             }
+            // Without PKCE only the nonce, checked by the client in the
+            // id_token, stops an injected code (RFC 9700 §2.1.1): one of the two.
+            (None, None) if nonce.is_none() => {
+                return refuse(
+                    E::InvalidRequest,
+                    "use PKCE (code_challenge with S256) or send a nonce",
+                );
+            }
             (None, None) => None,
         };
         // Every login here is a fresh scan on the phone: there is no session
@@ -214,7 +225,7 @@ impl AuthorizationRequest {
         ErrorRedirect {
             redirect_uri: self.redirect_uri.clone(),
             error: ErrorCode::AccessDenied,
-            description: "the user declined on the phone",
+            description: "the user declined the login",
             state: self.state.clone(),
         }
     }
@@ -383,6 +394,16 @@ mod tests {
     }
 
     #[test]
+    fn a_confidential_client_without_pkce_must_send_a_nonce() {
+        let none = [
+            ("code_challenge", ""),
+            ("code_challenge_method", ""),
+            ("nonce", ""),
+        ];
+        assert_eq!(redirect_error(&none), "invalid_request");
+    }
+
+    #[test]
     fn unknown_scopes_are_ignored() {
         let r = parse(&[("scope", "openid email phone")]).unwrap();
         assert_eq!(r.scope.to_string(), "openid");
@@ -393,7 +414,7 @@ mod tests {
         let r = parse(&[]).unwrap().denied();
         assert_eq!(
             r.url("http://127.0.0.1:8080"),
-            "https://shop.example/cb?v=1&error=access_denied&error_description=the+user+declined+on+the+phone&state=s+t%26ate&iss=http%3A%2F%2F127.0.0.1%3A8080"
+            "https://shop.example/cb?v=1&error=access_denied&error_description=the+user+declined+the+login&state=s+t%26ate&iss=http%3A%2F%2F127.0.0.1%3A8080"
         );
     }
 }

@@ -277,8 +277,16 @@ impl OidcService {
         let grant: GrantRecord = records::get(store, RecordKind::Grant, &record.grant_id, now)
             .await?
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
-        self.issue_tokens(client, grant, request.scope, request.nonce.clone(), now)
-            .await
+        let refresh_scope = request.scope.offline_access.then_some(request.scope);
+        self.issue_tokens(
+            client,
+            grant,
+            request.scope,
+            refresh_scope,
+            request.nonce.clone(),
+            now,
+        )
+        .await
     }
 
     /// `grant_type=refresh_token` with rotation and reuse detection (RFC 6749
@@ -303,6 +311,8 @@ impl OidcService {
                 "the refresh token was issued to another client",
             ));
         }
+        // A narrower scope narrows this access token and id_token only; the
+        // new refresh token keeps the presented one's (RFC 6749 §6).
         let scope = match scope {
             None => record.scope,
             Some(text) => {
@@ -311,6 +321,12 @@ impl OidcService {
                     return Err(OAuthError::new(
                         ErrorCode::InvalidScope,
                         "a refresh cannot add scopes the user did not grant",
+                    ));
+                }
+                if !asked.openid {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        "scope must keep openid",
                     ));
                 }
                 asked
@@ -330,18 +346,38 @@ impl OidcService {
                 "the refresh token is invalid, expired or revoked",
             ));
         }
+        // Spent: introspection and revocation no longer see it as live; kept
+        // (marked used) so that its reuse is recognised.
+        let spent = RefreshTokenRecord {
+            rotated: true,
+            ..record.clone()
+        };
+        records::put(
+            store,
+            RecordKind::RefreshToken,
+            &key,
+            &spent,
+            spent.expires_at,
+            PutMode::Replace,
+            now,
+        )
+        .await?;
         let grant: GrantRecord = records::get(store, RecordKind::Grant, &record.grant_id, now)
             .await?
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
         // Refreshed id_tokens carry no nonce (OpenID Connect Core §12.2).
-        self.issue_tokens(client, grant, scope, None, now).await
+        self.issue_tokens(client, grant, scope, Some(record.scope), None, now)
+            .await
     }
 
+    /// Access token and id_token with `scope`; a refresh token with
+    /// `refresh_scope`, when there is one.
     async fn issue_tokens(
         &self,
         client: &Client,
         mut grant: GrantRecord,
         scope: Scope,
+        refresh_scope: Option<Scope>,
         nonce: Option<String>,
         now: Timestamp,
     ) -> Result<IssuedTokens> {
@@ -381,12 +417,13 @@ impl OidcService {
             now,
         )
         .await?;
-        let refresh_token = if scope.offline_access {
+        let refresh_token = if let Some(refresh_scope) = refresh_scope {
             let token = Secret::generate();
             let refresh = RefreshTokenRecord {
                 grant_id: grant.id.clone(),
                 client_id: client.id.clone(),
-                scope,
+                scope: refresh_scope,
+                rotated: false,
                 issued_at: now,
                 expires_at: grant.expires_at,
             };
@@ -483,7 +520,7 @@ impl OidcService {
         Ok(grant.map(|g| (access, g)))
     }
 
-    /// The live refresh token behind a value, with its grant.
+    /// The live refresh token behind a value (not yet rotated), with its grant.
     async fn live_refresh(
         &self,
         token: &str,
@@ -492,7 +529,9 @@ impl OidcService {
         let store = &self.0.store;
         let key = key_of(&Secret::from_client(token));
         let Some(refresh) =
-            records::get::<RefreshTokenRecord>(store, RecordKind::RefreshToken, &key, now).await?
+            records::get::<RefreshTokenRecord>(store, RecordKind::RefreshToken, &key, now)
+                .await?
+                .filter(|r| !r.rotated)
         else {
             return Ok(None);
         };

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod chromium;
 mod cluster;
 mod contract;
 mod exchange;
@@ -24,6 +25,7 @@ mod redis_server;
 mod relying_site;
 mod rp;
 mod service;
+mod site_login_page;
 mod startup;
 mod store_conformance;
 mod store_memory;

@@ -432,11 +432,50 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(app: &TestApp) {
     );
     let narrowed = json(narrowed).await;
     assert_eq!(narrowed["scope"], "openid");
-    let latest = narrowed["refresh_token"].as_str();
     assert!(
-        latest.is_none(),
-        "without offline_access no new refresh token is issued"
+        claims(narrowed["id_token"].as_str().unwrap())
+            .get("name")
+            .is_none()
     );
+    // RFC 6749 §6: the new refresh token keeps the presented one's scope.
+    let latest = narrowed["refresh_token"].as_str().unwrap();
+    let resp = app
+        .oauth_post(
+            "/oauth/introspect",
+            &[("token", latest)],
+            Some((SHOP, SHOP_SECRET)),
+        )
+        .await;
+    assert_eq!(json(resp).await["scope"], "openid profile offline_access");
+    // A spent refresh token is no longer active.
+    let resp = app
+        .oauth_post(
+            "/oauth/introspect",
+            &[("token", next.as_str())],
+            Some((SHOP, SHOP_SECRET)),
+        )
+        .await;
+    assert_eq!(json(resp).await, serde_json::json!({ "active": false }));
+    // A narrowing without openid, or an empty scope (which is an omitted
+    // one, RFC 6749 §3.2, so the full scope), is handled as such.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", latest),
+        ("scope", "profile"),
+    ];
+    let resp = app
+        .oauth_post("/oauth/token", &form, Some((SHOP, SHOP_SECRET)))
+        .await;
+    expect_oauth_error(resp, 400, "invalid_scope").await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", latest),
+        ("scope", ""),
+    ];
+    let resp = app
+        .oauth_post("/oauth/token", &form, Some((SHOP, SHOP_SECRET)))
+        .await;
+    assert_eq!(json(resp).await["scope"], "openid profile offline_access");
 
     // The old one again: the whole family is revoked.
     expect_oauth_error(app.refresh(SHOP, &first).await, 400, "invalid_grant").await;
@@ -675,15 +714,52 @@ async fn logout_ends_the_browser_session_and_returns_to_the_site(app: &TestApp) 
     let id_token = tokens["id_token"].as_str().unwrap();
     assert_eq!(app.me(&browser).await.status(), StatusCode::OK);
 
-    // A cross-site link without a hint does not log anyone out.
+    // A cross-site link without a hint logs no one out: the person is asked.
     let resp = browser
-        .get(app.url("/oauth/logout"))
+        .get(app.url(&format!(
+            "/oauth/logout?post_logout_redirect_uri={}&client_id=shop",
+            url_encoded(SHOP_LOGGED_OUT)
+        )))
         .header("sec-fetch-site", "cross-site")
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("<form method=\"post\" action=\"/oauth/logout\">"),
+        "{page}"
+    );
+    assert!(page.contains("name=\"confirm\" value=\"yes\""), "{page}");
     assert_eq!(app.me(&browser).await.status(), StatusCode::OK);
+    let confirm = [
+        ("post_logout_redirect_uri", SHOP_LOGGED_OUT),
+        ("client_id", SHOP),
+        ("confirm", "yes"),
+    ];
+    // Another site posting that form gets the question again.
+    let resp = browser
+        .post(app.url("/oauth/logout"))
+        .header("origin", "https://evil.example")
+        .form(&confirm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(app.me(&browser).await.status(), StatusCode::OK);
+    // The person's own click (same origin) logs out and goes back.
+    let resp = browser
+        .post(app.url("/oauth/logout"))
+        .header("origin", app.issuer.as_str())
+        .form(&confirm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), SHOP_LOGGED_OUT);
+    assert_eq!(app.me(&browser).await.status(), StatusCode::UNAUTHORIZED);
+    let (browser, _) = app.authorize_as(&request, ALICE).await;
+
     // An unregistered post_logout_redirect_uri is refused on a page.
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("id_token_hint", id_token)
