@@ -233,6 +233,11 @@ pub struct AskingBrowser {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub client: Option<ClientBody>,
+    /// What the site asks for (`openid profile offline_access`): with
+    /// `offline_access` it stays logged in until the grant is ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
 }
 
 /// `POST /api/mobile/scan` → 200.

@@ -251,7 +251,10 @@ function renderConfirm() {
   el.confirmIcon.classList.toggle('site', !!client);
   if (client) {
     I18n.set(el.confirmTitle, 'phone.confirm_title_client', { name: client.name });
-    I18n.set(el.confirmSub, 'phone.confirm_sub_client');
+    // offline_access: the site stays logged in (refresh tokens) until the
+    // grant is ended from the list below, so say so before the user agrees.
+    const offline = (req.scope || '').split(' ').indexOf('offline_access') >= 0;
+    I18n.set(el.confirmSub, offline ? 'phone.confirm_sub_client_offline' : 'phone.confirm_sub_client');
   } else {
     I18n.set(el.confirmTitle, 'phone.confirm_title');
   }

@@ -61,10 +61,9 @@ pub async fn scan(
 ) -> Result<Json<ScanBody>, ApiError> {
     let id = scanned_id(app.config().public_base(), &body.qr)?;
     let scan = app.login().scan(&user, &id).await?;
-    let client = scan
-        .client_id
-        .as_deref()
-        .and_then(|id| app.oidc().clients().get(id))
+    let asked = scan.authorization.as_ref();
+    let client = asked
+        .and_then(|a| app.oidc().clients().get(&a.client_id))
         .map(|c| ClientBody {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -78,6 +77,7 @@ pub async fn scan(
             user_agent: scan.request.user_agent,
             created_at: scan.created_at.as_secs(),
             client,
+            scope: asked.map(|a| a.scope.to_string()),
         },
     }))
 }

@@ -57,8 +57,8 @@ pub struct ScanAnswer {
     pub expires_in: Duration,
     pub request: RequestInfo,
     pub created_at: Timestamp,
-    /// The relying site asking, if any (`client_id`).
-    pub client_id: Option<String>,
+    /// The relying site's request, if a site asked.
+    pub authorization: Option<AuthorizationRequest>,
 }
 
 /// A new browser login: the cookie value and what it stands for.
@@ -249,7 +249,7 @@ impl LoginService {
             expires_in: now.until(session.expires_at),
             request: session.request,
             created_at: session.created_at,
-            client_id: session.authorization.map(|a| a.client_id),
+            authorization: session.authorization,
         })
     }
 

@@ -58,6 +58,7 @@ async fn the_code_flow_logs_alice_in_to_the_site(app: &TestApp) {
     let scan = json(app.scan(ALICE, &started.qr).await).await;
     assert_eq!(scan["request"]["client"]["id"], SHOP);
     assert_eq!(scan["request"]["client"]["name"], "Example Shop");
+    assert_eq!(scan["request"]["scope"], "openid profile offline_access");
     let confirm = scan["confirm_token"].as_str().unwrap();
     assert_eq!(
         app.confirm(ALICE, &started.qr, confirm).await.status(),
