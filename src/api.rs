@@ -465,7 +465,7 @@ pub struct IntrospectionBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub username: Option<String>,
-    /// `access_token` or `refresh_token`.
+    /// `Bearer` for an access token (RFC 6749 §5.1); absent for a refresh token.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub token_type: Option<String>,

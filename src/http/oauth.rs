@@ -413,7 +413,8 @@ pub async fn introspect(
             active: true,
             scope: Some(t.scope.to_string()),
             username: Some(t.username),
-            token_type: Some(t.token_type.to_owned()),
+            // RFC 7662 §2.2: the token's type as RFC 6749 §5.1 names it.
+            token_type: (t.token_type == "access_token").then(|| "Bearer".to_owned()),
             exp: Some(t.expires_at.as_secs()),
             iat: Some(t.issued_at.as_secs()),
             sub: Some(t.sub),
