@@ -183,6 +183,28 @@ impl Clients {
     }
 }
 
+/// Two clients for unit tests: confidential "shop" (secret hash
+/// `secret_sha256`) and public "spa", both redirecting to `redirect`.
+#[cfg(test)]
+pub(crate) fn test_clients(redirect: &str, secret_sha256: &str) -> Clients {
+    let shop = ClientConfig {
+        client_id: "shop".into(),
+        name: "Shop".into(),
+        redirect_uris: vec![redirect.into()],
+        client_secret_sha256: Some(secret_sha256.into()),
+        public: false,
+        post_logout_redirect_uris: vec![],
+        id_token_signed_response_alg: "RS256".into(),
+    };
+    let spa = ClientConfig {
+        client_id: "spa".into(),
+        client_secret_sha256: None,
+        public: true,
+        ..shop.clone()
+    };
+    Clients::from_config(&[shop, spa], |_| true).expect("valid test clients")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,22 +214,7 @@ mod tests {
         "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
 
     fn clients() -> Clients {
-        let shop = ClientConfig {
-            client_id: "shop".into(),
-            name: "Shop".into(),
-            redirect_uris: vec!["https://shop.example/cb".into()],
-            client_secret_sha256: Some(PASSWORD_SHA256.into()),
-            public: false,
-            post_logout_redirect_uris: vec![],
-            id_token_signed_response_alg: "RS256".into(),
-        };
-        let spa = ClientConfig {
-            client_id: "spa".into(),
-            client_secret_sha256: None,
-            public: true,
-            ..shop.clone()
-        };
-        Clients::from_config(&[shop, spa], |_| true).unwrap()
+        test_clients("https://shop.example/cb", PASSWORD_SHA256)
     }
 
     fn form(id: &str, secret: Option<&str>) -> ClientCredentials {

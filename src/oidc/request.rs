@@ -234,27 +234,11 @@ impl AuthorizationRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ClientConfig;
 
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn clients() -> Clients {
-        let shop = ClientConfig {
-            client_id: "shop".into(),
-            name: "Shop".into(),
-            redirect_uris: vec!["https://shop.example/cb?v=1".into()],
-            client_secret_sha256: Some("00".repeat(32)),
-            public: false,
-            post_logout_redirect_uris: vec![],
-            id_token_signed_response_alg: "RS256".into(),
-        };
-        let spa = ClientConfig {
-            client_id: "spa".into(),
-            client_secret_sha256: None,
-            public: true,
-            ..shop.clone()
-        };
-        Clients::from_config(&[shop, spa], |_| true).unwrap()
+        crate::oidc::clients::test_clients("https://shop.example/cb?v=1", &"00".repeat(32))
     }
 
     /// A good request, with `extra` replacing (or, empty, removing) a
