@@ -221,8 +221,9 @@ pub struct LoginSession {
     pub version: u64,
     /// Set when a relying site asked for this login (`/oauth/authorize`):
     /// confirming it issues that site an authorization code.
+    /// Boxed: held polls keep a session alive, and most logins have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<AuthorizationRequest>,
+    pub authorization: Option<Box<AuthorizationRequest>>,
 }
 
 /// What a redeemed ticket yields.
@@ -261,7 +262,7 @@ impl LoginSession {
     /// The same session, asked for by a relying site.
     pub fn for_client(self, authorization: Option<AuthorizationRequest>) -> Self {
         Self {
-            authorization,
+            authorization: authorization.map(Box::new),
             ..self
         }
     }

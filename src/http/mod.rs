@@ -22,7 +22,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower::{ServiceBuilder, ServiceExt as _};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -40,6 +40,23 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The API routes, each registered together with its OpenAPI description:
 /// a route cannot be served without being documented.
 fn api_routes() -> OpenApiRouter<AppState> {
+    own_routes().merge(cross_origin_routes())
+}
+
+/// The provider's back channel that browser-based clients call from their
+/// own origin ([`oauth::cors`]).
+fn cross_origin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(oauth::discovery))
+        .routes(routes!(oauth::oauth_metadata))
+        .routes(routes!(oauth::jwks))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::userinfo, oauth::userinfo_post))
+        .routes(routes!(oauth::revoke))
+}
+
+/// Every other API route: same-origin only.
+fn own_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(browser::create_qr))
         .routes(routes!(browser::cancel))
@@ -56,12 +73,6 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mobile::sessions))
         .routes(routes!(mobile::end_session))
         .routes(routes!(mobile::demo_users))
-        .routes(routes!(oauth::discovery))
-        .routes(routes!(oauth::oauth_metadata))
-        .routes(routes!(oauth::jwks))
-        .routes(routes!(oauth::token))
-        .routes(routes!(oauth::userinfo, oauth::userinfo_post))
-        .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -78,11 +89,21 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// The whole application router.
 pub fn router(app: AppState) -> Router {
     // The document half is served by `openapi::document`, itself a route.
-    let (api, _) = api_routes().split_for_parts();
-    let api = api.layer(SetResponseHeaderLayer::if_not_present(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
+    let (own, _) = own_routes().split_for_parts();
+    let (cross_origin, _) = cross_origin_routes().split_for_parts();
+    // An OPTIONS route on each, so a preflight reaches the CORS layer rather
+    // than routing's 405; only these paths answer CORS at all.
+    let preflight = || axum::routing::options(|| async { StatusCode::NO_CONTENT });
+    let cross_origin = oauth::CORS_PATHS
+        .iter()
+        .fold(cross_origin, |r, path| r.route(path, preflight()))
+        .layer(oauth::cors(app.config()));
+    let api = own
+        .merge(cross_origin)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
 
     // The pages of the provider's front channel (HTML, not in the API document).
     let oauth_pages = Router::new()
@@ -107,45 +128,31 @@ pub fn router(app: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ));
 
-    let cors = oauth::cors(app.config());
-    let routes = Router::new()
+    Router::new()
         .merge(api)
         .merge(pages)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(app);
-    // CORS wraps the routes rather than sitting inside them, so a preflight
-    // (OPTIONS) is answered before routing calls it a method the route does
-    // not allow; and only the provider's back channel goes through it, so
-    // OPTIONS elsewhere stays a 405 and no other path answers CORS at all.
-    let with_cors = routes.clone().layer(cors);
-    let steer = tower::service_fn(move |request: Request| {
-        let target = if oauth::allows_cors(request.uri().path()) {
-            with_cors.clone()
-        } else {
-            routes.clone()
-        };
-        target.oneshot(request)
-    });
-    Router::new().fallback_service(steer).layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(
-                X_REQUEST_ID,
-                SequentialRequestId::new(),
-            ))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
-            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            )),
-    )
+        .with_state(app)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(
+                    X_REQUEST_ID,
+                    SequentialRequestId::new(),
+                ))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                )),
+        )
 }
 
 /// Request ids `<process prefix>-<counter>`: unique across instances and

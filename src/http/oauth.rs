@@ -23,7 +23,7 @@ use axum_extra::headers::authorization::{Basic, Bearer};
 use axum_extra::headers::{Authorization, HeaderMapExt};
 
 /// The paths a browser-based client may call from its own origin.
-const CORS_PATHS: [&str; 6] = [
+pub const CORS_PATHS: [&str; 6] = [
     paths::OIDC_DISCOVERY,
     paths::OAUTH_METADATA,
     paths::JWKS,

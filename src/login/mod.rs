@@ -222,7 +222,7 @@ impl LoginService {
             state,
             user,
             ticket,
-            authorization: session.authorization.clone(),
+            authorization: session.authorization.as_deref().cloned(),
         }
     }
 
@@ -249,7 +249,7 @@ impl LoginService {
             expires_in: now.until(session.expires_at),
             request: session.request,
             created_at: session.created_at,
-            authorization: session.authorization,
+            authorization: session.authorization.map(|a| *a),
         })
     }
 
@@ -320,7 +320,7 @@ impl LoginService {
                     cookie,
                     account,
                     confirmed_at: redeemed.confirmed_at,
-                    authorization: current.authorization,
+                    authorization: current.authorization.map(|a| *a),
                 });
             }
             self.store.delete_account(&key).await?;
