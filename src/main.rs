@@ -57,6 +57,8 @@ async fn main() -> ExitCode {
         );
     }
     let public_url = config.server.public_url.clone();
+    // Listening for SIGTERM from here on: a stop during start-up is graceful.
+    let stop = shutdown_signal();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -68,7 +70,7 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!(%addr, %public_url, "qrlogin listening"),
         Err(e) => tracing::warn!(error = %e, "cannot tell the listening address"),
     }
-    if let Err(e) = app.run_until_stopped(shutdown_signal()).await {
+    if let Err(e) = app.run_until_stopped(stop).await {
         tracing::error!("{e}");
         return ExitCode::FAILURE;
     }
