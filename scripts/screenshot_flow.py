@@ -303,7 +303,8 @@ def main():
         # Use up this address's QR allowance: the page says so (rate_limited) and retries.
         for _ in range(200):
             try:
-                urllib.request.urlopen(urllib.request.Request(BASE + "/api/qr", data=b"{}", method="POST"))
+                urllib.request.urlopen(urllib.request.Request(BASE + "/api/qr", data=b"{}", method="POST",
+                                                              headers={"Content-Type": "application/json"}))
             except urllib.error.HTTPError as e:
                 if e.code == 429:
                     break

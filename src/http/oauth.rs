@@ -32,18 +32,12 @@ pub const CORS_PATHS: [&str; 6] = [
     paths::REVOKE,
 ];
 
-/// Whether requests to `path` go through [`cors`].
-pub fn allows_cors(path: &str) -> bool {
-    CORS_PATHS.contains(&path)
-}
-
 /// CORS for the back channel: a public client running in a browser (a
 /// single-page app) calls discovery, the token endpoint, userinfo and
 /// revocation from its own origin. Only those paths, only the origins of
 /// public clients' redirect URIs, and never with cookies: these endpoints
 /// authenticate by what the request carries, not by ambient credentials.
-/// Every other path (the QR API, the pages) grants no origin anything
-/// ([`allows_cors`]).
+/// Every other path (the QR API, the pages) grants no origin anything.
 pub fn cors(config: &crate::config::Config) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
     let origins: Vec<HeaderValue> = config

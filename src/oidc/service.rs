@@ -502,16 +502,15 @@ impl OidcService {
         Ok(())
     }
 
-    /// The live access token behind a bearer value, with its grant.
+    /// The live access token stored under `key` (its hash), with its grant.
     async fn live_access(
         &self,
-        token: &str,
+        key: &str,
         now: Timestamp,
     ) -> Result<Option<(AccessTokenRecord, GrantRecord)>, StoreError> {
         let store = &self.0.store;
-        let key = key_of(&Secret::from_client(token));
         let Some(access) =
-            records::get::<AccessTokenRecord>(store, RecordKind::AccessToken, &key, now).await?
+            records::get::<AccessTokenRecord>(store, RecordKind::AccessToken, key, now).await?
         else {
             return Ok(None);
         };
@@ -520,16 +519,16 @@ impl OidcService {
         Ok(grant.map(|g| (access, g)))
     }
 
-    /// The live refresh token behind a value (not yet rotated), with its grant.
+    /// The live refresh token (not yet rotated) stored under `key` (its
+    /// hash), with its grant.
     async fn live_refresh(
         &self,
-        token: &str,
+        key: &str,
         now: Timestamp,
     ) -> Result<Option<(RefreshTokenRecord, GrantRecord)>, StoreError> {
         let store = &self.0.store;
-        let key = key_of(&Secret::from_client(token));
         let Some(refresh) =
-            records::get::<RefreshTokenRecord>(store, RecordKind::RefreshToken, &key, now)
+            records::get::<RefreshTokenRecord>(store, RecordKind::RefreshToken, key, now)
                 .await?
                 .filter(|r| !r.rotated)
         else {
@@ -543,7 +542,8 @@ impl OidcService {
     /// The userinfo endpoint: who the access token's user is.
     pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo> {
         let now = self.0.clock.now();
-        let (access, grant) = self.live_access(access_token, now).await?.ok_or_else(|| {
+        let key = key_of(&Secret::from_client(access_token));
+        let (access, grant) = self.live_access(&key, now).await?.ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::InvalidToken,
                 "the access token is invalid, expired or revoked",
@@ -574,28 +574,19 @@ impl OidcService {
         let token = token.ok_or_else(|| invalid_request("token is required"))?;
         let now = self.0.clock.now();
         let store = &self.0.store;
+        let key = key_of(&Secret::from_client(token));
         // The hint only says where to look first; both are cheap reads.
-        if let Some((refresh, grant)) = self.live_refresh(token, now).await? {
+        if let Some((refresh, grant)) = self.live_refresh(&key, now).await? {
             if refresh.client_id != client.id {
                 return Err(invalid_request("the token was issued to another client"));
             }
-            store
-                .delete_record(
-                    RecordKind::RefreshToken,
-                    &key_of(&Secret::from_client(token)),
-                )
-                .await?;
+            store.delete_record(RecordKind::RefreshToken, &key).await?;
             self.revoke_grant(&grant.id).await?;
-        } else if let Some((access, _)) = self.live_access(token, now).await? {
+        } else if let Some((access, _)) = self.live_access(&key, now).await? {
             if access.client_id != client.id {
                 return Err(invalid_request("the token was issued to another client"));
             }
-            store
-                .delete_record(
-                    RecordKind::AccessToken,
-                    &key_of(&Secret::from_client(token)),
-                )
-                .await?;
+            store.delete_record(RecordKind::AccessToken, &key).await?;
             tracing::info!(client = %client.id, "access token revoked");
         }
         Ok(())
@@ -616,7 +607,8 @@ impl OidcService {
         }
         let token = token.ok_or_else(|| invalid_request("token is required"))?;
         let now = self.0.clock.now();
-        if let Some((a, g)) = self.live_access(token, now).await? {
+        let key = key_of(&Secret::from_client(token));
+        if let Some((a, g)) = self.live_access(&key, now).await? {
             return Ok(Some(Introspection {
                 client_id: a.client_id,
                 sub: g.user.id,
@@ -627,7 +619,7 @@ impl OidcService {
                 token_type: "access_token",
             }));
         }
-        if let Some((r, g)) = self.live_refresh(token, now).await? {
+        if let Some((r, g)) = self.live_refresh(&key, now).await? {
             return Ok(Some(Introspection {
                 client_id: r.client_id,
                 sub: g.user.id,
@@ -686,7 +678,7 @@ impl OidcService {
         })
     }
 
-    /// A user's grants, live, for the phone's list.
+    /// The live grant `id`, if any (for the phone's list).
     pub async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
         records::get(&self.0.store, RecordKind::Grant, id, self.0.clock.now()).await
     }

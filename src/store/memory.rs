@@ -73,14 +73,8 @@ impl MemoryStore {
     }
 
     fn records(&self, kind: RecordKind) -> &DashMap<String, Record> {
-        let slot = match kind {
-            RecordKind::Code => 0,
-            RecordKind::AccessToken => 1,
-            RecordKind::RefreshToken => 2,
-            RecordKind::Grant => 3,
-            RecordKind::DeviceCode => 4,
-        };
-        &self.shared.records[slot]
+        // `RecordKind::ALL` lists the kinds in declaration order.
+        &self.shared.records[kind as usize]
     }
 
     /// QR sessions currently held, expired or not.

@@ -75,7 +75,8 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    /// Every kind, for stores that keep one map per kind.
+    /// Every kind, in declaration order (so `kind as usize` indexes it),
+    /// for stores that keep one map per kind.
     pub const ALL: [RecordKind; 5] = [
         Self::Code,
         Self::AccessToken,
