@@ -39,6 +39,9 @@ pub mod paths {
     pub const REVOKE: &str = "/oauth/revoke";
     pub const INTROSPECT: &str = "/oauth/introspect";
     pub const END_SESSION: &str = "/oauth/logout";
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+    /// RFC 8628's `verification_uri`: where a person types a device's code.
+    pub const DEVICE_PAGE: &str = "/device";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
 
@@ -238,6 +241,11 @@ pub struct AskingBrowser {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub scope: Option<String>,
+    /// For a device's login (a TV, a CLI): the code the device shows, so
+    /// the user can check it is the device in front of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub user_code: Option<String>,
 }
 
 /// `POST /api/mobile/scan` → 200.
@@ -340,9 +348,19 @@ pub struct OAuthErrorBody {
 /// `Debug` shows which parameters came, never their secret values.
 #[derive(Default, Deserialize, ToSchema)]
 pub struct TokenRequest {
-    /// `authorization_code` or `refresh_token`.
+    /// `authorization_code`, `refresh_token` or
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
     #[serde(default, deserialize_with = "empty_as_none")]
     pub grant_type: Option<String>,
+    /// The device grant's device code (RFC 8628 §3.4).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub device_code: Option<String>,
+    /// qrlogin's extension to the device grant: seconds to hold the request
+    /// until the login is decided (at most `login.poll_hold`); without it
+    /// the answer is immediate, as RFC 8628 has it.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    #[schema(value_type = Option<u64>)]
+    pub wait: Option<String>,
     #[serde(default, deserialize_with = "empty_as_none")]
     pub code: Option<String>,
     #[serde(default, deserialize_with = "empty_as_none")]
@@ -365,6 +383,11 @@ impl std::fmt::Debug for TokenRequest {
         f.debug_struct("TokenRequest")
             .field("grant_type", &self.grant_type)
             .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field(
+                "device_code",
+                &self.device_code.as_ref().map(|_| "<redacted>"),
+            )
+            .field("wait", &self.wait)
             .field("redirect_uri", &self.redirect_uri)
             .field(
                 "code_verifier",
@@ -382,6 +405,55 @@ impl std::fmt::Debug for TokenRequest {
             )
             .finish()
     }
+}
+
+/// `POST /oauth/device_authorization` form (RFC 8628 §3.1). `Debug` never
+/// shows the secret.
+#[derive(Default, Deserialize, ToSchema)]
+pub struct DeviceAuthorizationRequest {
+    /// Default `openid`; must include it.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub scope: Option<String>,
+    /// Public clients send only this; confidential ones may use HTTP Basic.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub client_id: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for DeviceAuthorizationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceAuthorizationRequest")
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// `POST /oauth/device_authorization` → 200 (RFC 8628 §3.2).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceAuthorizationBody {
+    /// The device's secret for the token endpoint (256 bits; only its hash is stored).
+    pub device_code: String,
+    /// What a person types: 8 letters, shown `WDJB-MJHT`.
+    #[schema(example = "WDJB-MJHT")]
+    pub user_code: String,
+    /// Where a person types the code.
+    pub verification_uri: String,
+    /// The same with the code filled in: what the device's QR encodes.
+    pub verification_uri_complete: String,
+    /// Seconds until the codes expire.
+    pub expires_in: u64,
+    /// Seconds to wait between token requests.
+    pub interval: u64,
+    /// The QR code of `verification_uri_complete` as SVG (absolute URL).
+    pub qr_svg: String,
+    /// The same as PNG.
+    pub qr_png: String,
 }
 
 /// A form value that is empty is an omitted one (RFC 6749 §3.2).
@@ -497,6 +569,7 @@ pub struct DiscoveryBody {
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
     pub end_session_endpoint: String,
+    pub device_authorization_endpoint: String,
     pub response_types_supported: Vec<String>,
     pub response_modes_supported: Vec<String>,
     pub grant_types_supported: Vec<String>,

@@ -203,6 +203,9 @@ pub struct LimitsConfig {
     /// Upper bound on QR sessions the memory store holds (expired ones count
     /// until forgotten); past it creation answers 503. Redis: size `maxmemory`.
     pub max_live_sessions: usize,
+    /// Device user codes (`XXXX-XXXX`) one client IP may try per minute,
+    /// typed or scanned (RFC 8628 §5.1: they are short enough to guess).
+    pub user_code_per_minute_per_ip: u32,
 }
 
 impl Default for LimitsConfig {
@@ -211,6 +214,7 @@ impl Default for LimitsConfig {
             qr_per_minute_per_ip: 60,
             mobile_per_minute_per_ip: 120,
             max_live_sessions: 1_000_000,
+            user_code_per_minute_per_ip: 20,
         }
     }
 }
@@ -254,6 +258,13 @@ pub struct OidcConfig {
     /// within it, and it ends this long after the login, whatever happens.
     #[serde(with = "humantime_serde")]
     pub refresh_token_ttl: Duration,
+    /// Life of a device authorization (RFC 8628 `expires_in`): how long the
+    /// device's code and user code can be scanned or typed.
+    #[serde(with = "humantime_serde")]
+    pub device_code_ttl: Duration,
+    /// How long a device waits between token requests (RFC 8628 `interval`).
+    #[serde(with = "humantime_serde")]
+    pub device_poll_interval: Duration,
 }
 
 impl Default for OidcConfig {
@@ -263,9 +274,17 @@ impl Default for OidcConfig {
             code_ttl: Duration::from_secs(600),
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            device_code_ttl: Duration::from_secs(600),
+            device_poll_interval: Duration::from_secs(5),
         }
     }
 }
+
+/// The grant type of the Device Authorization Grant (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The grant types a client may be registered for.
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", DEVICE_CODE_GRANT];
 
 /// A relying site (OAuth client) registered with this provider.
 #[derive(Clone, Debug, Deserialize)]
@@ -274,7 +293,9 @@ pub struct ClientConfig {
     pub client_id: String,
     /// What the login page and the phone show: "Log in to {name}?".
     pub name: String,
-    /// Where codes may be sent: compared as exact strings.
+    /// Where codes may be sent: compared as exact strings. Required with
+    /// the `authorization_code` grant, unused by devices.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Hex SHA-256 of the client secret (`qrlogin hash-secret` makes both):
     /// a confidential client. Exactly one of this and `public`.
@@ -289,10 +310,19 @@ pub struct ClientConfig {
     /// needs a signing key of that type.
     #[serde(default = "default_id_token_alg")]
     pub id_token_signed_response_alg: String,
+    /// What the client may use (OAuth dynamic registration's names):
+    /// `authorization_code` (sites: needs `redirect_uris`), `refresh_token`,
+    /// and `urn:ietf:params:oauth:grant-type:device_code` (TVs, CLIs).
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
 }
 
 fn default_id_token_alg() -> String {
     "RS256".into()
+}
+
+fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
 }
 
 /// A config value that must never reach a log.
@@ -518,6 +548,9 @@ impl Config {
         if lim.max_live_sessions == 0 {
             return Err(bad("limits.max_live_sessions", "must be at least 1"));
         }
+        if lim.user_code_per_minute_per_ip == 0 {
+            return Err(bad("limits.user_code_per_minute_per_ip", "must be at least 1"));
+        }
 
         let auth = &self.mobile_auth;
         if let Some(secret) = &auth.jwt_hs256_secret
@@ -580,6 +613,24 @@ impl Config {
             hours(1),
             hours(366 * 24),
         )?;
+        within(
+            "oidc.device_code_ttl",
+            o.device_code_ttl,
+            secs(60),
+            secs(1800),
+        )?;
+        within(
+            "oidc.device_poll_interval",
+            o.device_poll_interval,
+            secs(1),
+            secs(60),
+        )?;
+        if o.device_code_ttl <= self.login.poll_hold {
+            return Err(bad(
+                "oidc.device_code_ttl",
+                "must be longer than login.poll_hold",
+            ));
+        }
         let mut ids = std::collections::HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {
             let key = |field: &str| format!("clients[{i}].{field}");
@@ -600,8 +651,23 @@ impl Config {
             if c.name.trim().is_empty() {
                 return Err(bad(&key("name"), "must not be empty"));
             }
-            if c.redirect_uris.is_empty() {
-                return Err(bad(&key("redirect_uris"), "must list at least one URI"));
+            if c.grant_types.is_empty() {
+                return Err(bad(&key("grant_types"), "must list at least one grant type"));
+            }
+            for (j, grant) in c.grant_types.iter().enumerate() {
+                if !GRANT_TYPES.contains(&grant.as_str()) {
+                    return Err(bad(
+                        &key(&format!("grant_types[{j}]")),
+                        format!("must be one of {}", GRANT_TYPES.join(", ")),
+                    ));
+                }
+            }
+            let browser_login = c.grant_types.iter().any(|g| g == "authorization_code");
+            if browser_login && c.redirect_uris.is_empty() {
+                return Err(bad(
+                    &key("redirect_uris"),
+                    "must list at least one URI (or leave authorization_code out of grant_types)",
+                ));
             }
             for (j, uri) in c.redirect_uris.iter().enumerate() {
                 check_redirect_uri(uri)

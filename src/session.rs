@@ -16,7 +16,7 @@
 //! `version`, which stores use for compare-and-set.
 
 use crate::clock::Timestamp;
-use crate::oidc::AuthorizationRequest;
+use crate::oidc::{AuthorizationRequest, DeviceRequest};
 use crate::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -224,6 +224,11 @@ pub struct LoginSession {
     /// Boxed: held polls keep a session alive, and most logins have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Box<AuthorizationRequest>>,
+    /// Set when a device (a TV, a CLI) asked for this login (RFC 8628): its
+    /// QR shows the device's verification URI, no browser is involved, and
+    /// only the device, holding the device code, can redeem it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Box<DeviceRequest>>,
 }
 
 /// What a redeemed ticket yields.
@@ -256,6 +261,7 @@ impl LoginSession {
             phase: Phase::Pending,
             version: 1,
             authorization: None,
+            device: None,
         }
     }
 
@@ -263,6 +269,14 @@ impl LoginSession {
     pub fn for_client(self, authorization: Option<AuthorizationRequest>) -> Self {
         Self {
             authorization: authorization.map(Box::new),
+            ..self
+        }
+    }
+
+    /// The same session, asked for by a device.
+    pub fn for_device(self, device: DeviceRequest) -> Self {
+        Self {
+            device: Some(Box::new(device)),
             ..self
         }
     }
@@ -435,6 +449,11 @@ impl LoginSession {
     ) -> Result<(Self, Redeemed), TransitionError> {
         use TicketProblem as P;
         let refuse = |p| Err(TransitionError::InvalidTicket(p));
+        // A device's login is the device's to redeem, at the token endpoint
+        // with its device code; no browser ever gets a cookie from it.
+        if self.device.is_some() {
+            return refuse(P::Unknown);
+        }
         match proof {
             Proof::PollToken(token) => self.authorize_poll(token)?,
             Proof::BrowserCookie(cookie) => {
@@ -459,6 +478,33 @@ impl LoginSession {
             }
             Phase::Confirmed { .. } => refuse(P::WindowPassed),
             _ => refuse(P::NotConfirmed),
+        }
+    }
+
+    /// The device holding `device_code` (this session's poll token) takes
+    /// the confirmed login: allowed once, inside the ticket window.
+    pub fn redeem_device(
+        &self,
+        now: Timestamp,
+        device_code: &Secret,
+    ) -> Result<(Self, Redeemed), TransitionError> {
+        self.authorize_poll(device_code)?;
+        if self.device.is_none() {
+            return Err(TransitionError::InvalidTicket(TicketProblem::Unknown));
+        }
+        self.ensure_live(now)?;
+        match &self.phase {
+            Phase::Confirmed { user, confirmed_at } => Ok((
+                self.next(Phase::Redeemed {
+                    user_id: user.id.clone(),
+                }),
+                Redeemed {
+                    user: user.clone(),
+                    confirmed_at: *confirmed_at,
+                },
+            )),
+            Phase::Pending | Phase::Scanned { .. } => Err(TransitionError::NotScanned),
+            Phase::Cancelled | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
         }
     }
 }

@@ -72,10 +72,7 @@ pub async fn create_qr(
             }
         },
     };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .map(|v| truncate_utf8(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT))
-        .unwrap_or_default();
+    let user_agent = user_agent(&headers);
     // Several tabs of one browser share one binding cookie.
     let browser = jar
         .get(BIND_COOKIE)
@@ -383,6 +380,15 @@ pub(super) fn same_origin(headers: &HeaderMap, public: &url::Origin) -> bool {
         Some(origin) => url::Url::parse(origin).is_ok_and(|u| u.origin() == *public),
         None => true,
     }
+}
+
+/// The request's user agent as the phone is shown it: cut to
+/// [`MAX_USER_AGENT`] bytes, invalid UTF-8 replaced.
+pub(super) fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .map(|v| truncate_utf8(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT))
+        .unwrap_or_default()
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.

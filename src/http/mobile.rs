@@ -2,8 +2,8 @@
 //! bearer token says, verified here; a user id in the body would be refused.
 
 use super::error::ApiError;
-use super::extract::{ApiJson, BearerToken};
-use super::rate_limit::{PhoneCall, Spend};
+use super::extract::{ApiJson, BearerToken, ClientIp};
+use super::rate_limit::{PhoneCall, Spend, UserCodeEntry};
 use super::state::AppState;
 use crate::api::{
     AskingBrowser, ClientBody, DecisionBody, DecisionRequest, DemoUser, DemoUsersBody, ErrorBody,
@@ -11,6 +11,7 @@ use crate::api::{
 };
 use crate::auth::AuthError;
 use crate::login::LoginError;
+use crate::oidc::UserCode;
 use crate::secret::Secret;
 use crate::session::{PublicState, QrId, User};
 use axum::Json;
@@ -56,14 +57,31 @@ impl FromRequestParts<AppState> for PhoneUser {
 pub async fn scan(
     _: Spend<PhoneCall>,
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     PhoneUser(user): PhoneUser,
     ApiJson(body): ApiJson<ScanRequest>,
 ) -> Result<Json<ScanBody>, ApiError> {
-    let id = scanned_id(app.config().public_base(), &body.qr)?;
+    let id = match scanned_target(app.config().public_base(), &body.qr)? {
+        Scanned::Login(id) => id,
+        Scanned::Device(code) => {
+            app.limits()
+                .spend::<UserCodeEntry>(ip)
+                .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+            app.device()
+                .find(&code)
+                .await
+                .map_err(LoginError::from)?
+                .ok_or(ApiError::Login(LoginError::NotFound))?
+        }
+    };
     let scan = app.login().scan(&user, &id).await?;
-    let asked = scan.authorization.as_ref();
-    let client = asked
-        .and_then(|a| app.oidc().clients().get(&a.client_id))
+    let (client_id, scope) = match (&scan.authorization, &scan.device) {
+        (Some(site), _) => (Some(&site.client_id), Some(site.scope)),
+        (None, Some(device)) => (Some(&device.client_id), Some(device.scope)),
+        (None, None) => (None, None),
+    };
+    let client = client_id
+        .and_then(|id| app.oidc().clients().get(id))
         .map(|c| ClientBody {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -77,27 +95,56 @@ pub async fn scan(
             user_agent: scan.request.user_agent,
             created_at: scan.created_at.as_secs(),
             client,
-            scope: asked.map(|a| a.scope.to_string()),
+            scope: scope.map(|s| s.to_string()),
+            user_code: scan.device.map(|d| d.user_code.to_string()),
         },
     }))
 }
 
-/// The QR id in scanned content. Only codes of this server are accepted, so
-/// the app cannot be steered into acting on someone else's login URL.
-fn scanned_id(public_base: &str, content: &str) -> Result<QrId, ApiError> {
+/// What a scanned (or typed) text names.
+#[derive(Debug, PartialEq, Eq)]
+enum Scanned {
+    /// A login QR: `<public_url>/l/<id>`, or the bare id.
+    Login(QrId),
+    /// A device's code: its `verification_uri_complete`, or the user code
+    /// as a person types it.
+    Device(UserCode),
+}
+
+/// Only codes of this server are accepted, so the app cannot be steered
+/// into acting on someone else's login URL.
+fn scanned_target(public_base: &str, content: &str) -> Result<Scanned, ApiError> {
+    let not_found = ApiError::Login(LoginError::NotFound);
     let content = content.trim();
-    let raw = match content.strip_prefix(public_base) {
-        Some(rest) => rest.strip_prefix("/l/").unwrap_or(""),
-        None if !content.contains('/') => content,
-        None => {
-            return Err(ApiError::bad_request(
-                "invalid_qr",
-                "this QR code is not a login code of this server",
-            ));
+    if let Some(rest) = content.strip_prefix(public_base) {
+        if let Some(id) = rest.strip_prefix("/l/") {
+            return QrId::parse(id).map(Scanned::Login).ok_or(not_found);
         }
-    };
-    // A well-formed but unknown id is 404 later; a malformed one is 404 now.
-    QrId::parse(raw).ok_or(ApiError::Login(LoginError::NotFound))
+        if let Some(query) = rest
+            .strip_prefix(paths::DEVICE_PAGE)
+            .and_then(|r| r.strip_prefix('?'))
+        {
+            return url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "user_code")
+                .and_then(|(_, code)| UserCode::parse(&code))
+                .map(Scanned::Device)
+                .ok_or(not_found);
+        }
+        return Err(not_found);
+    }
+    if content.contains('/') {
+        return Err(ApiError::bad_request(
+            "invalid_qr",
+            "this QR code is not a login code of this server",
+        ));
+    }
+    // A well-formed but unknown id or code is 404 later; a malformed one is 404 now.
+    if let Some(id) = QrId::parse(content) {
+        return Ok(Scanned::Login(id));
+    }
+    UserCode::parse(content)
+        .map(Scanned::Device)
+        .ok_or(not_found)
 }
 
 impl DecisionRequest {
@@ -275,21 +322,34 @@ mod tests {
     fn scanned_content_must_be_ours() {
         let base = "https://login.example";
         let id = QrId::generate();
-        assert_eq!(scanned_id(base, &format!("{base}/l/{id}")).unwrap(), id);
-        assert_eq!(scanned_id(base, id.as_str()).unwrap(), id);
-        assert_eq!(scanned_id(base, &format!(" {id}\n")).unwrap(), id);
+        let login = |text: &str| scanned_target(base, text).unwrap();
+        let refused = |text: &str| scanned_target(base, text).unwrap_err().code();
+        assert_eq!(login(&format!("{base}/l/{id}")), Scanned::Login(id.clone()));
+        assert_eq!(login(id.as_str()), Scanned::Login(id.clone()));
+        assert_eq!(login(&format!(" {id}\n")), Scanned::Login(id.clone()));
+        assert_eq!(refused(&format!("https://evil.example/l/{id}")), "invalid_qr");
+        assert_eq!(refused(&format!("{base}.evil/l/{id}")), "invalid_qr");
+        assert_eq!(refused(&format!("{base}/x/{id}")), "not_found");
+        assert_eq!(refused("garbage"), "not_found");
+    }
+
+    #[test]
+    fn device_codes_are_read_from_the_verification_uri_or_as_typed() {
+        let base = "https://login.example";
+        let code = UserCode::parse("WDJB-MJHT").unwrap();
+        let device = Scanned::Device(code);
+        let read = |text: &str| scanned_target(base, text).unwrap();
+        assert_eq!(read(&format!("{base}/device?user_code=WDJB-MJHT")), device);
+        assert_eq!(read(&format!("{base}/device?x=1&user_code=wdjbmjht")), device);
+        assert_eq!(read("WDJB-MJHT"), device);
+        assert_eq!(read(" wdjb mjht "), device);
+        let refused = |text: &str| scanned_target(base, text).unwrap_err().code();
+        assert_eq!(refused(&format!("{base}/device?user_code=AAAA-AAAA")), "not_found");
+        assert_eq!(refused(&format!("{base}/device")), "not_found");
+        assert_eq!(refused(&format!("{base}/devices?user_code=WDJB-MJHT")), "not_found");
         assert_eq!(
-            scanned_id(base, &format!("https://evil.example/l/{id}"))
-                .unwrap_err()
-                .code(),
+            refused("https://evil.example/device?user_code=WDJB-MJHT"),
             "invalid_qr"
         );
-        assert_eq!(
-            scanned_id(base, &format!("{base}/x/{id}"))
-                .unwrap_err()
-                .code(),
-            "not_found"
-        );
-        assert_eq!(scanned_id(base, "garbage").unwrap_err().code(), "not_found");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod client_ip;
+pub mod device_page;
 pub mod error;
 pub mod extract;
 pub mod mobile;
@@ -74,6 +75,7 @@ fn own_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mobile::end_session))
         .routes(routes!(mobile::demo_users))
         .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::device_authorization))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi::document))
@@ -114,6 +116,10 @@ pub fn router(app: AppState) -> Router {
         .route(
             paths::END_SESSION,
             axum::routing::get(oauth::end_session).post(oauth::end_session_post),
+        )
+        .route(
+            paths::DEVICE_PAGE,
+            axum::routing::get(device_page::show).post(device_page::decide),
         );
 
     // The document policies matter for pages; JSON answers stay lean.

@@ -7,11 +7,15 @@
 use super::browser::{SESSION_COOKIE, same_origin};
 use super::pages;
 use super::state::AppState;
+use super::extract::ClientIp;
+use super::rate_limit::QrCreation;
 use crate::api::{
-    DiscoveryBody, IntrospectionBody, JwksBody, OAuthErrorBody, TokenBody, TokenQueryRequest,
-    TokenRequest, UserInfoBody, paths,
+    DeviceAuthorizationBody, DeviceAuthorizationRequest, DiscoveryBody, IntrospectionBody,
+    JwksBody, OAuthErrorBody, TokenBody, TokenQueryRequest, TokenRequest, UserInfoBody, paths,
 };
+use crate::oidc::device::verification_uri_complete;
 use crate::oidc::{AuthorizeRefusal, ClientCredentials, ErrorCode, IssuedTokens, OAuthError};
+use crate::session::RequestInfo;
 use crate::secret::Secret;
 use axum::Json;
 use axum::extract::rejection::FormRejection;
@@ -21,6 +25,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::headers::authorization::{Basic, Bearer};
 use axum_extra::headers::{Authorization, HeaderMapExt};
+use std::time::Duration;
 
 /// The paths a browser-based client may call from its own origin.
 pub const CORS_PATHS: [&str; 6] = [
@@ -193,10 +198,11 @@ fn metadata(app: &AppState) -> Response {
         revocation_endpoint: at(paths::REVOKE),
         introspection_endpoint: at(paths::INTROSPECT),
         end_session_endpoint: at(paths::END_SESSION),
+        device_authorization_endpoint: at(paths::DEVICE_AUTHORIZATION),
         issuer,
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
-        grant_types_supported: strings(&["authorization_code", "refresh_token"]),
+        grant_types_supported: strings(&crate::config::GRANT_TYPES),
         subject_types_supported: strings(&["public"]),
         id_token_signing_alg_values_supported: algs,
         scopes_supported: strings(&crate::oidc::scope::SUPPORTED),
@@ -248,13 +254,14 @@ pub async fn jwks(State(app): State<AppState>) -> Response {
     cacheable(Json(JwksBody { keys }))
 }
 
-/// The token endpoint: `authorization_code` (with PKCE) and `refresh_token`.
+/// The token endpoint: `authorization_code` (with PKCE), `refresh_token`,
+/// and the device grant (RFC 8628), optionally held with `wait`.
 #[utoipa::path(post, path = paths::TOKEN, tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),
     responses(
         (status = 200, body = TokenBody, description = "Tokens"),
-        (status = 400, body = OAuthErrorBody, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope"),
+        (status = 400, body = OAuthErrorBody, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope; for the device grant authorization_pending, slow_down, access_denied, expired_token"),
         (status = 401, body = OAuthErrorBody, description = "invalid_client"),
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
@@ -280,12 +287,26 @@ pub async fn token(
             oidc.refresh(&creds, req.refresh_token.as_deref(), req.scope.as_deref())
                 .await?
         }
+        Some(crate::config::DEVICE_CODE_GRANT) => {
+            let wait = match req.wait.as_deref() {
+                None => Duration::ZERO,
+                Some(text) => text.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                    OAuthError::new(
+                        ErrorCode::InvalidRequest,
+                        "wait must be a whole number of seconds",
+                    )
+                })?,
+            };
+            app.device()
+                .token(&creds, req.device_code.as_deref(), wait)
+                .await?
+        }
         Some(_) => {
             // Authenticate first: an unknown client learns nothing more.
             oidc.clients().authenticate(&creds)?;
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code or refresh_token",
+                "grant_type must be authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code",
             )
             .into());
         }
@@ -309,6 +330,73 @@ fn token_body(t: IssuedTokens) -> TokenBody {
         scope: t.scope.to_string(),
         refresh_token: t.refresh_token.map(|r| r.expose().to_owned()),
     }
+}
+
+/// Starts a device's login (RFC 8628 §3.1): a TV or CLI shows the
+/// `verification_uri_complete` as a QR (`qr_svg`, `qr_png`) and the user
+/// code, then polls the token endpoint with the device code.
+#[utoipa::path(post, path = paths::DEVICE_AUTHORIZATION, tag = "oauth",
+    request_body(content = DeviceAuthorizationRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, body = DeviceAuthorizationBody, description = "Device code, user code, where to confirm"),
+        (status = 400, body = OAuthErrorBody, description = "invalid_request, unauthorized_client, invalid_scope"),
+        (status = 401, body = OAuthErrorBody, description = "invalid_client"),
+        (status = 429, body = OAuthErrorBody, description = "temporarily_unavailable: too many from this address (Retry-After)"),
+        (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
+    ))]
+pub async fn device_authorization(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Result<Form<DeviceAuthorizationRequest>, FormRejection>,
+) -> Result<Response, OAuthHttpError> {
+    // A device authorization is a QR session: the QR creation budget.
+    if let Err(retry_after) = app.limits().spend::<QrCreation>(ip) {
+        return Ok(rate_limited(retry_after));
+    }
+    let req = form(body)?;
+    let creds = credentials(&headers, req.client_id, req.client_secret)?;
+    let device = RequestInfo {
+        ip: ip.to_string(),
+        user_agent: super::browser::user_agent(&headers),
+    };
+    let started = app
+        .device()
+        .start(&creds, req.scope.as_deref(), device)
+        .await?;
+    let verification_uri = format!("{}{}", app.oidc().issuer(), paths::DEVICE_PAGE);
+    let base = app.config().public_base();
+    let body = DeviceAuthorizationBody {
+        device_code: started.device_code.expose().to_owned(),
+        user_code: started.user_code.to_string(),
+        verification_uri_complete: verification_uri_complete(&verification_uri, &started.user_code),
+        verification_uri,
+        expires_in: started.expires_in.as_secs(),
+        interval: started.interval.as_secs(),
+        qr_svg: format!("{base}{}", paths::with_id(paths::QR_SVG, &started.qr_id)),
+        qr_png: format!("{base}{}", paths::with_id(paths::QR_PNG, &started.qr_id)),
+    };
+    let mut response = Json(body).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// 429 in OAuth's error shape, with `Retry-After`.
+fn rate_limited(retry_after: Duration) -> Response {
+    let secs = retry_after.as_secs().max(1);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(OAuthErrorBody {
+            error: ErrorCode::TemporarilyUnavailable.as_str().to_owned(),
+            error_description: format!("too many requests from this address; retry in {secs} s"),
+        }),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    no_store(headers);
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
 }
 
 /// Who the access token's user is (OpenID Connect Core §5.3).

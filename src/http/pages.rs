@@ -79,12 +79,50 @@ pub async fn login_page_from(static_dir: Option<&Path>, request: &HeaderMap) -> 
 /// A small page telling a person why their request went nowhere, for the
 /// cases where redirecting back would be unsafe (an unverified redirect URI).
 pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let (title, message) = (escape(title), escape(message));
+    let body = format!("<p id=\"message\">{}</p>", escape(message));
+    html_page(status, title, &body)
+}
+
+/// Asks the person whether to log out (a logout link without proof that
+/// the logged-in user's own site sent it): a form that posts `fields` back
+/// to `action`, and a way to stay.
+pub fn confirm_logout_page(name: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+    let body = format!(
+        "<p id=\"message\">A site asked to end your login as {name} here.</p>\
+         <form method=\"post\" action=\"{action}\">{inputs}\
+         <button type=\"submit\" class=\"btn btn-primary btn-wide\">Log out</button></form>\
+         <p><a href=\"/\">Stay logged in</a></p>",
+        name = escape(name),
+        action = escape(action),
+        inputs = hidden_inputs(fields),
+    );
+    html_page(StatusCode::OK, "Log out?", &body)
+}
+
+/// `<input type="hidden">`s carrying `fields` through a form.
+pub(super) fn hidden_inputs(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect()
+}
+
+/// A server-rendered page in the login page's style: `title` (escaped
+/// here) over `body`, HTML the caller built with [`escape`]d values. Never
+/// cached: these pages speak of one person's login.
+pub(super) fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
+    let title = escape(title);
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
-         <body class=\"page-login\"><main class=\"card\"><h1>{title}</h1><p id=\"message\">{message}</p></main></body></html>\n"
+         <body class=\"page-login\"><main class=\"card\"><h1>{title}</h1>{body}</main></body></html>\n"
     );
     let headers = [
         (
@@ -96,44 +134,8 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response 
     (status, headers, html).into_response()
 }
 
-/// Asks the person whether to log out (a logout link without proof that
-/// the logged-in user's own site sent it): a form that posts `fields` back
-/// to `action`, and a way to stay.
-pub fn confirm_logout_page(name: &str, action: &str, fields: &[(&str, &str)]) -> Response {
-    let inputs: String = fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Log out?</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
-         <body class=\"page-login\"><main class=\"card\"><h1>Log out?</h1>\
-         <p id=\"message\">A site asked to end your login as {name} here.</p>\
-         <form method=\"post\" action=\"{action}\">{inputs}\
-         <button type=\"submit\" class=\"btn btn-primary btn-wide\">Log out</button></form>\
-         <p><a href=\"/\">Stay logged in</a></p></main></body></html>\n",
-        name = escape(name),
-        action = escape(action),
-    );
-    let headers = [
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        ),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-    ];
-    (StatusCode::OK, headers, html).into_response()
-}
-
 /// Text made safe to place in HTML content or a quoted attribute.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -12,6 +12,7 @@ use super::extract::QrIdPath;
 use super::state::AppState;
 use crate::api::{ErrorBody, paths};
 use crate::login::LoginError;
+use crate::oidc::device::verification_uri_complete;
 use crate::session::QrId;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -39,12 +40,23 @@ fn encode(content: &str) -> Result<QRCode, ApiError> {
         .map_err(|e| ApiError::Internal(format!("QR encoding failed: {e:?}")))
 }
 
-/// The content of the live QR session `id`, or 404.
+/// The content of the live QR session `id`, or 404: a device's shows its
+/// verification URI with the user code (RFC 8628 §3.3.1), so a phone camera
+/// without the app still lands on a page that helps.
 async fn live_content(app: &AppState, id: &QrId) -> Result<String, ApiError> {
-    if !app.login().qr_exists(id).await? {
-        return Err(LoginError::NotFound.into());
-    }
-    Ok(qr_content(app.config().public_base(), id))
+    let session = app
+        .login()
+        .live_session(id)
+        .await?
+        .ok_or(LoginError::NotFound)?;
+    let base = app.config().public_base();
+    Ok(match &session.device {
+        Some(device) => verification_uri_complete(
+            &format!("{base}{}", paths::DEVICE_PAGE),
+            &device.user_code,
+        ),
+        None => qr_content(base, id),
+    })
 }
 
 /// The QR code of a live session as SVG.

@@ -19,6 +19,7 @@ use std::num::NonZeroU32;
 pub struct RateLimits {
     qr: DefaultKeyedRateLimiter<IpAddr>,
     mobile: DefaultKeyedRateLimiter<IpAddr>,
+    user_codes: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -33,13 +34,24 @@ impl RateLimits {
         Self {
             qr: RateLimiter::keyed(per_minute(limits.qr_per_minute_per_ip)),
             mobile: RateLimiter::keyed(per_minute(limits.mobile_per_minute_per_ip)),
+            user_codes: RateLimiter::keyed(per_minute(limits.user_code_per_minute_per_ip)),
         }
+    }
+
+    /// Spends one request of budget `B` from `ip`; refused: how long until
+    /// the next one would pass. For handlers that spend only on some
+    /// requests (a scan spends from [`UserCodeEntry`] only for user codes).
+    pub fn spend<B: Budget>(&self, ip: IpAddr) -> Result<(), std::time::Duration> {
+        B::bucket(self)
+            .check_key(&limit_key(ip))
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Forgets clients whose buckets are full again, so memory stays flat.
     pub fn forget_idle(&self) {
         self.qr.retain_recent();
         self.mobile.retain_recent();
+        self.user_codes.retain_recent();
     }
 }
 
@@ -66,6 +78,16 @@ impl Budget for PhoneCall {
     }
 }
 
+/// Looking up a device's user code, typed or scanned
+/// (`limits.user_code_per_minute_per_ip`): RFC 8628 §5.1's brute-force guard.
+#[derive(Debug)]
+pub struct UserCodeEntry;
+impl Budget for UserCodeEntry {
+    fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr> {
+        &limits.user_codes
+    }
+}
+
 /// Extracting it spends one request of budget `B` from the client's IP, or
 /// refuses the request with 429 and `Retry-After`.
 #[derive(Debug)]
@@ -75,11 +97,9 @@ impl<B: Budget> FromRequestParts<AppState> for Spend<B> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await?;
-        B::bucket(app.limits())
-            .check_key(&limit_key(ip))
-            .map_err(|not_until| ApiError::RateLimited {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            })?;
+        app.limits()
+            .spend::<B>(ip)
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
         Ok(Self(PhantomData))
     }
 }

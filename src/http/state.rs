@@ -8,7 +8,7 @@ use super::rate_limit::RateLimits;
 use crate::auth::MobileVerifier;
 use crate::config::{Config, ConfigError};
 use crate::login::LoginService;
-use crate::oidc::OidcService;
+use crate::oidc::{DeviceFlow, OidcService};
 use crate::user_sessions::UserSessions;
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ pub struct AppState(Arc<Parts>);
 struct Parts {
     login: LoginService,
     oidc: OidcService,
+    device: DeviceFlow,
     sessions: UserSessions,
     phones: MobileVerifier,
     limits: RateLimits,
@@ -35,6 +36,7 @@ impl AppState {
     ) -> Result<Self, ConfigError> {
         Ok(Self(Arc::new(Parts {
             sessions: UserSessions::new(login.store().clone(), oidc.clone()),
+            device: DeviceFlow::new(login.clone(), oidc.clone()),
             login,
             oidc,
             phones: MobileVerifier::from_config(&config)?,
@@ -51,6 +53,11 @@ impl AppState {
     /// The OpenID Connect provider.
     pub fn oidc(&self) -> &OidcService {
         &self.0.oidc
+    }
+
+    /// The Device Authorization Grant (RFC 8628).
+    pub fn device(&self) -> &DeviceFlow {
+        &self.0.device
     }
 
     /// A user's logins and grants, for the phone.

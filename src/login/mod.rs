@@ -12,12 +12,13 @@ pub use error::LoginError;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::LoginConfig;
-use crate::oidc::AuthorizationRequest;
+use crate::oidc::{AuthorizationRequest, DeviceRequest};
 use crate::secret::{
     BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket, ticket_qr_id,
 };
 use crate::session::{
-    LoginSession, Proof, PublicState, QrId, RequestInfo, TicketProblem, TransitionError, User,
+    LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem,
+    TransitionError, User,
 };
 use crate::store::{AccountSession, SessionStore, Store};
 use crate::user_sessions::Member;
@@ -59,6 +60,8 @@ pub struct ScanAnswer {
     pub created_at: Timestamp,
     /// The relying site's request, if a site asked.
     pub authorization: Option<AuthorizationRequest>,
+    /// The device's request, if a device asked (RFC 8628).
+    pub device: Option<DeviceRequest>,
 }
 
 /// A new browser login: the cookie value and what it stands for.
@@ -160,15 +163,62 @@ impl LoginService {
         }
     }
 
-    /// Whether the id names a QR session that may be shown (unknown and
-    /// forgotten ones may not).
-    pub async fn qr_exists(&self, id: &QrId) -> Result<bool> {
+    /// Starts the QR session of a device authorization (RFC 8628): the
+    /// device code is its poll token, so only the device can wait on it and
+    /// redeem it; no browser is bound to it. Lives `ttl`.
+    #[tracing::instrument(skip_all, fields(client = %device.client_id))]
+    pub async fn create_device_qr(
+        &self,
+        requester: RequestInfo,
+        device_code: &Secret,
+        device: DeviceRequest,
+        ttl: Duration,
+    ) -> Result<QrId> {
+        // Nobody holds this: a device session never logs a browser in.
+        let no_browser = Secret::generate();
+        loop {
+            let id = QrId::generate();
+            let session = LoginSession::new(
+                id.clone(),
+                PollTokenHash::of(device_code),
+                TicketHash::of(&login_ticket(device_code, &id)),
+                BrowserHash::of(&no_browser),
+                requester.clone(),
+                self.clock.now(),
+                ttl,
+            )
+            .for_device(device.clone());
+            if self.store.insert(&session).await? {
+                tracing::info!(qr = %id, "device qr session created");
+                return Ok(id);
+            }
+        }
+    }
+
+    /// The device takes its confirmed login (once).
+    #[tracing::instrument(skip_all, fields(qr = %id))]
+    pub async fn redeem_device(&self, id: &QrId, device_code: &Secret) -> Result<Redeemed> {
+        let (_, redeemed) = self
+            .transition(id, |s, now| s.redeem_device(now, device_code))
+            .await?;
+        tracing::info!(user = %redeemed.user.id, "device login redeemed");
+        Ok(redeemed)
+    }
+
+    /// The live session `id` (not expired), if any: what may be shown as a
+    /// QR code (unknown, forgotten and expired ones may not).
+    pub async fn live_session(&self, id: &QrId) -> Result<Option<LoginSession>> {
         let now = self.clock.now();
         Ok(self
             .store
             .get(id, now)
             .await?
-            .is_some_and(|s| !s.is_expired(now)))
+            .filter(|s| !s.is_expired(now)))
+    }
+
+    /// Whether the server is shutting down (held waits end early).
+    pub fn is_stopping(&self) -> bool {
+        self.shutdown.is_cancelled()
     }
 
     /// The long poll: answers as soon as the session's state differs from
@@ -250,6 +300,7 @@ impl LoginService {
             request: session.request,
             created_at: session.created_at,
             authorization: session.authorization.map(|a| *a),
+            device: session.device.map(|d| *d),
         })
     }
 

@@ -20,6 +20,23 @@ pub struct Client {
     secret_sha256: Option<[u8; 32]>,
     /// What its id_tokens are signed with.
     pub id_token_alg: Algorithm,
+    grants: Grants,
+}
+
+/// The grant types a client is registered for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Grants {
+    authorization_code: bool,
+    refresh_token: bool,
+    device_code: bool,
+}
+
+/// A way of obtaining tokens (`grant_types` in the client's config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    DeviceCode,
 }
 
 impl Client {
@@ -36,6 +53,15 @@ impl Client {
 
     pub fn allows_post_logout_redirect(&self, uri: &str) -> bool {
         self.post_logout_redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// Whether the client is registered for `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        match grant {
+            GrantType::AuthorizationCode => self.grants.authorization_code,
+            GrantType::RefreshToken => self.grants.refresh_token,
+            GrantType::DeviceCode => self.grants.device_code,
+        }
     }
 
     /// Whether `secret` is this client's, compared in constant time.
@@ -124,6 +150,12 @@ impl Clients {
                 })?),
                 None => None,
             };
+            let has = |g: &str| c.grant_types.iter().any(|t| t == g);
+            let grants = Grants {
+                authorization_code: has("authorization_code"),
+                refresh_token: has("refresh_token"),
+                device_code: has(crate::config::DEVICE_CODE_GRANT),
+            };
             map.insert(
                 c.client_id.clone(),
                 Client {
@@ -133,6 +165,7 @@ impl Clients {
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
                     secret_sha256,
                     id_token_alg: alg,
+                    grants,
                 },
             );
         }
@@ -195,6 +228,7 @@ pub(crate) fn test_clients(redirect: &str, secret_sha256: &str) -> Clients {
         public: false,
         post_logout_redirect_uris: vec![],
         id_token_signed_response_alg: "RS256".into(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
     };
     let spa = ClientConfig {
         client_id: "spa".into(),

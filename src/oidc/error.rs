@@ -21,6 +21,12 @@ pub enum ErrorCode {
     /// RFC 6750: a bearer token that is missing its mark.
     InvalidToken,
     TemporarilyUnavailable,
+    /// RFC 8628 §3.5: the device's login is not decided yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls too fast.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -39,6 +45,9 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! - [`request`]: the authorization request and its refusals (page or redirect).
 //! - [`clients`]: registered clients and client authentication.
+//! - [`device`]: the Device Authorization Grant (RFC 8628) for TVs and CLIs.
 //! - [`pkce`], [`scope`]: the small rules.
 //! - [`keys`]: id_token signing keys and the JWKS.
 //! - [`records`]: codes, grants and tokens as the store keeps them.
@@ -14,6 +15,7 @@
 
 pub mod client_secret;
 pub mod clients;
+pub mod device;
 pub mod error;
 pub mod keys;
 pub mod pkce;
@@ -23,7 +25,8 @@ pub mod scope;
 mod service;
 
 pub use client_secret::client_secret_sha256;
-pub use clients::{Client, ClientCredentials, Clients};
+pub use clients::{Client, ClientCredentials, Clients, GrantType};
+pub use device::{DeviceAuthorization, DeviceFlow, DeviceRequest, UserCode};
 pub use error::{ErrorCode, OAuthError};
 pub use request::{AuthorizationRequest, AuthorizeRefusal, ErrorRedirect};
 pub use scope::Scope;

@@ -137,6 +137,12 @@ impl AuthorizationRequest {
         if get("response_mode").is_some_and(|m| m != "query") {
             return refuse(E::InvalidRequest, "only response_mode=query is supported");
         }
+        if !client.allows(super::clients::GrantType::AuthorizationCode) {
+            return refuse(
+                E::UnauthorizedClient,
+                "this client is not registered for authorization_code",
+            );
+        }
         if get("request").is_some() {
             return refuse(E::RequestNotSupported, "request objects are not supported");
         }

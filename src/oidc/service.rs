@@ -2,7 +2,7 @@
 //! completes, and the back-channel grants, userinfo, revocation,
 //! introspection and logout. It knows nothing of HTTP.
 
-use super::clients::{Client, ClientCredentials, Clients};
+use super::clients::{Client, ClientCredentials, Clients, GrantType};
 use super::error::{ErrorCode, OAuthError, invalid_grant, invalid_request};
 use super::keys::SigningKeys;
 use super::records::{self, AccessTokenRecord, CodeRecord, GrantRecord, RefreshTokenRecord};
@@ -97,9 +97,19 @@ pub struct LogoutPlan {
 
 type Result<T, E = OAuthError> = std::result::Result<T, E>;
 
+/// A client using a grant type it is not registered for (RFC 6749 §5.2).
+pub(super) fn unauthorized_client(grant: GrantType) -> OAuthError {
+    let why = match grant {
+        GrantType::AuthorizationCode => "this client is not registered for authorization_code",
+        GrantType::RefreshToken => "this client is not registered for refresh_token",
+        GrantType::DeviceCode => "this client is not registered for the device_code grant",
+    };
+    OAuthError::new(ErrorCode::UnauthorizedClient, why)
+}
+
 /// The store key of a secret: its SHA-256, so a dump of the store holds no
 /// usable code or token.
-fn key_of(secret: &Secret) -> String {
+pub(super) fn key_of(secret: &Secret) -> String {
     secret.hash().to_hex()
 }
 
@@ -159,19 +169,55 @@ impl OidcService {
         auth_time: Timestamp,
         browser: &RequestInfo,
     ) -> Result<String, StoreError> {
-        let cfg = &self.0.config;
         let now = self.0.clock.now();
+        let grant = self
+            .create_grant(&request.client_id, user, request.scope, auth_time, browser, now)
+            .await?;
+        let cfg = &self.0.config;
+        let store = &self.0.store;
+        let code = Secret::generate();
+        let record = CodeRecord {
+            request: request.clone(),
+            grant_id: grant.id,
+            expires_at: now.plus(cfg.code_ttl),
+        };
+        records::put(
+            store,
+            RecordKind::Code,
+            &key_of(&code),
+            &record,
+            record.expires_at,
+            PutMode::Create,
+            now,
+        )
+        .await?;
+        tracing::info!("authorization code issued");
+        Ok(request.success_url(code.expose(), self.issuer()))
+    }
+
+    /// Records one user's consent to one client, made by one QR login, in
+    /// the store and in the user's index (the phone lists and ends it there).
+    pub(super) async fn create_grant(
+        &self,
+        client_id: &str,
+        user: &User,
+        scope: Scope,
+        auth_time: Timestamp,
+        browser: &RequestInfo,
+        now: Timestamp,
+    ) -> Result<GrantRecord, StoreError> {
+        let cfg = &self.0.config;
         // Without offline_access nothing outlives the last access token.
-        let life = if request.scope.offline_access {
+        let life = if scope.offline_access {
             cfg.refresh_token_ttl
         } else {
             cfg.code_ttl + cfg.access_token_ttl
         };
         let grant = GrantRecord {
             id: random_id(),
-            client_id: request.client_id.clone(),
+            client_id: client_id.to_owned(),
             user: user.clone(),
-            scope: request.scope,
+            scope,
             auth_time,
             browser: browser.clone(),
             created_at: now,
@@ -194,24 +240,7 @@ impl OidcService {
         }
         .to_string();
         store.index_add(&user.id, &member, grant.expires_at).await?;
-        let code = Secret::generate();
-        let record = CodeRecord {
-            request: request.clone(),
-            grant_id: grant.id,
-            expires_at: now.plus(cfg.code_ttl),
-        };
-        records::put(
-            store,
-            RecordKind::Code,
-            &key_of(&code),
-            &record,
-            record.expires_at,
-            PutMode::Create,
-            now,
-        )
-        .await?;
-        tracing::info!("authorization code issued");
-        Ok(request.success_url(code.expose(), self.issuer()))
+        Ok(grant)
     }
 
     /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
@@ -224,6 +253,9 @@ impl OidcService {
         verifier: Option<&str>,
     ) -> Result<IssuedTokens> {
         let client = self.0.clients.authenticate(creds)?;
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(unauthorized_client(GrantType::AuthorizationCode));
+        }
         let code = code.ok_or_else(|| invalid_request("code is required"))?;
         let redirect_uri =
             redirect_uri.ok_or_else(|| invalid_request("redirect_uri is required"))?;
@@ -299,6 +331,9 @@ impl OidcService {
         scope: Option<&str>,
     ) -> Result<IssuedTokens> {
         let client = self.0.clients.authenticate(creds)?;
+        if !client.allows(GrantType::RefreshToken) {
+            return Err(unauthorized_client(GrantType::RefreshToken));
+        }
         let token = refresh_token.ok_or_else(|| invalid_request("refresh_token is required"))?;
         let store = &self.0.store;
         let key = key_of(&Secret::from_client(token));
@@ -372,7 +407,7 @@ impl OidcService {
 
     /// Access token and id_token with `scope`; a refresh token with
     /// `refresh_scope`, when there is one.
-    async fn issue_tokens(
+    pub(super) async fn issue_tokens(
         &self,
         client: &Client,
         mut grant: GrantRecord,
@@ -417,6 +452,8 @@ impl OidcService {
             now,
         )
         .await?;
+        // A client not registered for refresh_token gets none to hold.
+        let refresh_scope = refresh_scope.filter(|_| client.allows(GrantType::RefreshToken));
         let refresh_token = if let Some(refresh_scope) = refresh_scope {
             let token = Secret::generate();
             let refresh = RefreshTokenRecord {

@@ -72,17 +72,20 @@ pub enum RecordKind {
     RefreshToken,
     Grant,
     DeviceCode,
+    /// A device's user code (RFC 8628 `user_code`) → its QR session.
+    UserCode,
 }
 
 impl RecordKind {
     /// Every kind, in declaration order (so `kind as usize` indexes it),
     /// for stores that keep one map per kind.
-    pub const ALL: [RecordKind; 5] = [
+    pub const ALL: [RecordKind; 6] = [
         Self::Code,
         Self::AccessToken,
         Self::RefreshToken,
         Self::Grant,
         Self::DeviceCode,
+        Self::UserCode,
     ];
 
     /// The kind's name in storage keys.
@@ -93,6 +96,7 @@ impl RecordKind {
             Self::RefreshToken => "refresh",
             Self::Grant => "grant",
             Self::DeviceCode => "device",
+            Self::UserCode => "usercode",
         }
     }
 }

@@ -31,6 +31,12 @@ pub const WIKI_REDIRECT: &str = "http://127.0.0.1:9/wiki/cb";
 pub const SPA: &str = "spa";
 pub const SPA_REDIRECT: &str = "http://localhost:5173/cb";
 
+/// A TV app: public, for the device grant (RFC 8628) and refresh tokens.
+pub const TV: &str = "tv";
+/// A kiosk: confidential, for the device grant only.
+pub const KIOSK: &str = "kiosk";
+pub const KIOSK_SECRET: &str = "kiosk-secret-0123456789abcdef";
+
 /// Lower-case hex SHA-256, as `client_secret_sha256` wants it.
 pub fn sha256_hex(text: &str) -> String {
     use sha2::Digest as _;
@@ -50,6 +56,7 @@ pub fn test_config_text(public_url: &str, extra: &str) -> String {
     // A fixed key: generating an RSA key for every test server is slow.
     let signing_key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc/rsa_a.pem");
     let (shop_hash, wiki_hash) = (sha256_hex(SHOP_SECRET), sha256_hex(WIKI_SECRET));
+    let kiosk_hash = sha256_hex(KIOSK_SECRET);
     format!(
         r#"
 [server]
@@ -93,6 +100,18 @@ client_id = "{SPA}"
 name = "Single Page App"
 redirect_uris = ["{SPA_REDIRECT}"]
 public = true
+
+[[clients]]
+client_id = "{TV}"
+name = "Living Room TV"
+public = true
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+
+[[clients]]
+client_id = "{KIOSK}"
+name = "Lobby Kiosk"
+client_secret_sha256 = "{kiosk_hash}"
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
 {extra}
 "#
     )

@@ -43,6 +43,7 @@ async fn provider_and_site() -> (TestApp, Site) {
             public: false,
             post_logout_redirect_uris: vec![post_logout],
             id_token_signed_response_alg: "RS256".into(),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         });
     })
     .await;

@@ -347,6 +347,7 @@ pub fn secret_of(client_id: &str) -> Option<&'static str> {
     match client_id {
         SHOP => Some(SHOP_SECRET),
         WIKI => Some(WIKI_SECRET),
+        KIOSK => Some(KIOSK_SECRET),
         _ => None,
     }
 }
