@@ -16,6 +16,7 @@ mod jwt;
 mod limits;
 mod mobile;
 mod nginx;
+mod node;
 mod oidc;
 mod openapi;
 mod pages;
