@@ -26,6 +26,9 @@
 pub mod oidc;
 pub mod terminal;
 
+/// The `openidconnect` whose types [`LoggedIn`] holds, for callers to name them.
+pub use openidconnect;
+
 use openidconnect::OAuth2TokenResponse;
 use openidconnect::core::{CoreIdTokenClaims, CoreTokenResponse};
 use std::fmt;

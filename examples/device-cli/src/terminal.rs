@@ -30,7 +30,7 @@ pub enum Colours {
     BlackOnWhite,
     /// No escape codes (the user set `NO_COLOR`): dark modules in the
     /// terminal's foreground colour, which scans as drawn on a light
-    /// terminal and inverted on a dark one (most phone scanners read
+    /// terminal and inverted on a dark one (many phone scanners read
     /// inverted codes too).
     None,
 }
