@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use crate::helpers::{
-    Qr, SHOP, SHOP_REDIRECT, SHOP_SECRET, SPA, SPA_REDIRECT, TestApp, WIKI, WIKI_REDIRECT,
-    WIKI_SECRET, browser, json,
+    KIOSK, KIOSK_SECRET, Qr, SHOP, SHOP_REDIRECT, SHOP_SECRET, SPA, SPA_REDIRECT, TestApp, WIKI,
+    WIKI_REDIRECT, WIKI_SECRET, browser, json,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
