@@ -219,7 +219,9 @@ pub struct MeBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
-    /// What the camera read: `<public_url>/l/<id>`, or a bare id.
+    /// What the camera read: `<public_url>/l/<id>` or a bare id (a login
+    /// QR), `<public_url>/device?user_code=WDJB-MJHT` (a device's QR), or a
+    /// device's user code as the person typed it (`wdjb-mjht`).
     pub qr: String,
 }
 

@@ -549,7 +549,10 @@ impl Config {
             return Err(bad("limits.max_live_sessions", "must be at least 1"));
         }
         if lim.user_code_per_minute_per_ip == 0 {
-            return Err(bad("limits.user_code_per_minute_per_ip", "must be at least 1"));
+            return Err(bad(
+                "limits.user_code_per_minute_per_ip",
+                "must be at least 1",
+            ));
         }
 
         let auth = &self.mobile_auth;
@@ -652,7 +655,10 @@ impl Config {
                 return Err(bad(&key("name"), "must not be empty"));
             }
             if c.grant_types.is_empty() {
-                return Err(bad(&key("grant_types"), "must list at least one grant type"));
+                return Err(bad(
+                    &key("grant_types"),
+                    "must list at least one grant type",
+                ));
             }
             for (j, grant) in c.grant_types.iter().enumerate() {
                 if !GRANT_TYPES.contains(&grant.as_str()) {
@@ -941,6 +947,58 @@ pub(crate) mod tests {
         assert!(!c.clients[0].public);
         assert_eq!(c.oidc.code_ttl, Duration::from_secs(600));
         assert_eq!(c.oidc.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn device_clients_need_no_redirect_uris() {
+        let tv = r#"
+            [[clients]]
+            client_id = "tv"
+            name = "TV"
+            public = true
+            grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+        "#;
+        let c = Config::parse(&format!("{MINIMAL}{tv}")).unwrap();
+        assert!(c.clients[0].redirect_uris.is_empty());
+        assert_eq!(c.oidc.device_code_ttl, Duration::from_secs(600));
+        assert_eq!(c.oidc.device_poll_interval, Duration::from_secs(5));
+        assert_eq!(
+            Config::parse(&format!("{MINIMAL}{SHOP}")).unwrap().clients[0].grant_types,
+            ["authorization_code", "refresh_token"]
+        );
+        let cases = [
+            (
+                tv.replace("\"refresh_token\"", "\"implicit\""),
+                "clients[0].grant_types[1]",
+            ),
+            (
+                tv.replace(
+                    r#"["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]"#,
+                    "[]",
+                ),
+                "clients[0].grant_types",
+            ),
+            (
+                tv.replace("\"refresh_token\"", "\"authorization_code\""),
+                "clients[0].redirect_uris",
+            ),
+            (
+                format!("{tv}\n[oidc]\ndevice_code_ttl = \"2h\""),
+                "oidc.device_code_ttl",
+            ),
+            (
+                format!("{tv}\n[oidc]\ndevice_poll_interval = \"0s\""),
+                "oidc.device_poll_interval",
+            ),
+            (
+                format!("{tv}\n[limits]\nuser_code_per_minute_per_ip = 0"),
+                "limits.user_code_per_minute_per_ip",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = err(&format!("{MINIMAL}{text}"));
+            assert!(e.contains(key), "{key}: {e}");
+        }
     }
 
     #[test]

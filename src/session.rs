@@ -881,6 +881,68 @@ mod tests {
         assert_eq!(next.state(t(3)), PublicState::Redeemed);
     }
 
+    /// A device's session: the device code is its poll token.
+    fn device_session() -> LoginSession {
+        let device = crate::oidc::DeviceRequest {
+            client_id: "tv".into(),
+            scope: crate::oidc::Scope::parse("openid"),
+            user_code: crate::oidc::UserCode::parse("WDJB-MJHT").unwrap(),
+        };
+        fresh().for_device(device)
+    }
+
+    #[test]
+    fn only_the_device_redeems_its_confirmed_login_once() {
+        let code = poll();
+        let s = device_session();
+        assert_eq!(
+            s.redeem_device(t(0), &code).unwrap_err(),
+            TransitionError::NotScanned
+        );
+        let c = Secret::generate();
+        let s = s
+            .scan(t(1), &user("alice"), ConfirmTokenHash::of(&c))
+            .unwrap();
+        assert_eq!(
+            s.redeem_device(t(1), &code).unwrap_err(),
+            TransitionError::NotScanned
+        );
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        // Not with another code, and never by a browser's ticket.
+        assert_eq!(
+            s.redeem_device(t(3), &Secret::generate()).unwrap_err(),
+            TransitionError::WrongPollToken
+        );
+        let ticket = crate::secret::login_ticket(&code, &s.id);
+        assert_eq!(
+            s.redeem(t(3), &ticket, as_poller()).unwrap_err(),
+            TransitionError::InvalidTicket(TicketProblem::Unknown)
+        );
+        let (done, redeemed) = s.redeem_device(t(3), &code).unwrap();
+        assert_eq!(redeemed.user.id, "alice");
+        assert_eq!(redeemed.confirmed_at, t(2));
+        assert_eq!(done.state(t(3)), PublicState::Redeemed);
+        assert_eq!(
+            done.redeem_device(t(4), &code).unwrap_err(),
+            TransitionError::AlreadyFinished
+        );
+        // Past the ticket window a confirmed device login has expired.
+        assert_eq!(
+            s.redeem_device(t(2 + 60), &code).unwrap_err(),
+            TransitionError::Expired
+        );
+    }
+
+    #[test]
+    fn a_browser_session_is_not_a_device_s() {
+        let (s, c) = scanned("alice");
+        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        assert_eq!(
+            s.redeem_device(t(3), &poll()).unwrap_err(),
+            TransitionError::InvalidTicket(TicketProblem::Unknown)
+        );
+    }
+
     #[test]
     fn wechat_codes_and_state_names() {
         use PublicState::*;

@@ -249,7 +249,12 @@ function renderConfirm() {
   // A site's login names the site first: that is what the user is agreeing to.
   const client = req.client && req.client.name ? req.client : null;
   el.confirmIcon.classList.toggle('site', !!client);
-  if (client) {
+  if (client && req.user_code) {
+    // A TV or CLI (RFC 8628): the code it shows is how the user tells this
+    // request from one relayed by someone else's device.
+    I18n.set(el.confirmTitle, 'phone.confirm_title_device', { name: client.name });
+    I18n.set(el.confirmSub, 'phone.confirm_sub_device', { code: req.user_code });
+  } else if (client) {
     I18n.set(el.confirmTitle, 'phone.confirm_title_client', { name: client.name });
     // offline_access: the site stays logged in (refresh tokens) until the
     // grant is ended from the list below, so say so before the user agrees.

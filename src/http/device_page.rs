@@ -111,9 +111,7 @@ pub async fn decide(
         if allow {
             login.confirm(user, &id, &scan.confirm_token).await
         } else {
-            login
-                .cancel_by_phone(user, &id, &scan.confirm_token)
-                .await
+            login.cancel_by_phone(user, &id, &scan.confirm_token).await
         }
     }
     .await;

@@ -116,7 +116,12 @@ enum Scanned {
 fn scanned_target(public_base: &str, content: &str) -> Result<Scanned, ApiError> {
     let not_found = ApiError::Login(LoginError::NotFound);
     let content = content.trim();
-    if let Some(rest) = content.strip_prefix(public_base) {
+    // `https://login.example.evil/…` starts with `https://login.example`
+    // too: ours only if the path follows at once.
+    if let Some(rest) = content
+        .strip_prefix(public_base)
+        .filter(|rest| rest.starts_with('/'))
+    {
         if let Some(id) = rest.strip_prefix("/l/") {
             return QrId::parse(id).map(Scanned::Login).ok_or(not_found);
         }
@@ -327,7 +332,10 @@ mod tests {
         assert_eq!(login(&format!("{base}/l/{id}")), Scanned::Login(id.clone()));
         assert_eq!(login(id.as_str()), Scanned::Login(id.clone()));
         assert_eq!(login(&format!(" {id}\n")), Scanned::Login(id.clone()));
-        assert_eq!(refused(&format!("https://evil.example/l/{id}")), "invalid_qr");
+        assert_eq!(
+            refused(&format!("https://evil.example/l/{id}")),
+            "invalid_qr"
+        );
         assert_eq!(refused(&format!("{base}.evil/l/{id}")), "invalid_qr");
         assert_eq!(refused(&format!("{base}/x/{id}")), "not_found");
         assert_eq!(refused("garbage"), "not_found");
@@ -340,13 +348,22 @@ mod tests {
         let device = Scanned::Device(code);
         let read = |text: &str| scanned_target(base, text).unwrap();
         assert_eq!(read(&format!("{base}/device?user_code=WDJB-MJHT")), device);
-        assert_eq!(read(&format!("{base}/device?x=1&user_code=wdjbmjht")), device);
+        assert_eq!(
+            read(&format!("{base}/device?x=1&user_code=wdjbmjht")),
+            device
+        );
         assert_eq!(read("WDJB-MJHT"), device);
         assert_eq!(read(" wdjb mjht "), device);
         let refused = |text: &str| scanned_target(base, text).unwrap_err().code();
-        assert_eq!(refused(&format!("{base}/device?user_code=AAAA-AAAA")), "not_found");
+        assert_eq!(
+            refused(&format!("{base}/device?user_code=AAAA-AAAA")),
+            "not_found"
+        );
         assert_eq!(refused(&format!("{base}/device")), "not_found");
-        assert_eq!(refused(&format!("{base}/devices?user_code=WDJB-MJHT")), "not_found");
+        assert_eq!(
+            refused(&format!("{base}/devices?user_code=WDJB-MJHT")),
+            "not_found"
+        );
         assert_eq!(
             refused("https://evil.example/device?user_code=WDJB-MJHT"),
             "invalid_qr"

@@ -5,18 +5,18 @@
 //! statuses in one place ([`OAuthHttpError`]).
 
 use super::browser::{SESSION_COOKIE, same_origin};
-use super::pages;
-use super::state::AppState;
 use super::extract::ClientIp;
+use super::pages;
 use super::rate_limit::QrCreation;
+use super::state::AppState;
 use crate::api::{
     DeviceAuthorizationBody, DeviceAuthorizationRequest, DiscoveryBody, IntrospectionBody,
     JwksBody, OAuthErrorBody, TokenBody, TokenQueryRequest, TokenRequest, UserInfoBody, paths,
 };
 use crate::oidc::device::verification_uri_complete;
 use crate::oidc::{AuthorizeRefusal, ClientCredentials, ErrorCode, IssuedTokens, OAuthError};
-use crate::session::RequestInfo;
 use crate::secret::Secret;
+use crate::session::RequestInfo;
 use axum::Json;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, RawQuery, State};

@@ -51,10 +51,9 @@ async fn live_content(app: &AppState, id: &QrId) -> Result<String, ApiError> {
         .ok_or(LoginError::NotFound)?;
     let base = app.config().public_base();
     Ok(match &session.device {
-        Some(device) => verification_uri_complete(
-            &format!("{base}{}", paths::DEVICE_PAGE),
-            &device.user_code,
-        ),
+        Some(device) => {
+            verification_uri_complete(&format!("{base}{}", paths::DEVICE_PAGE), &device.user_code)
+        }
         None => qr_content(base, id),
     })
 }

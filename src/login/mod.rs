@@ -17,8 +17,8 @@ use crate::secret::{
     BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket, ticket_qr_id,
 };
 use crate::session::{
-    LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem,
-    TransitionError, User,
+    LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem, TransitionError,
+    User,
 };
 use crate::store::{AccountSession, SessionStore, Store};
 use crate::user_sessions::Member;

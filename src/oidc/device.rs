@@ -65,8 +65,8 @@ impl UserCode {
             .filter(|c| !matches!(c, '-' | ' ' | '\t'))
             .map(|c| c.to_ascii_uppercase())
             .collect();
-        let ok = code.len() == USER_CODE_LEN
-            && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
+        let ok =
+            code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
         ok.then_some(Self(code))
     }
 
@@ -311,7 +311,9 @@ impl DeviceFlow {
             .await?
             .ok_or_else(|| invalid_grant("the device code is invalid, expired or already used"))?;
         if record.client_id != client.id {
-            return Err(invalid_grant("the device code was issued to another client"));
+            return Err(invalid_grant(
+                "the device code was issued to another client",
+            ));
         }
         if now >= record.expires_at {
             return Err(expired());
@@ -319,7 +321,10 @@ impl DeviceFlow {
         // Pacing (§3.5): measured from our previous answer, so a request
         // held by `wait` counts from when it was answered.
         let interval = Duration::from_secs(record.interval_secs);
-        if record.last_answer.is_some_and(|last| now < last.plus(interval)) {
+        if record
+            .last_answer
+            .is_some_and(|last| now < last.plus(interval))
+        {
             record.interval_secs += SLOW_DOWN_STEP.as_secs();
             self.remember_answer(&key, &mut record).await?;
             return Err(OAuthError::new(
@@ -328,7 +333,11 @@ impl DeviceFlow {
             ));
         }
         let state = self
-            .wait_for_decision(&record.qr_id, &code, wait.min(self.login.policy().poll_hold))
+            .wait_for_decision(
+                &record.qr_id,
+                &code,
+                wait.min(self.login.policy().poll_hold),
+            )
             .await;
         self.remember_answer(&key, &mut record).await?;
         match state.map_err(for_device)? {

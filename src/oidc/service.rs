@@ -171,7 +171,14 @@ impl OidcService {
     ) -> Result<String, StoreError> {
         let now = self.0.clock.now();
         let grant = self
-            .create_grant(&request.client_id, user, request.scope, auth_time, browser, now)
+            .create_grant(
+                &request.client_id,
+                user,
+                request.scope,
+                auth_time,
+                browser,
+                now,
+            )
             .await?;
         let cfg = &self.0.config;
         let store = &self.0.store;

@@ -8,6 +8,7 @@ mod bad_input;
 mod chromium;
 mod cluster;
 mod contract;
+mod device;
 mod device_clients;
 mod exchange;
 mod flow;

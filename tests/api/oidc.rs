@@ -823,7 +823,11 @@ async fn discovery_describes_the_provider() {
         );
         assert_eq!(
             d["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
         assert_eq!(
             d["token_endpoint_auth_methods_supported"],

@@ -47,6 +47,7 @@ const README_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/oauth/userinfo"),
     ("POST", "/oauth/revoke"),
     ("POST", "/oauth/introspect"),
+    ("POST", "/oauth/device_authorization"),
 ];
 
 /// The methods probed on every documented path. HEAD is probed apart: axum
@@ -137,6 +138,9 @@ impl Inputs {
             ("POST", "/oauth/revoke" | "/oauth/introspect") => request
                 .basic_auth(SHOP, Some(form_encoded(SHOP_SECRET)))
                 .form(&[("token", "stale")]),
+            ("POST", "/oauth/device_authorization") => {
+                request.form(&[("client_id", TV), ("scope", "openid")])
+            }
             _ => request,
         }
     }
@@ -422,7 +426,8 @@ async fn spent_rate_limits_answer_429_where_documented() {
             "POST /api/mobile/scan",
             "GET /api/mobile/sessions",
             "DELETE /api/mobile/sessions/{id}",
-            "POST /api/qr"
+            "POST /api/qr",
+            "POST /oauth/device_authorization"
         ]
     );
 }
