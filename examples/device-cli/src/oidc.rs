@@ -134,16 +134,16 @@ impl Provider {
     }
 
     /// RFC 8628 section 3.4, polled by openidconnect's own loop: it waits
-    /// `interval` after each `authorization_pending` (measured from the
-    /// answer, as the provider measures), adds 5 s on `slow_down`, backs off
-    /// on network errors, and gives up when the code expires. With `wait`,
+    /// `interval` after each `authorization_pending` (counted from the
+    /// answer, as qrlogin counts), adds 5 s on `slow_down`, backs off on
+    /// network errors, and gives up when the code expires. With `wait`,
     /// each request also carries `wait=25`, so qrlogin holds it until the
-    /// phone answers: the confirm arrives within milliseconds instead of up
-    /// to an interval later. The loop is unchanged: a held request that
-    /// times out answers `authorization_pending` like any other, and the
-    /// pause after it keeps the client within `interval`. A provider that
-    /// does not know `wait` ignores it (RFC 6749 section 3.2: unknown
-    /// parameters are ignored).
+    /// phone answers: a confirm while a request is held (25 s of every 30)
+    /// arrives within milliseconds, one during the pause at the next
+    /// request. The loop needs no change for it: a held request that times
+    /// out answers `authorization_pending` like any other, and the pause
+    /// after it is the pacing qrlogin asks for, held or not. A provider
+    /// that does not know `wait` ignores it (RFC 6749 section 3.2).
     pub async fn poll(
         &self,
         device: &CoreDeviceAuthorizationResponse,
@@ -240,7 +240,6 @@ const CLIENT_ERRORS: [&str; 3] = ["invalid_client", "unauthorized_client", "inva
 fn unreachable(error: &HttpClientError<reqwest::Error>) -> bool {
     match error {
         HttpClientError::Reqwest(e) => e.is_connect() || e.is_timeout(),
-        HttpClientError::Io(_) => true,
         _ => false,
     }
 }
