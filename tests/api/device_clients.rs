@@ -294,6 +294,33 @@ async fn device_cli_refuses_a_client_without_the_device_grant_as_a_config_error(
 }
 
 #[tokio::test]
+async fn device_cli_logs_a_confidential_kiosk_in_with_its_secret() {
+    let t = spawn_app().await;
+    let mut kiosk = settings(&t.issuer, KIOSK, &["openid"], true);
+    kiosk.client_secret = Some(KIOSK_SECRET.into());
+    let mut cli = Cli::start(kiosk);
+    let printed = cli.instructions().await;
+    let scan = phone_scans(&t, &scan_terminal(&printed)).await;
+    assert_eq!(scan["request"]["client"]["id"], KIOSK, "{scan}");
+    phone_decides(&t, &scan, true).await;
+    let (result, text) = cli.finish().await;
+    let login = result.unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(login.claims.subject().as_str(), "alice");
+    assert_eq!(login.claims.audiences()[0].as_str(), KIOSK);
+}
+
+#[tokio::test]
+async fn device_cli_with_a_wrong_secret_is_a_config_error() {
+    let t = spawn_app().await;
+    let mut kiosk = settings(&t.issuer, KIOSK, &["openid"], true);
+    kiosk.client_secret = Some("not-the-kiosk-secret".into());
+    let (result, text) = Cli::start(kiosk).finish().await;
+    let e = result.expect_err(&text);
+    assert!(e.to_string().contains("invalid_client"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[tokio::test]
 async fn device_cli_says_when_the_provider_cannot_be_reached() {
     // A port nothing listens on any more.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
