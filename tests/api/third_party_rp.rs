@@ -3,17 +3,14 @@
 //! `tests/rp/flow.mjs`, which does discovery, the code flow with PKCE, nonce
 //! and state, userinfo, a refresh and a revocation, and refuses whatever
 //! the standard does not allow. The test plays the browser and the phone.
-//! The npm package is installed on first use (`npm ci`, under a lock: the
-//! tests run as parallel processes); Node itself must be on the machine.
+//! The npm package is installed on first use (see `node`); Node itself
+//! must be on the machine.
 
 use crate::helpers::*;
+use crate::node::{NodeScript, install_openid_client};
 use crate::rp::{Decision, params};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
+use std::path::Path;
 
 /// The shop's second redirect URI: openid-client sends the callback URL
 /// without its query as `redirect_uri`, so [`SHOP_REDIRECT`] (`?v=1`) would
@@ -119,15 +116,8 @@ fn redirect_uri_of(client_id: &str) -> &'static str {
     }
 }
 
-/// `tests/rp/flow.mjs` running, its stdout read line by line.
-struct NodeRp {
-    child: tokio::process::Child,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-/// How long flow.mjs may take for one step.
-const STEP: Duration = Duration::from_secs(30);
+/// `tests/rp/flow.mjs` running.
+struct NodeRp(NodeScript);
 
 impl NodeRp {
     async fn spawn(
@@ -137,152 +127,24 @@ impl NodeRp {
         secret: Option<&str>,
         auth: &str,
     ) -> Self {
-        let mut command = Command::new("node");
-        command
-            .arg(rp_dir.join("flow.mjs"))
-            .args(["--issuer", issuer, "--client-id", client_id])
-            .args(["--redirect-uri", redirect_uri_of(client_id), "--auth", auth])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut args = vec!["--issuer", issuer, "--client-id", client_id];
+        args.extend(["--redirect-uri", redirect_uri_of(client_id), "--auth", auth]);
         if let Some(secret) = secret {
-            command.args(["--client-secret", secret]);
+            args.extend(["--client-secret", secret]);
         }
-        let mut child = command
-            .spawn()
-            .expect("node runs (checked by install_openid_client)");
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut stderr = child.stderr.take().unwrap();
-        // Drained as it comes, so the child never blocks on a full pipe.
-        let stderr = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text).await;
-            text
-        });
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
+        Self(NodeScript::spawn(rp_dir, "flow.mjs", args))
     }
 
     /// The first line flow.mjs prints: the authorization URL it built.
     async fn authorization_url(&mut self) -> String {
-        let line = tokio::time::timeout(STEP, self.stdout.next_line()).await;
-        match line {
-            Ok(Ok(Some(line))) => {
-                let value: Value = serde_json::from_str(&line).unwrap();
-                value["authorization_url"].as_str().unwrap().to_owned()
-            }
-            _ => {
-                let _ = self.child.start_kill();
-                let stderr = (&mut self.stderr).await.unwrap_or_default();
-                panic!("flow.mjs printed no authorization URL:\n{stderr}");
-            }
-        }
+        let value = self.0.json_line().await;
+        value["authorization_url"].as_str().unwrap().to_owned()
     }
 
     /// Hands flow.mjs the callback URL and waits for it to finish: whether
     /// it succeeded, its stdout and its stderr.
     async fn finish(mut self, callback: &str) -> (bool, String, String) {
-        let mut stdin = self.child.stdin.take().unwrap();
-        stdin
-            .write_all(format!("{callback}\n").as_bytes())
-            .await
-            .unwrap();
-        drop(stdin);
-        let mut stdout = String::new();
-        let read = async {
-            while let Some(line) = self.stdout.next_line().await.unwrap() {
-                stdout.push_str(&line);
-                stdout.push('\n');
-            }
-            self.child.wait().await.unwrap()
-        };
-        let status = tokio::time::timeout(STEP, read)
-            .await
-            .unwrap_or_else(|_| panic!("flow.mjs did not finish within {STEP:?}"));
-        let stderr = self.stderr.await.unwrap();
-        (status.success(), stdout, stderr)
+        self.0.send(&format!("{callback}\n")).await;
+        self.0.finish().await
     }
-}
-
-/// The version of package-lock.json an install was made from, kept in
-/// `node_modules` once `npm ci` has finished: tells a complete install of
-/// the current lock from a stale or interrupted one.
-const MARKER: &str = "node_modules/.qrlogin-installed";
-
-/// `tests/rp`, with `openid-client` installed from the committed lock. Runs
-/// `npm ci` at most once at a time across the parallel test processes
-/// (mkdir is atomic: the one that creates the lock directory installs).
-async fn install_openid_client() -> PathBuf {
-    let rp_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rp");
-    match Command::new("node").arg("--version").output().await {
-        Ok(out) if out.status.success() => {}
-        _ => panic!(
-            "the third-party RP tests need Node.js (20 or newer) and npm on PATH \
-             (openid-client is a Node library): install them, e.g. apt-get install nodejs npm"
-        ),
-    }
-    let wanted = sha256_hex(&std::fs::read_to_string(rp_dir.join("package-lock.json")).unwrap());
-    let installed = || std::fs::read_to_string(rp_dir.join(MARKER)).is_ok_and(|m| m == wanted);
-    if installed() {
-        return rp_dir;
-    }
-
-    let lock = Path::new(env!("CARGO_TARGET_TMPDIR")).join("npm-ci-tests-rp.lock");
-    let started = Instant::now();
-    loop {
-        match std::fs::create_dir_all(lock.parent().unwrap())
-            .and_then(|()| std::fs::create_dir(&lock))
-        {
-            Ok(()) => break,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if installed() {
-                    return rp_dir;
-                }
-                // A lock older than any install is one a killed run left.
-                let stale = std::fs::metadata(&lock)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(300));
-                if stale {
-                    let _ = std::fs::remove_dir(&lock);
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(300),
-                    "waited 5 minutes for another test's npm ci ({})",
-                    lock.display()
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("cannot create {}: {e}", lock.display()),
-        }
-    }
-    struct Unlock<'a>(&'a Path);
-    impl Drop for Unlock<'_> {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir(self.0);
-        }
-    }
-    let _unlock = Unlock(&lock);
-    if !installed() {
-        let out = Command::new("npm")
-            // Quiet, and from the cache when it has the packages: a warm
-            // cache needs no network.
-            .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
-            .args(["--no-update-notifier", "--loglevel=error", "--prefix"])
-            .arg(&rp_dir)
-            .output()
-            .await
-            .unwrap_or_else(|e| panic!("cannot run npm (needed to install openid-client): {e}"));
-        assert!(
-            out.status.success(),
-            "npm ci --prefix tests/rp failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::write(rp_dir.join(MARKER), &wanted).unwrap();
-    }
-    rp_dir
 }

@@ -53,6 +53,10 @@ const config = await client.discovery(
     ? { execute: [client.allowInsecureRequests] }
     : undefined,
 );
+// By default openid-client checks an ID token's claims and alg but not its
+// signature (it came straight from the token endpoint over TLS); this makes it
+// verify the signature against the JWKS too, as the checks below say it does.
+client.enableNonRepudiationChecks(config);
 const metadata = config.serverMetadata();
 
 const codeVerifier = client.randomPKCECodeVerifier();
