@@ -436,8 +436,9 @@ impl std::fmt::Debug for DeviceAuthorizationRequest {
     }
 }
 
-/// `POST /oauth/device_authorization` → 200 (RFC 8628 §3.2).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// `POST /oauth/device_authorization` → 200 (RFC 8628 §3.2). `Debug`
+/// never shows the device code.
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct DeviceAuthorizationBody {
     /// The device's secret for the token endpoint (256 bits; only its hash is stored).
     pub device_code: String,
@@ -456,6 +457,18 @@ pub struct DeviceAuthorizationBody {
     pub qr_svg: String,
     /// The same as PNG.
     pub qr_png: String,
+}
+
+impl std::fmt::Debug for DeviceAuthorizationBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceAuthorizationBody")
+            .field("device_code", &"<redacted>")
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A form value that is empty is an omitted one (RFC 6749 §3.2).

@@ -669,6 +669,12 @@ impl Config {
                 }
             }
             let browser_login = c.grant_types.iter().any(|g| g == "authorization_code");
+            if !browser_login && !c.grant_types.iter().any(|g| g == DEVICE_CODE_GRANT) {
+                return Err(bad(
+                    &key("grant_types"),
+                    "must include authorization_code or the device_code grant (refresh_token alone logs no one in)",
+                ));
+            }
             if browser_login && c.redirect_uris.is_empty() {
                 return Err(bad(
                     &key("redirect_uris"),
@@ -981,6 +987,13 @@ pub(crate) mod tests {
             (
                 tv.replace("\"refresh_token\"", "\"authorization_code\""),
                 "clients[0].redirect_uris",
+            ),
+            (
+                tv.replace(
+                    r#"["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]"#,
+                    r#"["refresh_token"]"#,
+                ),
+                "clients[0].grant_types",
             ),
             (
                 format!("{tv}\n[oidc]\ndevice_code_ttl = \"2h\""),

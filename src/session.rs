@@ -99,6 +99,9 @@ pub enum Phase {
     },
     Confirmed {
         user: User,
+        /// When the user authenticated for this login: the phone's
+        /// confirm, or, for a device allowed from a browser logged in here,
+        /// that browser's login. The `auth_time` of the tokens it yields.
         confirmed_at: Timestamp,
     },
     Cancelled,
@@ -235,8 +238,8 @@ pub struct LoginSession {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redeemed {
     pub user: User,
-    /// When the phone confirmed: the `auth_time` of an OpenID Connect login.
-    pub confirmed_at: Timestamp,
+    /// When the user authenticated: the `auth_time` of an OpenID Connect login.
+    pub auth_time: Timestamp,
 }
 
 impl LoginSession {
@@ -390,21 +393,27 @@ impl LoginSession {
         }
     }
 
-    /// The phone user tapped Confirm. The session's life becomes the ticket
-    /// window: `ticket_ttl` from now.
+    /// The phone user tapped Confirm, having authenticated at
+    /// `authenticated_at` (now, on the phone). The session's life becomes
+    /// the ticket window, `ticket_ttl` from now; a device's keeps at least
+    /// the rest of its own life, since a device polls at its own pace.
     pub fn confirm(
         &self,
         now: Timestamp,
         user_id: &str,
         confirm: &Secret,
         ticket_ttl: Duration,
+        authenticated_at: Timestamp,
     ) -> Result<Self, TransitionError> {
         let user = self.check_confirmer(now, user_id, confirm)?.clone();
         let mut next = self.next(Phase::Confirmed {
             user,
-            confirmed_at: now,
+            confirmed_at: authenticated_at.min(now),
         });
         next.expires_at = now.plus(ticket_ttl);
+        if self.device.is_some() {
+            next.expires_at = next.expires_at.max(self.expires_at);
+        }
         Ok(next)
     }
 
@@ -427,6 +436,10 @@ impl LoginSession {
         poll_token: &Secret,
     ) -> Result<Self, TransitionError> {
         self.authorize_poll(poll_token)?;
+        // A device cannot withdraw at this endpoint: it simply stops polling.
+        if self.device.is_some() {
+            return Err(TransitionError::WrongPollToken);
+        }
         self.ensure_live(now)?;
         match self.phase {
             Phase::Pending | Phase::Scanned { .. } => Ok(self.next(Phase::Cancelled)),
@@ -472,7 +485,7 @@ impl LoginSession {
                 });
                 let redeemed = Redeemed {
                     user: user.clone(),
-                    confirmed_at: *confirmed_at,
+                    auth_time: *confirmed_at,
                 };
                 Ok((next, redeemed))
             }
@@ -500,7 +513,7 @@ impl LoginSession {
                 }),
                 Redeemed {
                     user: user.clone(),
-                    confirmed_at: *confirmed_at,
+                    auth_time: *confirmed_at,
                 },
             )),
             Phase::Pending | Phase::Scanned { .. } => Err(TransitionError::NotScanned),
@@ -597,14 +610,14 @@ mod tests {
         let (s, c, ticket) = with_ticket();
         assert_eq!(s.state(t(1)), PublicState::Scanned);
         assert_eq!(s.user().unwrap().id, "alice");
-        let s2 = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s2 = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         assert_eq!(s2.state(t(2)), PublicState::Confirmed);
         assert_eq!(s2.expires_at, t(62));
         assert!(s2.version > s.version);
         let (s3, r) = s2.redeem(t(3), &ticket, as_poller()).unwrap();
         assert_eq!(r.user.id, "alice");
         assert_eq!(
-            r.confirmed_at,
+            r.auth_time,
             t(2),
             "auth_time is the confirm, not the redeem"
         );
@@ -634,7 +647,7 @@ mod tests {
     fn confirm_before_scan_is_refused() {
         let c = Secret::generate();
         assert_eq!(
-            fresh().confirm(t(1), "alice", &c, TICKET),
+            fresh().confirm(t(1), "alice", &c, TICKET, t(1)),
             Err(TransitionError::NotScanned)
         );
         assert_eq!(
@@ -664,21 +677,21 @@ mod tests {
             .scan(t(2), &user("alice"), ConfirmTokenHash::of(&new))
             .unwrap();
         assert_eq!(
-            s.confirm(t(3), "alice", &old, TICKET),
+            s.confirm(t(3), "alice", &old, TICKET, t(3)),
             Err(TransitionError::WrongConfirmToken)
         );
-        assert!(s.confirm(t(3), "alice", &new, TICKET).is_ok());
+        assert!(s.confirm(t(3), "alice", &new, TICKET, t(3)).is_ok());
     }
 
     #[test]
     fn confirm_with_another_users_or_a_wrong_token_is_refused() {
         let (s, c) = scanned("alice");
         assert_eq!(
-            s.confirm(t(2), "mallory", &c, TICKET),
+            s.confirm(t(2), "mallory", &c, TICKET, t(2)),
             Err(TransitionError::WrongConfirmToken)
         );
         assert_eq!(
-            s.confirm(t(2), "alice", &Secret::generate(), TICKET),
+            s.confirm(t(2), "alice", &Secret::generate(), TICKET, t(2)),
             Err(TransitionError::WrongConfirmToken)
         );
         assert_eq!(
@@ -693,7 +706,7 @@ mod tests {
         let s = s.cancel_by_phone(t(2), "alice", &c).unwrap();
         assert_eq!(s.state(t(2)), PublicState::Cancelled);
         assert_eq!(
-            s.confirm(t(3), "alice", &c, TICKET),
+            s.confirm(t(3), "alice", &c, TICKET, t(3)),
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
@@ -711,9 +724,9 @@ mod tests {
     #[test]
     fn nothing_moves_after_confirm_except_redeem() {
         let (s, c) = scanned("alice");
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         assert_eq!(
-            s.confirm(t(3), "alice", &c, TICKET),
+            s.confirm(t(3), "alice", &c, TICKET, t(3)),
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
@@ -733,7 +746,7 @@ mod tests {
     #[test]
     fn a_ticket_redeems_once() {
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         let (s, _) = s.redeem(t(3), &ticket, as_poller()).unwrap();
         assert_eq!(
             s.redeem(t(4), &ticket, as_poller()).unwrap_err(),
@@ -744,7 +757,7 @@ mod tests {
     #[test]
     fn redeem_needs_the_right_ticket() {
         let (s, c, _) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         assert_eq!(
             s.redeem(t(3), &Secret::generate(), as_poller())
                 .unwrap_err(),
@@ -789,7 +802,7 @@ mod tests {
         let (s, c) = scanned("alice");
         assert_eq!(s.state(late), PublicState::Expired);
         assert_eq!(
-            s.confirm(late, "alice", &c, TICKET),
+            s.confirm(late, "alice", &c, TICKET, late),
             Err(TransitionError::Expired)
         );
         assert_eq!(
@@ -798,7 +811,7 @@ mod tests {
         );
 
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         assert_eq!(s.state(t(62)), PublicState::Expired);
         assert_eq!(
             s.redeem(t(62), &ticket, as_poller()).unwrap_err(),
@@ -843,7 +856,7 @@ mod tests {
     #[test]
     fn a_wrong_poll_token_is_refused_before_the_ticket_is_looked_at() {
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         let stranger = Secret::generate();
         assert_eq!(
             s.redeem(t(3), &ticket, Proof::PollToken(&stranger))
@@ -862,7 +875,7 @@ mod tests {
     #[test]
     fn a_ticket_by_navigation_works_only_in_the_browser_that_asked() {
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         let other = Secret::generate();
         for proof in [
             Proof::BrowserCookie(None),
@@ -907,7 +920,7 @@ mod tests {
             s.redeem_device(t(1), &code).unwrap_err(),
             TransitionError::NotScanned
         );
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         // Not with another code, and never by a browser's ticket.
         assert_eq!(
             s.redeem_device(t(3), &Secret::generate()).unwrap_err(),
@@ -920,15 +933,33 @@ mod tests {
         );
         let (done, redeemed) = s.redeem_device(t(3), &code).unwrap();
         assert_eq!(redeemed.user.id, "alice");
-        assert_eq!(redeemed.confirmed_at, t(2));
+        assert_eq!(redeemed.auth_time, t(2));
         assert_eq!(done.state(t(3)), PublicState::Redeemed);
         assert_eq!(
             done.redeem_device(t(4), &code).unwrap_err(),
             TransitionError::AlreadyFinished
         );
-        // Past the ticket window a confirmed device login has expired.
+        // A device polls at its own pace: its confirmed login lasts the
+        // rest of its life (TTL), not just the ticket window...
+        assert!(s.redeem_device(t(2 + 60), &code).is_ok());
         assert_eq!(
-            s.redeem_device(t(2 + 60), &code).unwrap_err(),
+            s.redeem_device(t(300), &code).unwrap_err(),
+            TransitionError::Expired
+        );
+        // ...and at least the ticket window when confirmed near its end; a
+        // browser's login, confirmed from a browser logged in earlier,
+        // keeps that earlier login's time.
+        let c = Secret::generate();
+        let late = device_session()
+            .scan(t(290), &user("alice"), ConfirmTokenHash::of(&c))
+            .unwrap()
+            .confirm(t(295), "alice", &c, TICKET, t(100))
+            .unwrap();
+        assert!(late.redeem_device(t(295 + 59), &code).is_ok());
+        let (_, redeemed) = late.redeem_device(t(296), &code).unwrap();
+        assert_eq!(redeemed.auth_time, t(100));
+        assert_eq!(
+            late.redeem_device(t(295 + 60), &code).unwrap_err(),
             TransitionError::Expired
         );
     }
@@ -936,7 +967,7 @@ mod tests {
     #[test]
     fn a_browser_session_is_not_a_device_s() {
         let (s, c) = scanned("alice");
-        let s = s.confirm(t(2), "alice", &c, TICKET).unwrap();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         assert_eq!(
             s.redeem_device(t(3), &poll()).unwrap_err(),
             TransitionError::InvalidTicket(TicketProblem::Unknown)

@@ -253,7 +253,9 @@ function renderConfirm() {
     // A TV or CLI (RFC 8628): the code it shows is how the user tells this
     // request from one relayed by someone else's device.
     I18n.set(el.confirmTitle, 'phone.confirm_title_device', { name: client.name });
-    I18n.set(el.confirmSub, 'phone.confirm_sub_device', { code: req.user_code });
+    const stays = (req.scope || '').split(' ').indexOf('offline_access') >= 0;
+    I18n.set(el.confirmSub, stays ? 'phone.confirm_sub_device_offline' : 'phone.confirm_sub_device',
+      { code: req.user_code });
   } else if (client) {
     I18n.set(el.confirmTitle, 'phone.confirm_title_client', { name: client.name });
     // offline_access: the site stays logged in (refresh tokens) until the

@@ -41,6 +41,7 @@ pub struct DeviceForm {
 pub async fn show(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     jar: CookieJar,
     query: Result<Query<DeviceForm>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -56,6 +57,16 @@ pub async fn show(
     let Some(typed) = typed else {
         return code_form(StatusCode::OK, None);
     };
+    // A link from another site to a ready-made Allow page is how a device
+    // code is relayed to a victim (RFC 8628 §5.4): there, the person types
+    // the code their own device shows. A phone camera or a typed address
+    // opens the link as `none`.
+    if is_cross_site(&headers) {
+        return code_form(
+            StatusCode::OK,
+            Some("For your safety, type the code your device shows."),
+        );
+    }
     let (code, id) = match find(&app, ip, typed).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -109,7 +120,9 @@ pub async fn decide(
     let decided = async {
         let scan = login.scan(user, &id).await?;
         if allow {
-            login.confirm(user, &id, &scan.confirm_token).await
+            login
+                .confirm(user, &id, &scan.confirm_token, Some(account.created_at))
+                .await
         } else {
             login.cancel_by_phone(user, &id, &scan.confirm_token).await
         }
@@ -131,6 +144,13 @@ pub async fn decide(
         ),
         Err(e) => refusal(e),
     }
+}
+
+/// The browser says the request came from a link on another site.
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
 }
 
 /// The logged-in account of this browser, if any; a page when the store fails.
@@ -231,12 +251,21 @@ async fn confirmation_page(app: &AppState, user: &User, code: &UserCode, id: &Qr
         .as_ref()
         .and_then(|d| app.oidc().clients().get(&d.client_id))
         .map_or("a device", |c| c.name.as_str());
+    let stays = session
+        .device
+        .as_ref()
+        .is_some_and(|d| d.scope.offline_access);
+    let stays = if stays {
+        "<p>It stays signed in until you sign it out from the app's list of logins.</p>"
+    } else {
+        ""
+    };
     let asked = session.request;
     let shown = code.to_string();
     let body = format!(
         "<p id=\"message\">Sign in to <strong>{client}</strong> as {name}?</p>\
          <p>Only continue if the device is in front of you and shows <strong id=\"code\">{shown}</strong>.</p>\
-         <p class=\"muted\">Asked from {ip} ({ua}).</p>\
+         {stays}<p>Asked from {ip}; the device says it is: {ua}.</p>\
          <form method=\"post\" action=\"{action}\">{fields}\
          <button type=\"submit\" name=\"decision\" value=\"allow\" class=\"btn btn-primary btn-wide\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"btn btn-secondary btn-wide\">Deny</button>\

@@ -183,7 +183,9 @@ pub async fn confirm(
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<DecisionBody>, ApiError> {
     let (id, confirm_token) = body.parts()?;
-    app.login().confirm(&user, &id, &confirm_token).await?;
+    app.login()
+        .confirm(&user, &id, &confirm_token, None)
+        .await?;
     Ok(Json(DecisionBody {
         state: PublicState::Confirmed,
     }))

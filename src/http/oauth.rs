@@ -288,17 +288,8 @@ pub async fn token(
                 .await?
         }
         Some(crate::config::DEVICE_CODE_GRANT) => {
-            let wait = match req.wait.as_deref() {
-                None => Duration::ZERO,
-                Some(text) => text.parse::<u64>().map(Duration::from_secs).map_err(|_| {
-                    OAuthError::new(
-                        ErrorCode::InvalidRequest,
-                        "wait must be a whole number of seconds",
-                    )
-                })?,
-            };
             app.device()
-                .token(&creds, req.device_code.as_deref(), wait)
+                .token(&creds, req.device_code.as_deref(), req.wait.as_deref())
                 .await?
         }
         Some(_) => {

@@ -174,14 +174,15 @@ impl LoginService {
         device: DeviceRequest,
         ttl: Duration,
     ) -> Result<QrId> {
-        // Nobody holds this: a device session never logs a browser in.
-        let no_browser = Secret::generate();
+        // Nobody holds these: a device session never logs a browser in,
+        // even on an instance that would not know to refuse it.
+        let (no_browser, no_ticket) = (Secret::generate(), Secret::generate());
         loop {
             let id = QrId::generate();
             let session = LoginSession::new(
                 id.clone(),
                 PollTokenHash::of(device_code),
-                TicketHash::of(&login_ticket(device_code, &id)),
+                TicketHash::of(&no_ticket),
                 BrowserHash::of(&no_browser),
                 requester.clone(),
                 self.clock.now(),
@@ -233,11 +234,40 @@ impl LoginService {
         since: PublicState,
         wait: Duration,
     ) -> Result<PollAnswer> {
+        self.hold(id, poll_token, since, wait, false).await
+    }
+
+    /// The same wait for a device's session, with its device code: only
+    /// the device's token requests wait this way (the browser API does not
+    /// see device sessions, so it cannot tell a device who scanned).
+    pub async fn poll_device(
+        &self,
+        id: &QrId,
+        device_code: &Secret,
+        since: PublicState,
+        wait: Duration,
+    ) -> Result<PublicState> {
+        Ok(self.hold(id, device_code, since, wait, true).await?.state)
+    }
+
+    async fn hold(
+        &self,
+        id: &QrId,
+        poll_token: &Secret,
+        since: PublicState,
+        wait: Duration,
+        device: bool,
+    ) -> Result<PollAnswer> {
         let deadline = Instant::now() + wait;
         let mut checked_token = false;
         loop {
             let now = self.clock.now();
-            let session = self.store.get(id, now).await?.ok_or(LoginError::NotFound)?;
+            let session = self
+                .store
+                .get(id, now)
+                .await?
+                .filter(|s| s.device.is_some() == device)
+                .ok_or(LoginError::NotFound)?;
             if !checked_token {
                 // The poll hash never changes, so checking once is enough.
                 session.authorize_poll(poll_token)?;
@@ -306,10 +336,19 @@ impl LoginService {
 
     /// The phone user tapped Confirm.
     #[tracing::instrument(skip(self, user, confirm_token), fields(qr = %id, user = %user.id))]
-    pub async fn confirm(&self, user: &User, id: &QrId, confirm_token: &Secret) -> Result<()> {
+    /// `authenticated_at`: when the user authenticated, if not now on the
+    /// phone (a device allowed from a browser logged in here earlier).
+    pub async fn confirm(
+        &self,
+        user: &User,
+        id: &QrId,
+        confirm_token: &Secret,
+        authenticated_at: Option<Timestamp>,
+    ) -> Result<()> {
         let ticket_ttl = self.policy.ticket_ttl;
         self.transition(id, |s, now| {
-            Ok((s.confirm(now, &user.id, confirm_token, ticket_ttl)?, ()))
+            let at = authenticated_at.unwrap_or(now);
+            Ok((s.confirm(now, &user.id, confirm_token, ticket_ttl, at)?, ()))
         })
         .await?;
         tracing::info!("qr session confirmed");
@@ -370,7 +409,7 @@ impl LoginService {
                 return Ok(NewLogin {
                     cookie,
                     account,
-                    confirmed_at: redeemed.confirmed_at,
+                    confirmed_at: redeemed.auth_time,
                     authorization: current.authorization.map(|a| *a),
                 });
             }

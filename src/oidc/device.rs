@@ -31,6 +31,9 @@ const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 const USER_CODE_LEN: usize = 8;
 /// What a `slow_down` adds to the device's interval (RFC 8628 §3.5).
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+/// How much earlier than `interval` a request may come: a device's timer
+/// and the clocks of several instances are not exact.
+const SLOW_DOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// A user code, upper case without its dash; shown as `WDJB-MJHT`.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -124,8 +127,8 @@ struct DeviceCodeRecord {
     /// Seconds the device must leave between token requests; grows by
     /// [`SLOW_DOWN_STEP`] at each `slow_down`.
     interval_secs: u64,
-    /// When this server last answered the device.
-    last_answer: Option<Timestamp>,
+    /// When the device's last token request came.
+    last_request: Option<Timestamp>,
     /// When the authorization ends; the record stays a little longer, so a
     /// late poll hears `expired_token` rather than `invalid_grant`.
     expires_at: Timestamp,
@@ -202,7 +205,9 @@ impl DeviceFlow {
             return Err(unauthorized_client(GrantType::DeviceCode));
         }
         // RFC 6749 §3.3 lets the server default an omitted scope.
-        let scope = Scope::parse(scope.unwrap_or("openid"));
+        let mut scope = Scope::parse(scope.unwrap_or("openid"));
+        // No refresh token will come: do not grant (nor list) offline access.
+        scope.offline_access &= client.allows(GrantType::RefreshToken);
         if !scope.openid {
             return Err(OAuthError::new(
                 ErrorCode::InvalidScope,
@@ -255,11 +260,11 @@ impl DeviceFlow {
             scope,
             device,
             interval_secs: cfg.device_poll_interval.as_secs(),
-            last_answer: None,
+            last_request: None,
             expires_at: now.plus(ttl),
         };
         let retained = record.expires_at.plus(self.login.policy().expired_grace);
-        records::put(
+        let created = records::put(
             store,
             RecordKind::DeviceCode,
             &key_of(&device_code),
@@ -269,6 +274,10 @@ impl DeviceFlow {
             now,
         )
         .await?;
+        if !created {
+            // Two equal 256-bit codes: the OS random source is broken.
+            return Err(OAuthError::Unavailable("device code collision".into()));
+        }
         tracing::info!(client = %client.id, qr = %qr_id, "device authorization started");
         Ok(DeviceAuthorization {
             device_code,
@@ -296,12 +305,19 @@ impl DeviceFlow {
         &self,
         creds: &ClientCredentials,
         device_code: Option<&str>,
-        wait: Duration,
+        wait: Option<&str>,
     ) -> Result<IssuedTokens> {
         let client = self.oidc.clients().authenticate(creds)?;
         if !client.allows(GrantType::DeviceCode) {
             return Err(unauthorized_client(GrantType::DeviceCode));
         }
+        let wait = match wait {
+            None => Duration::ZERO,
+            Some(text) => text
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| invalid_request("wait must be a whole number of seconds"))?,
+        };
         let code = device_code.ok_or_else(|| invalid_request("device_code is required"))?;
         let code = Secret::from_client(code);
         let key = key_of(&code);
@@ -315,18 +331,29 @@ impl DeviceFlow {
                 "the device code was issued to another client",
             ));
         }
-        if now >= record.expires_at {
-            return Err(expired());
-        }
-        // Pacing (§3.5): measured from our previous answer, so a request
-        // held by `wait` counts from when it was answered.
+        // Pacing (§3.5): requests at least `interval` apart, counted from
+        // the previous request's arrival, so a request held by `wait` may
+        // be followed at once (the hold itself spaced them).
         let interval = Duration::from_secs(record.interval_secs);
-        if record
-            .last_answer
-            .is_some_and(|last| now < last.plus(interval))
-        {
+        let too_soon = record
+            .last_request
+            .is_some_and(|last| now.plus(SLOW_DOWN_GRACE) < last.plus(interval));
+        if too_soon {
             record.interval_secs += SLOW_DOWN_STEP.as_secs();
-            self.remember_answer(&key, &mut record).await?;
+        }
+        record.last_request = Some(now);
+        let retained = record.expires_at.plus(self.login.policy().expired_grace);
+        records::put(
+            store,
+            RecordKind::DeviceCode,
+            &key,
+            &record,
+            retained,
+            PutMode::Replace,
+            now,
+        )
+        .await?;
+        if too_soon {
             return Err(OAuthError::new(
                 ErrorCode::SlowDown,
                 "polling too fast: wait the interval, now 5 seconds longer",
@@ -339,7 +366,6 @@ impl DeviceFlow {
                 wait.min(self.login.policy().poll_hold),
             )
             .await;
-        self.remember_answer(&key, &mut record).await?;
         match state.map_err(for_device)? {
             PublicState::Pending | PublicState::Scanned => Err(OAuthError::new(
                 ErrorCode::AuthorizationPending,
@@ -364,7 +390,7 @@ impl DeviceFlow {
                         &client.id,
                         &redeemed.user,
                         record.scope,
-                        redeemed.confirmed_at,
+                        redeemed.auth_time,
                         &record.device,
                         now,
                     )
@@ -389,7 +415,7 @@ impl DeviceFlow {
         let mut since = PublicState::Pending;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let state = self.login.poll(id, code, since, left).await?.state;
+            let state = self.login.poll_device(id, code, since, left).await?;
             let undecided = matches!(state, PublicState::Pending | PublicState::Scanned);
             if !undecided || Instant::now() >= deadline || self.login.is_stopping() {
                 return Ok(state);
@@ -397,23 +423,6 @@ impl DeviceFlow {
             // Scanned is still "pending" to the device: keep holding.
             since = state;
         }
-    }
-
-    async fn remember_answer(&self, key: &str, record: &mut DeviceCodeRecord) -> Result<()> {
-        let now = self.login.clock().now();
-        record.last_answer = Some(now);
-        let retained = record.expires_at.plus(self.login.policy().expired_grace);
-        records::put(
-            self.login.store(),
-            RecordKind::DeviceCode,
-            key,
-            &*record,
-            retained,
-            PutMode::Replace,
-            now,
-        )
-        .await?;
-        Ok(())
     }
 }
 

@@ -149,7 +149,9 @@ impl AuthorizationRequest {
         if get("request_uri").is_some() {
             return refuse(E::RequestUriNotSupported, "request_uri is not supported");
         }
-        let scope = Scope::parse(get("scope").unwrap_or(""));
+        let mut scope = Scope::parse(get("scope").unwrap_or(""));
+        // No refresh token will come: do not grant (nor list) offline access.
+        scope.offline_access &= client.allows(super::clients::GrantType::RefreshToken);
         if !scope.openid {
             return refuse(E::InvalidScope, "scope must include openid");
         }

@@ -221,26 +221,18 @@ async fn the_tv_logs_in_once_the_phone_confirms(app: &TestApp) {
 
 async fn polling_faster_than_the_interval_slows_the_device_down(app: &TestApp) {
     let device = start(app, TV, "openid").await;
-    expect_oauth_error(
-        poll_token(app, &device, None).await,
-        400,
-        "authorization_pending",
-    )
-    .await;
-    // At once again: slow down, and the interval becomes 10 s.
-    expect_oauth_error(poll_token(app, &device, None).await, 400, "slow_down").await;
-    app.clock().advance(Duration::from_secs(9));
-    expect_oauth_error(poll_token(app, &device, None).await, 400, "slow_down").await;
-    // Now 15 s, counted from the last answer.
-    app.clock().advance(Duration::from_secs(15));
-    expect_oauth_error(
-        poll_token(app, &device, None).await,
-        400,
-        "authorization_pending",
-    )
-    .await;
+    let poll = || poll_token(app, &device, None);
+    expect_oauth_error(poll().await, 400, "authorization_pending").await;
+    // At once again: slow down, and the interval becomes 10 s (a second of
+    // grace for imprecise timers), counted from each request.
+    expect_oauth_error(poll().await, 400, "slow_down").await;
+    app.clock().advance(Duration::from_secs(8));
+    expect_oauth_error(poll().await, 400, "slow_down").await;
+    // Now 15 s.
     app.clock().advance(Duration::from_secs(14));
-    expect_oauth_error(poll_token(app, &device, None).await, 400, "slow_down").await;
+    expect_oauth_error(poll().await, 400, "authorization_pending").await;
+    app.clock().advance(Duration::from_secs(13));
+    expect_oauth_error(poll().await, 400, "slow_down").await;
 }
 
 async fn a_cancel_on_the_phone_is_access_denied(app: &TestApp) {
@@ -255,14 +247,14 @@ async fn a_cancel_on_the_phone_is_access_denied(app: &TestApp) {
 async fn device_codes_expire(app: &TestApp) {
     // Never scanned: expired after `expires_in`.
     let device = start(app, TV, "openid").await;
-    app.clock().advance(Duration::from_secs(599));
+    app.clock().advance(Duration::from_secs(598));
     expect_oauth_error(
         poll_token(app, &device, None).await,
         400,
         "authorization_pending",
     )
     .await;
-    app.clock().advance(Duration::from_secs(1));
+    app.clock().advance(Duration::from_secs(5));
     expect_oauth_error(poll_token(app, &device, None).await, 400, "expired_token").await;
     // A late phone finds nothing to scan.
     let resp = app
@@ -274,9 +266,28 @@ async fn device_codes_expire(app: &TestApp) {
         .await;
     expect_error(resp, 404, "not_found").await;
 
-    // Confirmed, but the device did not come for its tokens within the
-    // ticket window (60 s): expired too.
+    // Confirmed: a device polling at its own pace still gets its tokens
+    // later in its life...
     let device = start(app, TV, "openid").await;
+    let scan = phone_scan(app, ALICE, device.complete_uri()).await;
+    phone_decides(app, ALICE, &scan, "/api/mobile/confirm").await;
+    app.clock().advance(Duration::from_secs(300));
+    assert_eq!(
+        poll_token(app, &device, None).await.status(),
+        StatusCode::OK
+    );
+    // ...and, confirmed near the end, for the ticket window (60 s) past it.
+    let device = start(app, TV, "openid").await;
+    app.clock().advance(Duration::from_secs(595));
+    let scan = phone_scan(app, ALICE, device.complete_uri()).await;
+    phone_decides(app, ALICE, &scan, "/api/mobile/confirm").await;
+    app.clock().advance(Duration::from_secs(59));
+    assert_eq!(
+        poll_token(app, &device, None).await.status(),
+        StatusCode::OK
+    );
+    let device = start(app, TV, "openid").await;
+    app.clock().advance(Duration::from_secs(595));
     let scan = phone_scan(app, ALICE, device.complete_uri()).await;
     phone_decides(app, ALICE, &scan, "/api/mobile/confirm").await;
     app.clock().advance(Duration::from_secs(60));
@@ -284,8 +295,10 @@ async fn device_codes_expire(app: &TestApp) {
 }
 
 async fn a_device_code_works_once_and_for_its_client_only(app: &TestApp) {
-    let device = start(app, KIOSK, "openid").await;
+    // The kiosk is not registered for refresh_token: offline_access is not granted.
+    let device = start(app, KIOSK, "openid offline_access").await;
     let scan = phone_scan(app, ALICE, device.complete_uri()).await;
+    assert_eq!(scan["request"]["scope"], "openid");
     phone_decides(app, ALICE, &scan, "/api/mobile/confirm").await;
 
     // Another device client with this code: invalid_grant, and the code survives.
@@ -311,7 +324,7 @@ async fn a_device_code_works_once_and_for_its_client_only(app: &TestApp) {
     let resp = poll_token(app, &device, None).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let tokens = json(resp).await;
-    // The kiosk is not registered for refresh_token: none, even if asked.
+    assert_eq!(tokens["scope"], "openid");
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
     wait_interval(app);
     expect_oauth_error(poll_token(app, &device, None).await, 400, "invalid_grant").await;
@@ -420,6 +433,11 @@ async fn logged_in_browser(app: &TestApp, phone: &str) -> reqwest::Client {
 }
 
 async fn a_logged_in_browser_can_allow_or_deny_a_device(app: &TestApp) {
+    // Alice logged in to qrlogin in this browser a day ago.
+    let alice = logged_in_browser(app, ALICE).await;
+    let me = json(app.me(&alice).await).await;
+    let logged_in_at = me["expires_at"].as_i64().unwrap() - 7 * 24 * 3600;
+    app.clock().advance(Duration::from_secs(24 * 3600));
     let device = start(app, TV, "openid").await;
     let user_code = device.user_code().to_owned();
 
@@ -431,7 +449,18 @@ async fn a_logged_in_browser_can_allow_or_deny_a_device(app: &TestApp) {
     let back = format!("/?rd=%2Fdevice%3Fuser_code%3D{user_code}");
     assert!(html.contains(&back), "{html}");
 
-    let alice = logged_in_browser(app, ALICE).await;
+    // Linked from another site: not a ready-made Allow page (relayed codes).
+    let page = alice
+        .get(device.page(app))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("type the code"), "{html}");
+    assert!(!html.contains("Living Room TV"), "{html}");
+
     let page = alice.get(device.page(app)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
@@ -470,10 +499,10 @@ async fn a_logged_in_browser_can_allow_or_deny_a_device(app: &TestApp) {
     wait_interval(app);
     let resp = poll_token(app, &device, None).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        claims(json(resp).await["id_token"].as_str().unwrap())["sub"],
-        "alice"
-    );
+    let id = claims(json(resp).await["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], "alice");
+    // Nobody authenticated just now: the login is the browser's, a day old.
+    assert_eq!(id["auth_time"], logged_in_at);
 
     // Deny: the next device hears access_denied; deciding twice is refused.
     let device = start(app, TV, "openid").await;
@@ -580,6 +609,23 @@ async fn a_device_session_never_logs_a_browser_in() {
         .await
         .unwrap();
     expect_error(resp, 400, "invalid_ticket").await;
+    // The browser API does not see device sessions: the device code cannot
+    // read who scanned before they consented, nor withdraw the session.
+    let qr = Qr {
+        id: id.to_string(),
+        poll_token: device.code().to_owned(),
+        qr_content: String::new(),
+        body: Value::Null,
+    };
+    expect_error(app.status_raw(&qr, "wait=0").await, 404, "not_found").await;
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/qr/{id}")))
+        .bearer_auth(device.code())
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 401, "unauthorized").await;
     assert_eq!(
         poll_token(&app, &device, None).await.status(),
         StatusCode::OK

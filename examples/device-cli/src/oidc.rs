@@ -134,16 +134,17 @@ impl Provider {
     }
 
     /// RFC 8628 section 3.4, polled by openidconnect's own loop: it waits
-    /// `interval` after each `authorization_pending` (counted from the
-    /// answer, as qrlogin counts), adds 5 s on `slow_down`, backs off on
-    /// network errors, and gives up when the code expires. With `wait`,
-    /// each request also carries `wait=25`, so qrlogin holds it until the
-    /// phone answers: a confirm while a request is held (25 s of every 30)
-    /// arrives within milliseconds, one during the pause at the next
-    /// request. The loop needs no change for it: a held request that times
-    /// out answers `authorization_pending` like any other, and the pause
-    /// after it is the pacing qrlogin asks for, held or not. A provider
-    /// that does not know `wait` ignores it (RFC 6749 section 3.2).
+    /// `interval` after each `authorization_pending`, adds 5 s on
+    /// `slow_down`, backs off on network errors, and gives up when the code
+    /// expires. With `wait`, each request also carries `wait=25`, so
+    /// qrlogin holds it until the phone answers: a confirm while a request
+    /// is held (25 s of every 30) arrives within milliseconds, one during
+    /// the loop's pause at the next request. The loop needs no change for
+    /// it: a held request that times out answers `authorization_pending`
+    /// like any other. (qrlogin counts `interval` from each request's
+    /// arrival, so a client could follow a held answer at once; this loop
+    /// pauses anyway, which is merely slower.) A provider that does not
+    /// know `wait` ignores it (RFC 6749 section 3.2).
     pub async fn poll(
         &self,
         device: &CoreDeviceAuthorizationResponse,
