@@ -39,6 +39,8 @@ pub mod paths {
     pub const REVOKE: &str = "/oauth/revoke";
     pub const INTROSPECT: &str = "/oauth/introspect";
     pub const END_SESSION: &str = "/oauth/logout";
+    /// nginx forward-auth (`auth_request`).
+    pub const AUTH_VERIFY: &str = "/auth/verify";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
 

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
+pub mod forward_auth;
 pub mod mobile;
 pub mod oauth;
 pub mod openapi;
@@ -74,6 +75,7 @@ fn own_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mobile::end_session))
         .routes(routes!(mobile::demo_users))
         .routes(routes!(oauth::introspect))
+        .routes(routes!(forward_auth::verify))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi::document))

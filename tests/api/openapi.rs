@@ -47,6 +47,7 @@ const README_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/oauth/userinfo"),
     ("POST", "/oauth/revoke"),
     ("POST", "/oauth/introspect"),
+    ("GET", "/auth/verify"),
 ];
 
 /// The methods probed on every documented path. HEAD is probed apart: axum
