@@ -202,7 +202,9 @@ pub struct CompleteQuery {
     /// The one-time ticket from the confirmed poll.
     #[param(value_type = Option<String>)]
     pub ticket: Option<WireSecret>,
-    /// Same-origin path to go to afterwards (default `/`).
+    /// Where to go afterwards (default `/`): a same-origin path, or an
+    /// absolute URL on a host under `server.cookie_domain` or in
+    /// `forward_auth.allowed_redirect_hosts`; anything else goes to `/`.
     pub next: Option<String>,
 }
 
