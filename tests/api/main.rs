@@ -16,6 +16,7 @@ mod jwt;
 mod limits;
 mod mobile;
 mod nginx;
+mod nginx_server;
 mod oidc;
 mod openapi;
 mod pages;
