@@ -10,6 +10,7 @@ mod cluster;
 mod contract;
 mod exchange;
 mod flow;
+mod forward_auth;
 mod helpers;
 mod i18n;
 mod jwt;
