@@ -42,6 +42,8 @@ pub mod paths {
     pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
     /// RFC 8628's `verification_uri`: where a person types a device's code.
     pub const DEVICE_PAGE: &str = "/device";
+    /// nginx forward-auth (`auth_request`).
+    pub const AUTH_VERIFY: &str = "/auth/verify";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
 
@@ -203,7 +205,9 @@ pub struct CompleteQuery {
     /// The one-time ticket from the confirmed poll.
     #[param(value_type = Option<String>)]
     pub ticket: Option<WireSecret>,
-    /// Same-origin path to go to afterwards (default `/`).
+    /// Where to go afterwards (default `/`): a same-origin path, or an
+    /// absolute URL on a host under `server.cookie_domain` or in
+    /// `forward_auth.allowed_redirect_hosts`; anything else goes to `/`.
     pub next: Option<String>,
 }
 

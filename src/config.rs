@@ -1,9 +1,11 @@
 //! Typed configuration: parsed once from TOML at start-up and validated there,
 //! so a bad value fails fast with a message naming its key.
 
+use crate::forward_auth::{AllowedHost, CookieDomain, IdentityHeader, UserField};
 use crate::session::User;
 use ipnet::IpNet;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,6 +60,10 @@ pub struct Config {
     /// Relying sites allowed to log users in through `/oauth/authorize`.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// nginx forward-auth: what `/auth/verify` answers, and where `?rd=`
+    /// may send browsers.
+    #[serde(default)]
+    pub forward_auth: ForwardAuthConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -78,6 +84,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers (slowloris).
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// The login cookie's `Domain`: a login here counts on every host at or
+    /// below it (apps behind nginx forward-auth). Unset: this host only.
+    pub cookie_domain: Option<CookieDomain>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -317,6 +326,29 @@ pub struct ClientConfig {
     pub grant_types: Vec<String>,
 }
 
+/// nginx forward-auth (`/auth/verify`, `?rd=`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    /// Hosts outside `server.cookie_domain` that `?rd=` may send browsers
+    /// back to: `host` (on the default port) or `host:port`.
+    pub allowed_redirect_hosts: Vec<AllowedHost>,
+    /// Header name → user field (`id`, `name`, `avatar`) that `/auth/verify`
+    /// answers with. Empty: `X-Auth-User` = id, `X-Auth-Name` = name.
+    pub headers: BTreeMap<IdentityHeader, UserField>,
+    /// Named lists of user ids, for `/auth/verify?policy=<name>`.
+    pub policies: Vec<PolicyConfig>,
+}
+
+/// `[[forward_auth.policies]]`: who passes `/auth/verify?policy=<name>`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub name: String,
+    /// User ids, compared exactly.
+    pub users: Vec<String>,
+}
+
 fn default_id_token_alg() -> String {
     "RS256".into()
 }
@@ -454,6 +486,7 @@ impl Config {
         if self.server.backlog == 0 {
             return Err(bad("server.backlog", "must be at least 1"));
         }
+        self.validate_forward_auth()?;
         let header_timeout = self.server.header_read_timeout;
         if header_timeout < Duration::from_millis(100) || header_timeout > Duration::from_secs(300)
         {
@@ -598,6 +631,66 @@ impl Config {
             }
         }
         self.validate_oidc()
+    }
+
+    fn validate_forward_auth(&self) -> Result<(), ConfigError> {
+        if let Some(domain) = &self.server.cookie_domain {
+            let host = match self.server.public_url.host() {
+                Some(url::Host::Domain(host)) => host,
+                _ => "",
+            };
+            // Browsers refuse a cookie whose Domain does not cover the host
+            // that sets it: no login would ever stick.
+            if !domain.covers(host) {
+                return Err(bad(
+                    "server.cookie_domain",
+                    format!(
+                        "{:?} does not cover the host of server.public_url ({}): it must be that host or a parent domain of it",
+                        domain.as_str(),
+                        self.server.public_url.host_str().unwrap_or("none"),
+                    ),
+                ));
+            }
+        }
+        let fa = &self.forward_auth;
+        let mut names = std::collections::HashSet::new();
+        for header in fa.headers.keys() {
+            if !names.insert(header.name().as_str()) {
+                return Err(bad(
+                    "forward_auth.headers",
+                    format!(
+                        "{:?} is listed twice (header names ignore case)",
+                        header.as_written()
+                    ),
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, policy) in fa.policies.iter().enumerate() {
+            let key = |field: &str| format!("forward_auth.policies[{i}].{field}");
+            let name_ok = !policy.name.is_empty()
+                && policy.name.len() <= 64
+                && policy
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !name_ok {
+                return Err(bad(
+                    &key("name"),
+                    "must be 1-64 characters of A-Z a-z 0-9 - _ . (it goes in ?policy=, comma-separated)",
+                ));
+            }
+            if !names.insert(policy.name.as_str()) {
+                return Err(bad(&key("name"), "is used by another policy"));
+            }
+            if policy.users.is_empty() {
+                return Err(bad(&key("users"), "must list at least one user id"));
+            }
+            if let Some(j) = policy.users.iter().position(|u| u.is_empty()) {
+                return Err(bad(&key(&format!("users[{j}]")), "must not be empty"));
+            }
+        }
+        Ok(())
     }
 
     fn validate_oidc(&self) -> Result<(), ConfigError> {
@@ -819,6 +912,41 @@ pub(crate) mod tests {
         );
     }
 
+    /// The forward-auth lines the demo config carries commented out are
+    /// valid once uncommented (on a public_url the cookie domain covers).
+    #[test]
+    fn the_demo_configs_forward_auth_examples_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let demo = std::fs::read_to_string(path).unwrap();
+        let examples = [
+            "cookie_domain",
+            "[forward_auth",
+            "[[forward_auth",
+            "allowed_redirect_hosts",
+            "\"Remote-",
+            "name = \"admins\"",
+            "users = ",
+        ];
+        let mut uncommented = 0;
+        let text: String = demo
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if examples.iter().any(|e| rest.starts_with(e)) => {
+                    uncommented += 1;
+                    format!("{rest}\n")
+                }
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        assert_eq!(uncommented, 9, "{text}");
+        let text = text.replace("http://127.0.0.1:8080", "http://login.example.com:8080");
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.server.cookie_domain.unwrap().as_str(), "example.com");
+        assert_eq!(c.forward_auth.headers.len(), 2);
+        assert_eq!(c.forward_auth.policies.len(), 1);
+        assert_eq!(c.forward_auth.allowed_redirect_hosts.len(), 2);
+    }
+
     #[test]
     fn durations_are_human_readable() {
         let c = Config::parse(&format!(
@@ -935,6 +1063,151 @@ pub(crate) mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("demo-alice"));
         assert!(!debug.contains("hunter2"));
+    }
+
+    /// MINIMAL on `login.example.com` with the cookie on `domain`, then `extra`.
+    fn on_example_com(domain: &str, extra: &str) -> String {
+        let text = MINIMAL.replace("http://localhost:8080", "https://login.example.com");
+        let text = text.replace(
+            "[server]",
+            &format!("[server]\ncookie_domain = \"{domain}\""),
+        );
+        format!("{text}\n{extra}")
+    }
+
+    #[test]
+    fn forward_auth_keys_are_read() {
+        let c = Config::parse(&on_example_com(
+            "Example.COM",
+            r#"
+            [forward_auth]
+            allowed_redirect_hosts = ["grafana.internal", "10.0.0.5:3000"]
+            [forward_auth.headers]
+            "Remote-User" = "id"
+            "X-Auth-Avatar" = "avatar"
+            [[forward_auth.policies]]
+            name = "admins"
+            users = ["alice"]
+            "#,
+        ))
+        .unwrap();
+        assert_eq!(c.server.cookie_domain.unwrap().as_str(), "example.com");
+        let fa = &c.forward_auth;
+        assert_eq!(fa.allowed_redirect_hosts.len(), 2);
+        let headers: Vec<_> = fa
+            .headers
+            .iter()
+            .map(|(h, f)| (h.as_written(), *f))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("Remote-User", UserField::Id),
+                ("X-Auth-Avatar", UserField::Avatar)
+            ]
+        );
+        assert_eq!(fa.policies[0].users, ["alice"]);
+
+        // The parent domain itself may be the login host; unset, nothing changes.
+        let c = Config::parse(
+            &on_example_com("example.com", "").replace("login.example.com", "example.com"),
+        );
+        assert!(c.is_ok());
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(c.server.cookie_domain.is_none() && c.forward_auth.headers.is_empty());
+    }
+
+    #[test]
+    fn bad_forward_auth_keys_name_their_key() {
+        let policy = |name: &str, users: &str| {
+            format!("[[forward_auth.policies]]\nname = \"{name}\"\nusers = {users}\n")
+        };
+        let cases = [
+            (on_example_com("com", ""), "server.cookie_domain"),
+            (on_example_com("127.0.0.1", ""), "server.cookie_domain"),
+            (
+                on_example_com("example.com:443", ""),
+                "server.cookie_domain",
+            ),
+            (on_example_com("example.com.", ""), "server.cookie_domain"),
+            // It must cover public_url's host, or browsers drop the cookie.
+            (on_example_com("other.com", ""), "server.cookie_domain"),
+            (
+                on_example_com("app.example.com", ""),
+                "server.cookie_domain",
+            ),
+            (
+                on_example_com("example.com", "").replace("login.example.com", "127.0.0.1"),
+                "server.cookie_domain",
+            ),
+            (
+                on_example_com("example.com", "").replace("login.example.com", "login.example.org"),
+                "server.cookie_domain",
+            ),
+            (
+                on_example_com(
+                    "example.com",
+                    "[forward_auth]\nallowed_redirect_hosts = [\"https://x.org\"]",
+                ),
+                "forward_auth.allowed_redirect_hosts",
+            ),
+            (
+                on_example_com(
+                    "example.com",
+                    "[forward_auth.headers]\n\"Set-Cookie\" = \"id\"",
+                ),
+                "forward_auth.headers",
+            ),
+            (
+                on_example_com(
+                    "example.com",
+                    "[forward_auth.headers]\n\"X-A\" = \"id\"\n\"x-a\" = \"name\"",
+                ),
+                "forward_auth.headers",
+            ),
+            (
+                on_example_com(
+                    "example.com",
+                    "[forward_auth.headers]\n\"X-Mail\" = \"email\"",
+                ),
+                "email",
+            ),
+            (
+                on_example_com("example.com", "[forward_auth]\ntypo = 1"),
+                "typo",
+            ),
+            (
+                on_example_com("example.com", &policy("a,b", "[\"alice\"]")),
+                "forward_auth.policies[0].name",
+            ),
+            (
+                on_example_com("example.com", &policy("", "[\"alice\"]")),
+                "forward_auth.policies[0].name",
+            ),
+            (
+                on_example_com(
+                    "example.com",
+                    &format!(
+                        "{}{}",
+                        policy("admins", "[\"alice\"]"),
+                        policy("admins", "[\"bob\"]")
+                    ),
+                ),
+                "forward_auth.policies[1].name",
+            ),
+            (
+                on_example_com("example.com", &policy("admins", "[]")),
+                "forward_auth.policies[0].users",
+            ),
+            (
+                on_example_com("example.com", &policy("admins", "[\"alice\", \"\"]")),
+                "forward_auth.policies[0].users[1]",
+            ),
+        ];
+        for (text, key) in cases {
+            let msg = err(&text);
+            assert!(msg.contains(key), "expected {key:?} in {msg:?}");
+        }
     }
 
     const SHOP: &str = r#"

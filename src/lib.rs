@@ -23,6 +23,9 @@
 //! - [`user_sessions`]: what a user is logged in to (browser logins, client
 //!   grants), for the phone to list and end.
 //! - [`auth`]: verifying the phone's bearer token (demo tokens, HS256/RS256 JWTs).
+//! - [`forward_auth`]: nginx `auth_request` — a location's rules, the
+//!   headers naming the user, and where a browser may return after logging
+//!   in (`?rd=`).
 //! - [`api`]: the JSON contract — every body as a type, every path.
 //! - [`http`]: the router (and the OpenAPI document generated from it),
 //!   extractors, rate limits, thin handlers, and [`http::ApiError`], the one
@@ -38,6 +41,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod forward_auth;
 pub mod http;
 pub mod login;
 pub mod oidc;

@@ -38,6 +38,9 @@ const MAX_BACKOFF_MS = 10000;
 // server checked the request before serving the page, and checks it again
 // when the page asks for a code with it.
 const AUTHORIZE = location.pathname === '/oauth/authorize' ? location.search.slice(1) : null;
+// Where to go once logged in (`?rd=`, from nginx forward-auth): the server
+// checked it before serving this page and checks it again as `next`.
+const RETURN_TO = AUTHORIZE ? null : new URLSearchParams(location.search).get('rd');
 // The site's name, once the server told us ("Log in to Example Shop").
 let clientName = null;
 // An unattended tab would otherwise mint codes forever; after this many
@@ -209,7 +212,7 @@ function finishLogin(body) {
   }
   const url = new URL(body.redirect, location.href);
   // For a site's login the server sends the browser on to the site itself.
-  if (!AUTHORIZE) url.searchParams.set('next', '/');
+  if (!AUTHORIZE) url.searchParams.set('next', RETURN_TO || '/');
   location.href = url.href;
 }
 

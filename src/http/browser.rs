@@ -9,6 +9,8 @@ use crate::api::{
     ClientBody, CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody,
     NewQrRequest, PollBody, ScannedBy, StatusQuery, WireSecret, paths,
 };
+use crate::config::Config;
+use crate::forward_auth::redirect::{query_value, redirect_target};
 use crate::login::{NewLogin, PollAnswer};
 use crate::oidc::AuthorizeRefusal;
 use crate::secret::Secret;
@@ -16,8 +18,8 @@ use crate::session::{Proof, PublicState, RequestInfo, TransitionError};
 use crate::store::AccountSession;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use std::time::Duration;
@@ -270,9 +272,9 @@ pub async fn complete(
     jar: CookieJar,
     query: Result<Query<CompleteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) =
+    let Query(mut query) =
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
-    let ticket = query.ticket.map(|t| t.0).unwrap_or_default();
+    let ticket = query.ticket.take().map(|t| t.0).unwrap_or_default();
     let browser = jar.get(BIND_COOKIE).map(|c| Secret::from_client(c.value()));
     match app
         .login()
@@ -283,13 +285,20 @@ pub async fn complete(
             let jar = jar.add(session_cookie(&app, &login.cookie));
             let next = match site_redirect(&app, &login).await? {
                 Some(site) => site,
-                None => safe_next(query.next.as_deref()).to_owned(),
+                None => next_target(&query, app.config()).unwrap_or_else(|| "/".to_owned()),
             };
             Ok((jar, Redirect::to(&next)).into_response())
         }
-        // A person following a link gets the login page with a message, not JSON.
+        // A person following a link gets the login page with a message, not
+        // JSON, still carrying where they were going.
         Err(e) if is_ticket_refusal(&e) && accepts_html(&headers) => {
-            Ok(Redirect::to("/?login_error=invalid_ticket").into_response())
+            let page = match next_target(&query, app.config()) {
+                Some(next) if next != "/" => {
+                    format!("/?login_error=invalid_ticket&rd={}", query_value(&next))
+                }
+                _ => "/?login_error=invalid_ticket".to_owned(),
+            };
+            Ok(Redirect::to(&page).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -309,20 +318,10 @@ fn accepts_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-/// `next` if it is a same-origin relative path, else `/`: no open redirect.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                // Browsers drop tabs and newlines from URLs, turning "/\t/x" into "//x".
-                && path.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            path
-        }
-        _ => "/",
-    }
+/// `next`, if it is somewhere a browser may be sent ([`redirect_target`]:
+/// no open redirect).
+fn next_target(query: &CompleteQuery, config: &Config) -> Option<String> {
+    redirect_target(query.next.as_deref()?, config)
 }
 
 /// Who is logged in in this browser.
@@ -366,8 +365,10 @@ pub async fn logout(
         .get(SESSION_COOKIE)
         .map(|c| Secret::from_client(c.value()));
     app.login().logout(cookie.as_ref()).await?;
-    let removal = Cookie::build(SESSION_COOKIE).path("/").build();
-    Ok((jar.remove(removal), StatusCode::NO_CONTENT))
+    Ok((
+        session_cookie_removals(app.config()),
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 /// False when the browser says the request came from another site.
@@ -400,48 +401,61 @@ fn truncate_utf8(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
+/// The login cookie. With `server.cookie_domain` it carries `Domain=`, so
+/// browsers send it to every host under that domain (the apps nginx
+/// protects); otherwise it is host-only. `SameSite=Lax` still holds between
+/// those hosts: they are one site.
 fn session_cookie(app: &AppState, value: &Secret) -> Cookie<'static> {
-    let max_age = i64::try_from(app.config().login.session_ttl.as_secs()).unwrap_or(i64::MAX);
-    Cookie::build((SESSION_COOKIE, value.expose().to_owned()))
+    let config = app.config();
+    let max_age = i64::try_from(config.login.session_ttl.as_secs()).unwrap_or(i64::MAX);
+    let mut cookie = Cookie::build((SESSION_COOKIE, value.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
-        .secure(app.config().is_https())
-        .max_age(cookie::time::Duration::seconds(max_age))
-        .build()
+        .secure(config.is_https())
+        .max_age(cookie::time::Duration::seconds(max_age));
+    if let Some(domain) = &config.server.cookie_domain {
+        cookie = cookie.domain(domain.as_str().to_owned());
+    }
+    cookie.build()
+}
+
+/// The `Set-Cookie` headers that end the login cookie in this browser. A
+/// removal must name the cookie's `Domain` or browsers keep the cookie; with
+/// `server.cookie_domain` the host-only cookie of a login from before it was
+/// set is removed too (browsers keep both, and would send the old one on).
+pub(super) fn session_cookie_removals(
+    config: &Config,
+) -> AppendHeaders<Vec<(HeaderName, HeaderValue)>> {
+    let removal = |domain: Option<&str>| {
+        let mut cookie = Cookie::build((SESSION_COOKIE, "")).path("/");
+        if let Some(domain) = domain {
+            cookie = cookie.domain(domain.to_owned());
+        }
+        let mut cookie = cookie.build();
+        cookie.make_removal();
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    };
+    let mut domains = vec![None];
+    if let Some(domain) = &config.server.cookie_domain {
+        domains.push(Some(domain.as_str()));
+    }
+    AppendHeaders(
+        domains
+            .into_iter()
+            .filter_map(removal)
+            .map(|value| (header::SET_COOKIE, value))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
-
     #[test]
     fn user_agents_are_cut_on_character_boundaries() {
         assert_eq!(super::truncate_utf8("abc", 2), "ab");
         assert_eq!(super::truncate_utf8("é", 1), "");
         assert_eq!(super::truncate_utf8("aé", 2), "a");
         assert_eq!(super::truncate_utf8("ok", 256), "ok");
-    }
-
-    #[test]
-    fn next_must_be_a_same_origin_path() {
-        for ok in ["/", "/dashboard", "/a/b?c=d#e", "/%2F%2Fevil.example"] {
-            assert_eq!(safe_next(Some(ok)), ok);
-        }
-        for bad in [
-            "https://evil.example",
-            "//evil.example",
-            "/\\evil.example",
-            "\\\\evil.example",
-            "/\t/evil.example",
-            "/\n/evil.example",
-            "evil.example",
-            "javascript:alert(1)",
-            "/ä",
-            "",
-        ] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
-        }
-        assert_eq!(safe_next(None), "/");
     }
 }

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod device_page;
 pub mod error;
 pub mod extract;
+pub mod forward_auth;
 pub mod mobile;
 pub mod oauth;
 pub mod openapi;
@@ -76,6 +77,7 @@ fn own_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mobile::demo_users))
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::device_authorization))
+        .routes(routes!(forward_auth::verify))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi::document))

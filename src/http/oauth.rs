@@ -647,8 +647,9 @@ async fn logout(
     if let Err(e) = app.login().logout(cookie.as_ref()).await {
         return super::error::ApiError::from(e).into_response();
     }
-    let removal = axum_extra::extract::cookie::Cookie::build(SESSION_COOKIE)
-        .path("/")
-        .build();
-    (jar.remove(removal), Redirect::to(&back)).into_response()
+    (
+        super::browser::session_cookie_removals(app.config()),
+        Redirect::to(&back),
+    )
+        .into_response()
 }

@@ -41,6 +41,11 @@ pub fn base() -> OpenApi {
                  OAuth's `{\"error\", \"error_description\"}` (RFC 6749 §5.2).",
             ),
             tag(
+                "forward_auth",
+                "For nginx's `auth_request`: may this browser's login pass? Empty bodies; \
+                 the answer is the status and headers.",
+            ),
+            tag(
                 "operations",
                 "Liveness and readiness probes, and this document.",
             ),

@@ -1,16 +1,22 @@
-//! The pages: the login page at `/`, the phone page at `/l/{id}`, and the
-//! assets they load under `/static/`. `static/` is compiled into the binary,
-//! so it serves them from wherever it runs; `server.static_dir` puts a
-//! directory in its place (branding).
+//! The pages: the login page at `/` (which `?rd=` may send on), the phone
+//! page at `/l/{id}`, and the assets they load under `/static/`. `static/`
+//! is compiled into the binary, so it serves them from wherever it runs;
+//! `server.static_dir` puts a directory in its place (branding).
 
+use super::browser::SESSION_COOKIE;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::api::paths;
+use crate::forward_auth::redirect_target;
+use crate::login::LoginError;
+use crate::secret::Secret;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum_extra::extract::CookieJar;
 use axum_extra::headers::{ETag, HeaderMapExt, IfNoneMatch};
 use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
@@ -57,17 +63,72 @@ enum Contents {
 
 /// The page and asset routes: the embedded files, or those of `static_dir`
 /// when given (already checked by `Config::load` to hold both pages).
-pub fn routes<S: Clone + Send + Sync + 'static>(static_dir: Option<&Path>) -> Router<S> {
+pub fn routes(static_dir: Option<&Path>) -> Router<AppState> {
     let files = Files::new(static_dir);
+    let login = {
+        let files = files.clone();
+        get(
+            move |State(app): State<AppState>,
+                  RawQuery(query): RawQuery,
+                  jar: CookieJar,
+                  request: HeaderMap| {
+                let files = files.clone();
+                async move { login_page(&files, &app, query.as_deref(), &jar, &request).await }
+            },
+        )
+    };
     Router::new()
-        .route(paths::LOGIN_PAGE, get(login_page))
         .route(paths::PHONE_PAGE, get(phone_page))
         .route("/static/{*name}", get(asset))
         .with_state(files)
+        .route(paths::LOGIN_PAGE, login)
 }
 
-async fn login_page(State(files): State<Files>, request: HeaderMap) -> Response {
-    serve(&files, LOGIN_PAGE, &request).await
+/// The login page. `?rd=` says where to go once logged in (nginx
+/// forward-auth sends browsers here with it): refused with a 400 page
+/// unless [`redirect_target`] accepts it, and a browser already logged in
+/// goes straight there. The page script passes it on as `next`.
+async fn login_page(
+    files: &Files,
+    app: &AppState,
+    query: Option<&str>,
+    jar: &CookieJar,
+    request: &HeaderMap,
+) -> Response {
+    let rd: Vec<_> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "rd")
+        .map(|(_, v)| v)
+        .take(2)
+        .collect();
+    let raw = match rd.as_slice() {
+        [] => return serve(files, LOGIN_PAGE, request).await,
+        [raw] => raw,
+        _ => return not_allowed_page("The link gives more than one return address."),
+    };
+    let Some(target) = redirect_target(raw, app.config()) else {
+        return not_allowed_page(
+            "The link that brought you here would send you on to an address this login \
+             server does not send browsers to. Check where the link came from.",
+        );
+    };
+    if let Some(cookie) = jar.get(SESSION_COOKIE) {
+        let cookie = Secret::from_client(cookie.value());
+        match app.login().current_login(Some(&cookie)).await {
+            Ok(_) => return Redirect::to(&target).into_response(),
+            Err(LoginError::NotLoggedIn) => {}
+            // The page can still log the browser in, and shows the outage itself.
+            Err(e) => tracing::warn!(error = %e, "could not read the login behind ?rd="),
+        }
+    }
+    serve(files, LOGIN_PAGE, request).await
+}
+
+fn not_allowed_page(message: &str) -> Response {
+    message_page(
+        StatusCode::BAD_REQUEST,
+        "Return address not allowed",
+        message,
+    )
 }
 
 /// The login page, for routes outside this router (`/oauth/authorize`

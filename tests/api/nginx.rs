@@ -2,131 +2,24 @@
 //! The test runs that very file, with only ports and paths swapped.
 
 use crate::helpers::*;
+use crate::nginx_server::Nginx;
 use crate::redis_server::RedisServer;
 use reqwest::StatusCode;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Nginx {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Nginx {
-    /// Starts nginx on a free port; retries on another port if the one
-    /// picked was taken before nginx could bind it.
-    async fn start(upstreams: [u16; 2]) -> Self {
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Self::try_start(upstreams).await {
-                Ok(nginx) => return nginx,
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("nginx did not start: {last_error}");
-    }
-
-    async fn try_start(upstreams: [u16; 2]) -> Result<Self, String> {
-        let dir = std::env::temp_dir().join(format!(
-            "qrlogin-nginx-{}",
-            qrlogin::session::QrId::generate()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let shipped =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf"))
-                .unwrap();
-        let d = dir.display();
-        let mut conf = String::new();
-        for line in shipped.lines() {
-            let t = line.trim_start();
-            let swapped = if t.starts_with("listen 80;") {
-                format!("listen 127.0.0.1:{port};")
-            } else if t.starts_with("server 127.0.0.1:8081") {
-                t.replace("8081", &upstreams[0].to_string())
-            } else if t.starts_with("server 127.0.0.1:8082") {
-                t.replace("8082", &upstreams[1].to_string())
-            } else if t.starts_with("pid ") {
-                format!("pid {d}/nginx.pid;")
-            } else if t.starts_with("error_log ") {
-                format!("error_log {d}/error.log warn;")
-            } else if t.starts_with("access_log ") {
-                format!(
-                    "access_log {d}/access.log;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n \
-                     fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;"
-                )
-            } else {
-                line.to_owned()
-            };
-            conf.push_str(&swapped);
-            conf.push('\n');
-        }
-        assert!(
-            conf.contains(&format!("listen 127.0.0.1:{port};")),
-            "deploy/nginx.conf lost its `listen 80;`"
-        );
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let bin = if std::path::Path::new("/usr/sbin/nginx").exists() {
-            "/usr/sbin/nginx"
-        } else {
-            "nginx"
-        };
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&conf_path)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nginx not found: apt-get install nginx");
-        let mut nginx = Self {
-            port,
-            dir,
-            child: Some(child),
-        };
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            if let Some(status) = nginx.child.as_mut().unwrap().try_wait().unwrap() {
-                nginx.child = None;
-                let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-                return Err(format!("exited ({status}): {log}"));
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err("not listening after 10 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(nginx)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // TERM on the master stops its workers too (KILL would orphan them).
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The shipped file in front of instances listening on `upstreams`.
+async fn start_nginx(upstreams: [u16; 2]) -> Nginx {
+    let swaps = [
+        (
+            "server 127.0.0.1:8081",
+            format!("server 127.0.0.1:{}", upstreams[0]),
+        ),
+        (
+            "server 127.0.0.1:8082",
+            format!("server 127.0.0.1:{}", upstreams[1]),
+        ),
+    ];
+    Nginx::start("nginx.conf", &swaps).await
 }
 
 /// Waits (bounded) until one poll of `id` is held on either instance.
@@ -157,7 +50,7 @@ async fn the_whole_flow_through_nginx_with_a_held_poll() {
     let redis = RedisServer::start().await;
     let a = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
     let b = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
-    let nginx = Nginx::start([a.addr.port(), b.addr.port()]).await;
+    let nginx = start_nginx([a.addr.port(), b.addr.port()]).await;
     let browser = remote_browser();
 
     // The client tries to spoof its address; nginx appends the real one.
@@ -245,7 +138,7 @@ async fn a_poll_held_past_nginxs_default_timeout_is_not_cut() {
     let hold = |c: &mut qrlogin::config::Config| c.login.poll_hold = Duration::from_secs(65);
     let a = spawn_redis_app(&redis.url(), "qrl:", hold, None).await;
     let b = spawn_redis_app(&redis.url(), "qrl:", hold, None).await;
-    let nginx = Nginx::start([a.addr.port(), b.addr.port()]).await;
+    let nginx = start_nginx([a.addr.port(), b.addr.port()]).await;
     let browser = remote_browser();
     let qr = json(browser.post(nginx.url("/api/qr")).send().await.unwrap()).await;
     let started = Instant::now();

@@ -48,6 +48,7 @@ const README_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/oauth/revoke"),
     ("POST", "/oauth/introspect"),
     ("POST", "/oauth/device_authorization"),
+    ("GET", "/auth/verify"),
 ];
 
 /// The methods probed on every documented path. HEAD is probed apart: axum
