@@ -448,6 +448,14 @@ async fn a_logged_in_browser_can_allow_or_deny_a_device(app: &TestApp) {
     assert!(html.contains("scan the QR code"), "{html}");
     let back = format!("/?rd=%2Fdevice%3Fuser_code%3D{user_code}");
     assert!(html.contains(&back), "{html}");
+    // Logged in, that link leads straight back to the device's page.
+    let resp = alice.get(app.url(&back)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to = location(&resp);
+    assert!(
+        to.ends_with(&format!("/device?user_code={user_code}")),
+        "{to}"
+    );
 
     // Linked from another site: not a ready-made Allow page (relayed codes).
     let page = alice
