@@ -42,6 +42,13 @@ impl FromStr for CookieDomain {
         if !domain.contains('.') {
             return Err(why("must have at least two labels (example.com, not com)"));
         }
+        // Nor for `co.uk` or `github.io`: browsers refuse that cookie too,
+        // and every host under it (anyone's) would pass as a return address.
+        if psl::suffix_str(&domain) == Some(domain.as_str()) {
+            return Err(why(
+                "is a public suffix (like co.uk or github.io): use your own domain under it",
+            ));
+        }
         Ok(Self(domain))
     }
 }
@@ -106,6 +113,16 @@ impl FromStr for AllowedHost {
                 _ => return Err(why("has a port that is not a number from 1 to 65535")),
             },
         };
+        // `010.0.0.5` would be read as octal (8.0.0.5) by the URL Standard.
+        if looks_like_ipv4(&host)
+            && host
+                .split('.')
+                .any(|octet| octet.len() > 1 && octet.starts_with('0'))
+        {
+            return Err(why(
+                "has an IPv4 octet with a leading zero (write 10.0.0.5, not 010.0.0.5)",
+            ));
+        }
         let host = if host.starts_with('[') || looks_like_ipv4(&host) {
             match url::Host::parse(&host) {
                 Ok(ip @ (url::Host::Ipv4(_) | url::Host::Ipv6(_))) => ip,
@@ -205,6 +222,11 @@ mod tests {
             "-example.com",
             "example-.com",
             "a..com",
+            // Public suffixes: anyone's hosts are under them.
+            "co.uk",
+            ".co.uk",
+            "github.io",
+            "com.cn",
         ] {
             let err = bad.parse::<CookieDomain>().unwrap_err();
             assert!(err.starts_with("server.cookie_domain: "), "{bad:?}: {err}");
@@ -260,6 +282,8 @@ mod tests {
             "grafana.internal:65536",
             "grafana.internal:+80",
             "grafana.internal:80:80",
+            "010.0.0.5",
+            "10.0.0.05:3000",
             "*.example.com",
             "user@grafana.internal",
             "grafana.internal.",

@@ -63,5 +63,9 @@ pub fn admit(
 /// [`redirect_target`].
 pub fn login_link(original: Option<&str>, config: &Config) -> String {
     let target = original.and_then(|url| redirect_target(url, config));
-    login_url(config, target.as_deref())
+    let link = login_url(config, target.as_deref());
+    if link.len() > redirect::MAX_LOGIN_LINK_LEN {
+        return login_url(config, None);
+    }
+    link
 }

@@ -10,6 +10,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 /// nginx, in a response header, both of which have size limits.
 pub const MAX_TARGET_LEN: usize = 4096;
 
+/// Longest login link handed to nginx (`X-Auth-Redirect`): percent-encoding
+/// can triple a URL, and nginx answers 500 to a response header past its
+/// `proxy_buffer_size` (4 KB by default). Past this the link carries no
+/// `rd`: the browser logs in and lands on the login server's page instead.
+pub const MAX_LOGIN_LINK_LEN: usize = 2048;
+
 /// What a query value must escape: everything but RFC 3986's unreserved set.
 const QUERY_VALUE_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -41,6 +47,27 @@ pub fn redirect_target(raw: &str, config: &Config) -> Option<String> {
     absolute_target(raw, config).map(String::from)
 }
 
+/// Whether the browser's login cookie goes along to `target` (a value
+/// [`redirect_target`] returned): a path here, this origin, or a host under
+/// `server.cookie_domain`. A listed host outside the domain never receives
+/// it, so sending an already logged-in browser there at once would only
+/// bounce it back (a loop, with forward auth in front of that host).
+pub fn carries_login(target: &str, config: &Config) -> bool {
+    if target.starts_with('/') {
+        return true;
+    }
+    let Ok(url) = url::Url::parse(target) else {
+        return false;
+    };
+    if url.origin() == config.server.public_url.origin() {
+        return true;
+    }
+    match (url.host(), &config.server.cookie_domain) {
+        (Some(url::Host::Domain(host)), Some(domain)) => domain.covers(host),
+        _ => false,
+    }
+}
+
 /// The login page's address, carrying `return_to` as `?rd=` when given
 /// (the caller has checked it with [`redirect_target`]).
 pub fn login_url(config: &Config, return_to: Option<&str>) -> String {
@@ -63,8 +90,21 @@ fn same_origin_path(path: &str) -> Option<&str> {
         && !path.contains('\\')
         && path.len() <= MAX_TARGET_LEN
         // Browsers drop tabs and newlines from URLs, turning "/\t/x" into "//x".
-        && path.bytes().all(|b| b.is_ascii_graphic());
+        && path.bytes().all(|b| b.is_ascii_graphic())
+        && stays_a_path(path);
     ok.then_some(path)
+}
+
+/// Whether `path`, once a browser resolves its dot segments (`/.//x` is
+/// `//x`), is still a path on this origin and not a scheme-relative URL.
+fn stays_a_path(path: &str) -> bool {
+    let Ok(base) = url::Url::parse("http://origin.invalid/") else {
+        return false;
+    };
+    base.join(path).is_ok_and(|resolved| {
+        resolved.origin() == base.origin()
+            && !resolved[url::Position::BeforePath..].starts_with("//")
+    })
 }
 
 fn absolute_target(raw: &str, config: &Config) -> Option<url::Url> {
@@ -138,12 +178,51 @@ mod tests {
             "evil.example",
             "/ä",
             "",
+            // Dot segments a browser resolves into a scheme-relative URL.
+            "/.//evil.example",
+            "/a/..//evil.example",
+            "/%2e%2e//evil.example",
+            "/./%2e//evil.example",
         ] {
             assert_eq!(redirect_target(bad, &c), None, "{bad:?}");
         }
         assert_eq!(
             redirect_target(&format!("/{}", "a".repeat(MAX_TARGET_LEN)), &c),
             None
+        );
+    }
+
+    #[test]
+    fn only_hosts_the_cookie_reaches_carry_the_login() {
+        let c = https_config();
+        for yes in [
+            "/x",
+            "https://login.example.com/x",
+            "https://app.example.com/",
+            "https://example.com/",
+        ] {
+            assert!(carries_login(yes, &c), "{yes}");
+        }
+        for no in ["https://grafana.internal/d", "https://10.0.0.5:3000/"] {
+            assert!(redirect_target(no, &c).is_some());
+            assert!(!carries_login(no, &c), "{no}");
+        }
+    }
+
+    #[test]
+    fn login_links_too_long_for_nginx_carry_no_return_address() {
+        let c = https_config();
+        // Slashes triple when encoded: 1300 of them fit MAX_TARGET_LEN, not a header.
+        let long = format!("https://app.example.com/a?{}", "/".repeat(1300));
+        assert!(redirect_target(&long, &c).is_some());
+        assert_eq!(
+            crate::forward_auth::login_link(Some(&long), &c),
+            "https://login.example.com/"
+        );
+        let short = "https://app.example.com/a?x=1&y=2";
+        assert_eq!(
+            crate::forward_auth::login_link(Some(short), &c),
+            "https://login.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fx%3D1%26y%3D2"
         );
     }
 

@@ -7,6 +7,7 @@ use super::browser::SESSION_COOKIE;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::api::paths;
+use crate::forward_auth::redirect::carries_login;
 use crate::forward_auth::redirect_target;
 use crate::login::LoginError;
 use crate::secret::Secret;
@@ -114,13 +115,36 @@ async fn login_page(
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
         let cookie = Secret::from_client(cookie.value());
         match app.login().current_login(Some(&cookie)).await {
-            Ok(_) => return Redirect::to(&target).into_response(),
+            Ok(_) if carries_login(&target, app.config()) => {
+                return Redirect::to(&target).into_response();
+            }
+            // A host the login cookie does not reach: a link to follow,
+            // not an automatic bounce.
+            Ok(account) => return continue_page(&account.user.name, &target),
             Err(LoginError::NotLoggedIn) => {}
             // The page can still log the browser in, and shows the outage itself.
             Err(e) => tracing::warn!(error = %e, "could not read the login behind ?rd="),
         }
     }
     serve(files, LOGIN_PAGE, request).await
+}
+
+/// "Logged in as …: continue to <target>", for a return address the login
+/// cookie does not reach.
+fn continue_page(name: &str, target: &str) -> Response {
+    let body = format!(
+        "<p id=\"message\">You are logged in here as {name}.</p>\
+         <p><a class=\"btn btn-primary btn-wide\" id=\"continue\" href=\"{href}\">Continue to {host}</a></p>",
+        name = escape(name),
+        href = escape(target),
+        host = escape(
+            &url::Url::parse(target)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+    );
+    html_page(StatusCode::OK, "Logged in", &body)
 }
 
 fn not_allowed_page(message: &str) -> Response {
@@ -183,7 +207,7 @@ pub(super) fn html_page(status: StatusCode, title: &str, body: &str) -> Response
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
-         <body class=\"page-login\"><main class=\"card\"><h1>{title}</h1>{body}</main></body></html>\n"
+         <body class=\"page-login\"><main class=\"card server-page\"><h1>{title}</h1>{body}</main></body></html>\n"
     );
     let headers = [
         (

@@ -262,7 +262,10 @@ async fn forward_auth_headers_are_configurable_and_utf8() {
 
 #[tokio::test]
 async fn forward_auth_cookie_covers_subdomains_and_rd_returns_there() {
-    let (t, browser, jar, login) = spawn_on_example_com(|_| {}).await;
+    let (t, browser, jar, login) = spawn_on_example_com(|c| {
+        c.forward_auth.allowed_redirect_hosts = vec!["grafana.internal".parse().unwrap()];
+    })
+    .await;
     let port = t.addr.port();
     let app = format!("http://app.example.com:{port}");
     let target = format!("{app}/reports?a=1&b=2");
@@ -343,6 +346,16 @@ async fn forward_auth_cookie_covers_subdomains_and_rd_returns_there() {
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{rd}");
         assert_eq!(resp.headers()["location"], rd);
     }
+    // Except to a listed host the cookie does not reach (it would only
+    // bounce the browser back): a link to follow instead.
+    let resp = page("http://grafana.internal/d").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("href=\"http://grafana.internal/d\""),
+        "{html}"
+    );
+    assert!(html.contains("Continue to grafana.internal"), "{html}");
     assert_eq!(
         browser.get(&login).send().await.unwrap().status(),
         StatusCode::OK
@@ -675,6 +688,40 @@ async fn forward_auth_through_the_shipped_nginx_config() {
     let (status, body) = raw_request(port, &head("")).await;
     assert_eq!(status, 302, "{body}");
 
+    // A location with proxy_set_header lines of its own (WebSockets)
+    // includes the identity headers too: no forged one gets through there.
+    let head_to = |path: &str, cookie: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: app.example.com:{port}\r\n{forged}{cookie}")
+    };
+    let (status, body) = raw_request(port, &head_to("/ws/chat", &cookies)).await;
+    assert_eq!(status, 200, "{body}");
+    let app_sees = Seen(serde_json::from_str(&body).unwrap());
+    assert_eq!(app_sees.header("x-auth-user"), ["alice"], "{body}");
+    assert!(!body.to_lowercase().contains("mallory"), "{body}");
+    assert_eq!(app_sees.header("cookie"), ["theme=dark; lang=zh"], "{body}");
+    // Two login cookies (a host-only and a domain one): neither reaches the app.
+    let two = format!("Cookie: qrl_session=stale; theme=dark; {cookie}; lang=zh\r\n");
+    let (status, body) = raw_request(port, &head(&two)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("qrl_session"), "{body}");
+    assert!(body.contains("theme=dark"), "{body}");
+
+    // Nobody outside calls /auth/verify on the login server.
+    let resp = browser
+        .get(format!("{login}/auth/verify"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    // A long URL (slashes triple when encoded) still goes to the login
+    // page, without a return address, rather than a 500 from nginx.
+    let (anon, _) = example_browser(nginx_addr);
+    let long = format!("{app}/a?{}", "/".repeat(1300));
+    let resp = anon.get(&long).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND, "{}", nginx.error_log());
+    assert_eq!(resp.headers()["location"], format!("{login}/").as_str());
+
     // A POST passes too (the subrequest to qrlogin carries no body).
     let posted = seen(
         browser
@@ -699,8 +746,18 @@ async fn forward_auth_through_the_shipped_nginx_config() {
         bob.get(&link).send().await.unwrap().status(),
         StatusCode::SEE_OTHER
     );
-    let resp = bob.get(format!("{app}/admin/")).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // The rule holds for the spellings apps read as the same path.
+    for path in [
+        "/admin/",
+        "/admin",
+        "/ADMIN/",
+        "/Admin/x",
+        "/admin;x/",
+        "/admin./",
+    ] {
+        let resp = bob.get(format!("{app}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+    }
     let bob_sees = seen(bob.get(format!("{app}/")).send().await.unwrap()).await;
     assert_eq!(bob_sees.header("x-auth-user"), ["bob"]);
     assert_eq!(bob_sees.header("x-auth-name"), ["Bob 小明"]);

@@ -13,7 +13,8 @@ pub struct Nginx {
 }
 
 impl Nginx {
-    /// Runs `deploy/<file>`, its `listen 80;` lines on a free port of
+    /// Runs `deploy/<file>` (with the `deploy/` files it `include`s), its
+    /// `listen 80;` lines on a free port of
     /// 127.0.0.1, `pid`, `error_log` and `access_log` (with nginx's temp
     /// paths) in a directory of its own, and each line that starts with a
     /// `swaps` prefix (after indentation) with that prefix replaced: the
@@ -67,6 +68,16 @@ impl Nginx {
                      fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;"
                 )
             } else {
+                if let Some(name) = t
+                    .strip_prefix("include ")
+                    .and_then(|rest| rest.strip_suffix(';'))
+                {
+                    // A file shipped beside it: nginx reads relative includes
+                    // from the main file's directory, so put a copy there.
+                    let shipped = format!("{}/deploy/{name}", env!("CARGO_MANIFEST_DIR"));
+                    std::fs::copy(&shipped, dir.join(name))
+                        .unwrap_or_else(|e| panic!("deploy/{file} includes {name}: {e}"));
+                }
                 line.to_owned()
             };
             conf.push_str(&swapped);
