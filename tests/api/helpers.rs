@@ -450,3 +450,30 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Each case (an `async fn(&TestApp)` of the calling module) as a test on
+/// the memory store, and one on a Redis of its own: `mod memory` and
+/// `mod redis` of tests of the same names.
+macro_rules! on_every_store {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&crate::helpers::spawn_app().await).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let redis = crate::redis_server::RedisServer::start().await;
+                    let app = crate::helpers::spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
+                    super::$case(&app).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_every_store;

@@ -10,29 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
 
-/// Each case as a test on the memory store and one on its own Redis.
-macro_rules! on_every_store {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(&crate::helpers::spawn_app().await).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let redis = crate::redis_server::RedisServer::start().await;
-                    let app = crate::helpers::spawn_redis_app(&redis.url(), "oidc:", |_| {}, None).await;
-                    super::$case(&app).await;
-                }
-            )*
-        }
-    };
-}
+use crate::helpers::on_every_store;
 
 on_every_store!(
     the_code_flow_logs_alice_in_to_the_site,
