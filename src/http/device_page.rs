@@ -8,9 +8,10 @@
 //! account, expired or already decided is refused the same way.
 
 use super::browser::{SESSION_COOKIE, same_origin};
+use super::device_words::{self, Words, fill};
 use super::error::ApiError;
 use super::extract::ClientIp;
-use super::pages::{escape, hidden_inputs, html_page};
+use super::pages::{escape, hidden_inputs, html_page_in};
 use super::rate_limit::UserCodeEntry;
 use super::state::AppState;
 use crate::api::paths;
@@ -45,6 +46,7 @@ pub async fn show(
     jar: CookieJar,
     query: Result<Query<DeviceForm>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let w = device_words::for_request(&headers);
     let form = query.map(|Query(q)| q).unwrap_or_default();
     let typed = form.user_code.as_deref().filter(|c| !c.trim().is_empty());
     let account = match logged_in(&app, &jar).await {
@@ -52,26 +54,23 @@ pub async fn show(
         Err(page) => return page,
     };
     let Some(account) = account else {
-        return how_to_page(&app, ip, typed).await;
+        return how_to_page(&app, w, ip, typed).await;
     };
     let Some(typed) = typed else {
-        return code_form(StatusCode::OK, None);
+        return code_form(w, StatusCode::OK, None);
     };
     // A link from another site to a ready-made Allow page is how a device
     // code is relayed to a victim (RFC 8628 §5.4): there, the person types
     // the code their own device shows. A phone camera or a typed address
     // opens the link as `none`.
     if is_cross_site(&headers) {
-        return code_form(
-            StatusCode::OK,
-            Some("For your safety, type the code your device shows."),
-        );
+        return code_form(w, StatusCode::OK, Some(w.type_it_yourself));
     }
-    let (code, id) = match find(&app, ip, typed).await {
+    let (code, id) = match find(&app, w, ip, typed).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    confirmation_page(&app, &account.user, &code, &id).await
+    confirmation_page(&app, w, &account.user, &code, &id).await
 }
 
 /// The confirmation form's answer: allow (scan + confirm as the logged-in
@@ -83,17 +82,14 @@ pub async fn decide(
     jar: CookieJar,
     body: Result<Form<DeviceForm>, FormRejection>,
 ) -> Response {
+    let w = device_words::for_request(&headers);
     let Ok(Form(form)) = body else {
-        return code_form(StatusCode::BAD_REQUEST, Some("The form could not be read."));
+        return code_form(w, StatusCode::BAD_REQUEST, Some(w.unreadable_form));
     };
     // The login cookie is SameSite=Lax, which a cross-site POST does not
     // carry; this also refuses browsers that say the post came from elsewhere.
     if !same_origin(&headers, &app.config().server.public_url.origin()) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form can only be sent from this site.",
-        );
+        return message(w, StatusCode::FORBIDDEN, w.cross_site_title, w.cross_site);
     }
     let typed = form.user_code.as_deref().unwrap_or_default();
     let account = match logged_in(&app, &jar).await {
@@ -104,14 +100,9 @@ pub async fn decide(
     let allow = match form.decision.as_deref() {
         Some("allow") => true,
         Some("deny") => false,
-        _ => {
-            return code_form(
-                StatusCode::BAD_REQUEST,
-                Some("Choose whether to allow or deny the device."),
-            );
-        }
+        _ => return code_form(w, StatusCode::BAD_REQUEST, Some(w.choose)),
     };
-    let (code, id) = match find(&app, ip, typed).await {
+    let (code, id) = match find(&app, w, ip, typed).await {
         Ok(found) => found,
         Err(page) => return page,
     };
@@ -130,19 +121,21 @@ pub async fn decide(
     .await;
     match decided {
         Ok(()) if allow => message(
+            w,
             StatusCode::OK,
-            "Device signed in",
-            &format!(
-                "The device showing {code} is signing in as {}. You can close this page.",
-                user.name
+            w.allowed_title,
+            &fill(
+                w.allowed,
+                &[("code", &code.to_string()), ("name", &user.name)],
             ),
         ),
         Ok(()) => message(
+            w,
             StatusCode::OK,
-            "Device denied",
-            &format!("The device showing {code} was not signed in."),
+            w.denied_title,
+            &fill(w.denied, &[("code", &code.to_string())]),
         ),
-        Err(e) => refusal(e),
+        Err(e) => refusal(w, e),
     }
 }
 
@@ -167,122 +160,123 @@ async fn logged_in(app: &AppState, jar: &CookieJar) -> Result<Option<AccountSess
 
 /// The live device session a typed code names. Every lookup spends from
 /// the user-code budget (RFC 8628 §5.1).
-async fn find(app: &AppState, ip: IpAddr, typed: &str) -> Result<(UserCode, QrId), Response> {
+async fn find(
+    app: &AppState,
+    w: &Words,
+    ip: IpAddr,
+    typed: &str,
+) -> Result<(UserCode, QrId), Response> {
     let Some(code) = UserCode::parse(typed) else {
-        return Err(code_form(
-            StatusCode::BAD_REQUEST,
-            Some("That is not a device code: it has 8 letters, like WDJB-MJHT."),
-        ));
+        return Err(code_form(w, StatusCode::BAD_REQUEST, Some(w.not_a_code)));
     };
     if let Err(retry_after) = app.limits().spend::<UserCodeEntry>(ip) {
         return Err(ApiError::RateLimited { retry_after }.into_response());
     }
     match app.device().find(&code).await {
         Ok(Some(id)) => Ok((code, id)),
-        Ok(None) => Err(code_form(
-            StatusCode::NOT_FOUND,
-            Some("No device is waiting with that code. Check it, or start again on the device."),
-        )),
+        Ok(None) => Err(code_form(w, StatusCode::NOT_FOUND, Some(w.no_such_code))),
         Err(e) => Err(ApiError::from(LoginError::from(e)).into_response()),
     }
 }
 
 /// For a browser not logged in here: scan with the app, or log in first.
-async fn how_to_page(app: &AppState, ip: IpAddr, typed: Option<&str>) -> Response {
+async fn how_to_page(app: &AppState, w: &Words, ip: IpAddr, typed: Option<&str>) -> Response {
     let back = device_link(typed.unwrap_or_default());
     let login = format!(
         "{}?rd={}",
         paths::LOGIN_PAGE,
         url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
     );
-    let mut body = String::from(
-        "<p id=\"message\">To sign in on your TV or other device, scan the QR code it shows \
-         with the qrlogin app on your phone, and confirm there.</p>\
-         <p>No app at hand? Log in here first, then enter the code your device shows.</p>",
+    let mut body = format!(
+        "<p id=\"message\">{}</p><p>{}</p>\
+         <p><a class=\"btn btn-primary btn-wide\" id=\"login\" href=\"{}\">{}</a></p>",
+        w.scan_with_app,
+        w.no_app,
+        escape(&login),
+        w.log_in,
     );
-    body.push_str(&format!(
-        "<p><a class=\"btn btn-primary btn-wide\" id=\"login\" href=\"{}\">Log in</a></p>",
-        escape(&login)
-    ));
     // The demo's phone simulator stands in for the app; offered only while
     // demo accounts are configured, as the simulator itself is.
     if !app.config().users.is_empty()
         && let Some(typed) = typed
-        && let Ok((_, id)) = find(app, ip, typed).await
+        && let Ok((_, id)) = find(app, w, ip, typed).await
     {
         body.push_str(&format!(
-            "<p><a id=\"demo-phone\" href=\"{}\">Demo: confirm with the phone simulator</a></p>",
-            escape(&paths::with_id(paths::PHONE_PAGE, &id))
+            "<p><a id=\"demo-phone\" href=\"{}\">{}</a></p>",
+            escape(&paths::with_id(paths::PHONE_PAGE, &id)),
+            w.demo_phone,
         ));
     }
-    html_page(StatusCode::OK, "Sign in on your device", &body)
+    html_page_in(w.lang, StatusCode::OK, w.title, &body)
 }
 
 /// Asks for the code the device shows; `problem` says what went wrong.
-fn code_form(status: StatusCode, problem: Option<&str>) -> Response {
+fn code_form(w: &Words, status: StatusCode, problem: Option<&str>) -> Response {
     let problem = problem
         .map(|p| format!("<p id=\"problem\" role=\"alert\">{}</p>", escape(p)))
         .unwrap_or_default();
     let body = format!(
         "{problem}<form method=\"get\" action=\"{action}\">\
-         <p><label for=\"user_code\">Enter the code your device shows</label></p>\
+         <p><label for=\"user_code\">{enter}</label></p>\
          <p><input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" \
          spellcheck=\"false\" maxlength=\"16\" placeholder=\"WDJB-MJHT\" required></p>\
-         <button type=\"submit\" class=\"btn btn-primary btn-wide\">Continue</button></form>",
+         <button type=\"submit\" class=\"btn btn-primary btn-wide\">{go}</button></form>",
         action = paths::DEVICE_PAGE,
+        enter = w.enter_code,
+        go = w.continue_,
     );
-    html_page(status, "Sign in on your device", &body)
+    html_page_in(w.lang, status, w.title, &body)
 }
 
 /// "Sign in on {client}?" with the device's address, and Allow / Deny.
-async fn confirmation_page(app: &AppState, user: &User, code: &UserCode, id: &QrId) -> Response {
+async fn confirmation_page(
+    app: &AppState,
+    w: &Words,
+    user: &User,
+    code: &UserCode,
+    id: &QrId,
+) -> Response {
     let session = match app.login().live_session(id).await {
         Ok(Some(session)) => session,
-        Ok(None) => {
-            return code_form(
-                StatusCode::GONE,
-                Some("This code has expired. Start again on the device."),
-            );
-        }
+        Ok(None) => return code_form(w, StatusCode::GONE, Some(w.expired)),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let client = session
         .device
         .as_ref()
         .and_then(|d| app.oidc().clients().get(&d.client_id))
-        .map_or("a device", |c| c.name.as_str());
+        .map_or(w.a_device, |c| c.name.as_str());
     let stays = session
         .device
         .as_ref()
         .is_some_and(|d| d.scope.offline_access);
     let stays = if stays {
-        "<p>It stays signed in until you sign it out from the app's list of logins.</p>"
+        format!("<p>{}</p>", w.stays)
     } else {
-        ""
+        String::new()
     };
     let asked = session.request;
     let shown = code.to_string();
+    let ua = if asked.user_agent.is_empty() {
+        w.unknown_device
+    } else {
+        &asked.user_agent
+    };
     let body = format!(
-        "<p id=\"message\">Sign in to <strong>{client}</strong> as {name}?</p>\
-         <p>Only continue if the device is in front of you and shows <strong id=\"code\">{shown}</strong>.</p>\
-         {stays}<p>Asked from {ip}; the device says it is: {ua}.</p>\
+        "<p id=\"message\">{ask}</p><p>{check}</p>{stays}<p>{from}</p>\
          <form method=\"post\" action=\"{action}\">{fields}\
-         <button type=\"submit\" name=\"decision\" value=\"allow\" class=\"btn btn-primary btn-wide\">Allow</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"btn btn-secondary btn-wide\">Deny</button>\
+         <button type=\"submit\" name=\"decision\" value=\"allow\" class=\"btn btn-primary btn-wide\">{allow}</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"btn btn-secondary btn-wide\">{deny}</button>\
          </form>",
-        client = escape(client),
-        name = escape(&user.name),
-        shown = escape(&shown),
-        ip = escape(&asked.ip),
-        ua = escape(if asked.user_agent.is_empty() {
-            "unknown device"
-        } else {
-            &asked.user_agent
-        }),
+        ask = fill(w.sign_in_to, &[("client", client), ("name", &user.name)]),
+        check = fill(w.check_code, &[("code", &shown)]),
+        from = fill(w.asked_from, &[("ip", &asked.ip), ("ua", ua)]),
         action = paths::DEVICE_PAGE,
         fields = hidden_inputs(&[("user_code", &shown)]),
+        allow = w.allow,
+        deny = w.deny,
     );
-    html_page(StatusCode::OK, "Sign in on your device?", &body)
+    html_page_in(w.lang, StatusCode::OK, w.confirm_title, &body)
 }
 
 /// `/device?user_code=…` (just `/device` without a code).
@@ -293,30 +287,21 @@ fn device_link(typed: &str) -> String {
     }
 }
 
-fn message(status: StatusCode, title: &str, text: &str) -> Response {
-    super::pages::message_page(status, title, text)
+fn message(w: &Words, status: StatusCode, title: &str, text: &str) -> Response {
+    let body = format!("<p id=\"message\">{}</p>", escape(text));
+    html_page_in(w.lang, status, title, &body)
 }
 
 /// Why a decision was refused, for the person.
-fn refusal(e: LoginError) -> Response {
+fn refusal(w: &Words, e: LoginError) -> Response {
     let (status, text) = match &e {
-        LoginError::Refused(TransitionError::Expired) => (
-            StatusCode::GONE,
-            "This code has expired. Start again on the device.",
-        ),
-        LoginError::Refused(TransitionError::ClaimedByAnotherUser) => (
-            StatusCode::CONFLICT,
-            "Another account is already confirming this device.",
-        ),
-        LoginError::Refused(TransitionError::AlreadyFinished) => (
-            StatusCode::CONFLICT,
-            "This device's sign-in was already allowed or denied.",
-        ),
-        LoginError::NotFound => (
-            StatusCode::NOT_FOUND,
-            "No device is waiting with that code. Start again on the device.",
-        ),
+        LoginError::Refused(TransitionError::Expired) => (StatusCode::GONE, w.expired),
+        LoginError::Refused(TransitionError::ClaimedByAnotherUser) => {
+            (StatusCode::CONFLICT, w.claimed)
+        }
+        LoginError::Refused(TransitionError::AlreadyFinished) => (StatusCode::CONFLICT, w.decided),
+        LoginError::NotFound => (StatusCode::NOT_FOUND, w.gone),
         _ => return ApiError::from(e).into_response(),
     };
-    message(status, "Not signed in", text)
+    message(w, status, w.refused_title, text)
 }

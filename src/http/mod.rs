@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod client_ip;
 pub mod device_page;
+pub mod device_words;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;

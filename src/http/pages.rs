@@ -202,9 +202,14 @@ pub(super) fn hidden_inputs(fields: &[(&str, &str)]) -> String {
 /// here) over `body`, HTML the caller built with [`escape`]d values. Never
 /// cached: these pages speak of one person's login.
 pub(super) fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
+    html_page_in("en", status, title, body)
+}
+
+/// [`html_page`] in another language (`lang`, a BCP 47 tag of ours).
+pub(super) fn html_page_in(lang: &str, status: StatusCode, title: &str, body: &str) -> Response {
     let title = escape(title);
     let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
          <body class=\"page-login\"><main class=\"card server-page\"><h1>{title}</h1>{body}</main></body></html>\n"

@@ -614,3 +614,38 @@ async fn a_device_session_never_logs_a_browser_in() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_device_page_speaks_the_browser_s_language() {
+    let app = spawn_app().await;
+    let device = start(&app, TV, "openid offline_access").await;
+    let get = |client: reqwest::Client, accept: &'static str| {
+        let url = device.page(&app);
+        async move {
+            let resp = client
+                .get(url)
+                .header("accept-language", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.text().await.unwrap()
+        }
+    };
+    let html = get(browser(), "zh-CN,zh;q=0.9,en;q=0.8").await;
+    assert!(html.contains("<html lang=\"zh-CN\">"), "{html}");
+    assert!(html.contains("在设备上登录"), "{html}");
+    let html = get(browser(), "en-US,en;q=0.9").await;
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+
+    // The confirmation too, with the user's name and the code filled in.
+    let alice = logged_in_browser(&app, ALICE).await;
+    let html = get(alice, "zh-CN").await;
+    assert!(
+        html.contains("以 Alice 的身份登录 <strong>Living Room TV</strong>"),
+        "{html}"
+    );
+    assert!(html.contains(device.user_code()), "{html}");
+    assert!(html.contains("它会保持登录"), "{html}");
+    assert!(html.contains(">允许</button>"), "{html}");
+}
