@@ -11,7 +11,7 @@ use super::browser::{SESSION_COOKIE, same_origin};
 use super::device_words::{self, Words, fill};
 use super::error::ApiError;
 use super::extract::ClientIp;
-use super::pages::{escape, hidden_inputs, html_page_in};
+use super::pages::{escape, hidden_inputs, html_page_in, message_page_in};
 use super::rate_limit::UserCodeEntry;
 use super::state::AppState;
 use crate::api::paths;
@@ -288,8 +288,7 @@ fn device_link(typed: &str) -> String {
 }
 
 fn message(w: &Words, status: StatusCode, title: &str, text: &str) -> Response {
-    let body = format!("<p id=\"message\">{}</p>", escape(text));
-    html_page_in(w.lang, status, title, &body)
+    message_page_in(w.lang, status, title, text)
 }
 
 /// Why a decision was refused, for the person.

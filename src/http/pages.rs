@@ -164,8 +164,18 @@ pub async fn login_page_from(static_dir: Option<&Path>, request: &HeaderMap) -> 
 /// A small page telling a person why their request went nowhere, for the
 /// cases where redirecting back would be unsafe (an unverified redirect URI).
 pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    message_page_in("en", status, title, message)
+}
+
+/// [`message_page`] in another language (`lang`, a BCP 47 tag of ours).
+pub(super) fn message_page_in(
+    lang: &str,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Response {
     let body = format!("<p id=\"message\">{}</p>", escape(message));
-    html_page(status, title, &body)
+    html_page_in(lang, status, title, &body)
 }
 
 /// Asks the person whether to log out (a logout link without proof that

@@ -136,29 +136,37 @@ impl LoginService {
         authorization: Option<AuthorizationRequest>,
     ) -> Result<NewQr> {
         let ttl = self.policy.qr_ttl;
+        let poll_token = Secret::generate();
+        let id = self
+            .insert_new(|id| {
+                LoginSession::new(
+                    id.clone(),
+                    PollTokenHash::of(&poll_token),
+                    TicketHash::of(&login_ticket(&poll_token, id)),
+                    BrowserHash::of(browser),
+                    request.clone(),
+                    self.clock.now(),
+                    ttl,
+                )
+                .for_client(authorization.clone())
+            })
+            .await?;
+        tracing::info!(qr = %id, "qr session created");
+        Ok(NewQr {
+            id,
+            poll_token,
+            expires_in: ttl,
+        })
+    }
+
+    /// Stores the session `make` builds around a fresh id. A collision of
+    /// 128-bit random ids is practically impossible, but `insert` never
+    /// overwrites, so on one it simply draws again.
+    async fn insert_new(&self, make: impl Fn(&QrId) -> LoginSession) -> Result<QrId> {
         loop {
             let id = QrId::generate();
-            let poll_token = Secret::generate();
-            let ticket = login_ticket(&poll_token, &id);
-            let session = LoginSession::new(
-                id.clone(),
-                PollTokenHash::of(&poll_token),
-                TicketHash::of(&ticket),
-                BrowserHash::of(browser),
-                request.clone(),
-                self.clock.now(),
-                ttl,
-            )
-            .for_client(authorization.clone());
-            // A collision of 128-bit random ids is practically impossible,
-            // but `insert` never overwrites, so simply draw again.
-            if self.store.insert(&session).await? {
-                tracing::info!(qr = %id, "qr session created");
-                return Ok(NewQr {
-                    id,
-                    poll_token,
-                    expires_in: ttl,
-                });
+            if self.store.insert(&make(&id)).await? {
+                return Ok(id);
             }
         }
     }
@@ -177,23 +185,22 @@ impl LoginService {
         // Nobody holds these: a device session never logs a browser in,
         // even on an instance that would not know to refuse it.
         let (no_browser, no_ticket) = (Secret::generate(), Secret::generate());
-        loop {
-            let id = QrId::generate();
-            let session = LoginSession::new(
-                id.clone(),
-                PollTokenHash::of(device_code),
-                TicketHash::of(&no_ticket),
-                BrowserHash::of(&no_browser),
-                requester.clone(),
-                self.clock.now(),
-                ttl,
-            )
-            .for_device(device.clone());
-            if self.store.insert(&session).await? {
-                tracing::info!(qr = %id, "device qr session created");
-                return Ok(id);
-            }
-        }
+        let id = self
+            .insert_new(|id| {
+                LoginSession::new(
+                    id.clone(),
+                    PollTokenHash::of(device_code),
+                    TicketHash::of(&no_ticket),
+                    BrowserHash::of(&no_browser),
+                    requester.clone(),
+                    self.clock.now(),
+                    ttl,
+                )
+                .for_device(device.clone())
+            })
+            .await?;
+        tracing::info!(qr = %id, "device qr session created");
+        Ok(id)
     }
 
     /// The device takes its confirmed login (once).

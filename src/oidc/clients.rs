@@ -1,7 +1,7 @@
 //! The registered relying sites, and client authentication at the token,
 //! revocation and introspection endpoints (RFC 6749 §2.3).
 
-use super::error::{OAuthError, invalid_client, invalid_request};
+use super::error::{ErrorCode, OAuthError, invalid_client, invalid_request};
 use crate::config::{ClientConfig, ConfigError};
 use jsonwebtoken::Algorithm;
 use sha2::{Digest, Sha256};
@@ -180,6 +180,21 @@ impl Clients {
         self.0.is_empty()
     }
 
+    /// The client these credentials prove, if it is registered for `grant`
+    /// (`unauthorized_client` otherwise, RFC 6749 §5.2).
+    pub fn authenticate_for(
+        &self,
+        creds: &ClientCredentials,
+        grant: GrantType,
+    ) -> Result<&Client, OAuthError> {
+        let client = self.authenticate(creds)?;
+        if client.allows(grant) {
+            Ok(client)
+        } else {
+            Err(unauthorized_client(grant))
+        }
+    }
+
     /// The client these credentials prove. One method per request (RFC 6749
     /// §2.3); a confidential client must present its secret, a public client
     /// only its id and no secret.
@@ -214,6 +229,16 @@ impl Clients {
             _ => Err(invalid_client("unknown client or wrong secret")),
         }
     }
+}
+
+/// A client using a grant type it is not registered for (RFC 6749 §5.2).
+fn unauthorized_client(grant: GrantType) -> OAuthError {
+    let why = match grant {
+        GrantType::AuthorizationCode => "this client is not registered for authorization_code",
+        GrantType::RefreshToken => "this client is not registered for refresh_token",
+        GrantType::DeviceCode => "this client is not registered for the device_code grant",
+    };
+    OAuthError::new(ErrorCode::UnauthorizedClient, why)
 }
 
 /// Two clients for unit tests: confidential "shop" (secret hash

@@ -14,7 +14,7 @@ use super::clients::{ClientCredentials, GrantType};
 use super::error::{ErrorCode, OAuthError, invalid_grant, invalid_request};
 use super::records;
 use super::scope::Scope;
-use super::service::{IssuedTokens, OidcService, key_of, unauthorized_client};
+use super::service::{IssuedTokens, OidcService, key_of};
 use crate::clock::Timestamp;
 use crate::login::{LoginError, LoginService};
 use crate::secret::Secret;
@@ -200,10 +200,10 @@ impl DeviceFlow {
         scope: Option<&str>,
         device: RequestInfo,
     ) -> Result<DeviceAuthorization> {
-        let client = self.oidc.clients().authenticate(creds)?;
-        if !client.allows(GrantType::DeviceCode) {
-            return Err(unauthorized_client(GrantType::DeviceCode));
-        }
+        let client = self
+            .oidc
+            .clients()
+            .authenticate_for(creds, GrantType::DeviceCode)?;
         // RFC 6749 §3.3 lets the server default an omitted scope.
         let mut scope = Scope::parse(scope.unwrap_or("openid"));
         // No refresh token will come: do not grant (nor list) offline access.
@@ -307,10 +307,10 @@ impl DeviceFlow {
         device_code: Option<&str>,
         wait: Option<&str>,
     ) -> Result<IssuedTokens> {
-        let client = self.oidc.clients().authenticate(creds)?;
-        if !client.allows(GrantType::DeviceCode) {
-            return Err(unauthorized_client(GrantType::DeviceCode));
-        }
+        let client = self
+            .oidc
+            .clients()
+            .authenticate_for(creds, GrantType::DeviceCode)?;
         let wait = match wait {
             None => Duration::ZERO,
             Some(text) => text

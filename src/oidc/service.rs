@@ -97,16 +97,6 @@ pub struct LogoutPlan {
 
 type Result<T, E = OAuthError> = std::result::Result<T, E>;
 
-/// A client using a grant type it is not registered for (RFC 6749 §5.2).
-pub(super) fn unauthorized_client(grant: GrantType) -> OAuthError {
-    let why = match grant {
-        GrantType::AuthorizationCode => "this client is not registered for authorization_code",
-        GrantType::RefreshToken => "this client is not registered for refresh_token",
-        GrantType::DeviceCode => "this client is not registered for the device_code grant",
-    };
-    OAuthError::new(ErrorCode::UnauthorizedClient, why)
-}
-
 /// The store key of a secret: its SHA-256, so a dump of the store holds no
 /// usable code or token.
 pub(super) fn key_of(secret: &Secret) -> String {
@@ -259,10 +249,10 @@ impl OidcService {
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
     ) -> Result<IssuedTokens> {
-        let client = self.0.clients.authenticate(creds)?;
-        if !client.allows(GrantType::AuthorizationCode) {
-            return Err(unauthorized_client(GrantType::AuthorizationCode));
-        }
+        let client = self
+            .0
+            .clients
+            .authenticate_for(creds, GrantType::AuthorizationCode)?;
         let code = code.ok_or_else(|| invalid_request("code is required"))?;
         let redirect_uri =
             redirect_uri.ok_or_else(|| invalid_request("redirect_uri is required"))?;
@@ -337,10 +327,10 @@ impl OidcService {
         refresh_token: Option<&str>,
         scope: Option<&str>,
     ) -> Result<IssuedTokens> {
-        let client = self.0.clients.authenticate(creds)?;
-        if !client.allows(GrantType::RefreshToken) {
-            return Err(unauthorized_client(GrantType::RefreshToken));
-        }
+        let client = self
+            .0
+            .clients
+            .authenticate_for(creds, GrantType::RefreshToken)?;
         let token = refresh_token.ok_or_else(|| invalid_request("refresh_token is required"))?;
         let store = &self.0.store;
         let key = key_of(&Secret::from_client(token));

@@ -52,6 +52,25 @@ fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
 
 /// The login link of a QR login through `login` (the login server's base
 /// URL) as `browser`, scanned and confirmed on the phone as `phone_token`.
+/// A QR login confirmed by `phone_token`, completed with `next` = `target`
+/// as the login page does: asserts the 303 back to `target`.
+async fn log_in_and_return(
+    browser: &reqwest::Client,
+    login: &str,
+    phone_token: &str,
+    target: &str,
+) -> reqwest::Response {
+    let link = confirmed_login(browser, login, phone_token).await;
+    let resp = browser
+        .get(format!("{link}&next={}", query_value(target)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], target);
+    resp
+}
+
 async fn confirmed_login(browser: &reqwest::Client, login: &str, phone_token: &str) -> String {
     let resp = browser
         .post(format!("{login}/api/qr"))
@@ -311,14 +330,7 @@ async fn forward_auth_cookie_covers_subdomains_and_rd_returns_there() {
     assert!(resp.text().await.unwrap().contains("/static/login.js"));
 
     // The login completes to the app, with a cookie for the whole domain.
-    let link = confirmed_login(&browser, &login, ALICE).await;
-    let resp = browser
-        .get(format!("{link}&next={}", query_value(&target)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert_eq!(resp.headers()["location"], target.as_str());
+    let resp = log_in_and_return(&browser, &login, ALICE, &target).await;
     let cookie = set_cookies(&resp).join("\n");
     for attribute in [
         "qrl_session=",
@@ -640,14 +652,7 @@ async fn forward_auth_through_the_shipped_nginx_config() {
 
     // A QR login on the login server, the phone confirming as Alice; the
     // page completes with rd as next and lands back at the app.
-    let link = confirmed_login(&browser, &login, ALICE).await;
-    let resp = browser
-        .get(format!("{link}&next={}", query_value(&asked)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert_eq!(resp.headers()["location"], asked.as_str());
+    log_in_and_return(&browser, &login, ALICE, &asked).await;
     let app_sees = seen(
         browser
             .get(&asked)
