@@ -1054,6 +1054,24 @@ pub(crate) mod tests {
         );
     }
 
+    /// The `[log]` lines the demo config carries commented out are valid.
+    #[test]
+    fn the_demo_configs_log_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let demo = std::fs::read_to_string(path).unwrap();
+        let text = demo
+            .replace("# [log]", "[log]")
+            .replace("# format = ", "format = ")
+            .replace("# filter = ", "filter = ");
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.log.format, Some(LogFormat::Json));
+        assert_eq!(c.log.filter, crate::telemetry::DEFAULT_FILTER);
+        assert!(err(&format!("{MINIMAL}\n[log]\nformat = \"xml\"")).contains("xml"));
+        assert!(
+            err(&format!("{MINIMAL}\n[log]\nfilter = \"qrlogin=loud\"")).contains("log.filter")
+        );
+    }
+
     /// The forward-auth lines the demo config carries commented out are
     /// valid once uncommented (on a public_url the cookie domain covers).
     #[test]

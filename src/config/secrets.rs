@@ -103,8 +103,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ConfigFile;
     use crate::config::tests::MINIMAL;
+    use crate::config::{ConfigFile, REDACTED};
     use std::path::PathBuf;
 
     /// A new directory holding `config.toml` = MINIMAL + `extra`, and `files`.
@@ -211,6 +211,50 @@ mod tests {
             !shown.contains(hash) && shown.contains("client_secret_sha256_file"),
             "{shown}"
         );
+    }
+
+    /// The printed config reads back as the same config: every type prints
+    /// as it would be written (durations, hosts, header names, enums).
+    #[test]
+    fn the_printed_config_reads_back_the_same() {
+        let extra = r#"
+            [login]
+            qr_ttl = "2m 30s"
+            session_ttl = "7d"
+            [store]
+            key_prefix = "123"
+            [oidc]
+            refresh_token_ttl = "30d"
+            [forward_auth]
+            allowed_redirect_hosts = ["grafana.internal", "10.0.0.5:3000", "[::1]:8443"]
+            [forward_auth.headers]
+            "Remote-User" = "id"
+            "X-Auth-Avatar" = "avatar"
+            [[forward_auth.policies]]
+            name = "admins"
+            users = ["alice"]
+            [log]
+            format = "json"
+            filter = "qrlogin=debug"
+        "#;
+        let text = format!(
+            "{MINIMAL}
+{extra}"
+        )
+        .replace("http://localhost:8080", "https://login.example.com")
+        .replace(
+            "[server]",
+            "[server]\ncookie_domain = \"example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]",
+        );
+        let printed = Config::parse(&text).unwrap().to_redacted_toml().unwrap();
+        assert!(!printed.contains("demo-alice"), "{printed}");
+        // The one secret here is the demo user's token.
+        let again = Config::parse(&printed.replace(REDACTED, "demo-alice")).unwrap();
+        assert_eq!(again.to_redacted_toml().unwrap(), printed);
+        assert_eq!(again.login.qr_ttl, std::time::Duration::from_secs(150));
+        assert_eq!(again.forward_auth.allowed_redirect_hosts.len(), 3);
+        assert_eq!(again.log.format, Some(crate::config::LogFormat::Json));
+        assert_eq!(again.store.key_prefix, "123");
     }
 
     #[test]
