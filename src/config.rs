@@ -241,7 +241,7 @@ impl Default for StoreConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MobileAuthConfig {
     pub jwt_hs256_secret: Option<RedactedString>,
-    /// A file holding `jwt_hs256_secret` (a trailing newline is dropped),
+    /// A file holding `jwt_hs256_secret` (trailing line breaks dropped),
     /// read at start-up instead; relative to the config file.
     pub jwt_hs256_secret_file: Option<PathBuf>,
     pub jwt_rs256_public_key: Option<PathBuf>,
@@ -665,7 +665,11 @@ impl Config {
                 ));
             };
             if let Err(e) = redis::Client::open(url.expose()) {
-                return Err(bad("store.redis_url", format!("is not a Redis URL: {e}")));
+                let key = match self.store.redis_url_file {
+                    Some(_) => "store.redis_url_file",
+                    None => "store.redis_url",
+                };
+                return Err(bad(key, format!("is not a Redis URL: {e}")));
             }
         }
         if self.store.redis_timeout < Duration::from_millis(10)
@@ -940,8 +944,12 @@ impl Config {
                 (Some(hex), false)
                     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
                 {
+                    let field = match c.client_secret_sha256_file {
+                        Some(_) => "client_secret_sha256_file",
+                        None => "client_secret_sha256",
+                    };
                     return Err(bad(
-                        &key("client_secret_sha256"),
+                        &key(field),
                         "must be 64 hex digits (the SHA-256 of the secret; `qrlogin hash-secret` prints it)",
                     ));
                 }

@@ -182,8 +182,15 @@ mod tests {
             ),
             (
                 "[store]\nbackend = \"redis\"\nredis_url_file = \"url\"",
-                vec![("url", "http://secret-host/")],
-                "store.redis_url",
+                vec![("url", "http://:too-short-secret@secret-host/")],
+                "store.redis_url_file",
+            ),
+            (
+                "[[clients]]\nclient_id = \"shop\"\nname = \"Shop\"\n\
+                 redirect_uris = [\"https://shop.example/cb\"]\n\
+                 client_secret_sha256_file = \"hash\"",
+                vec![("hash", "too-short-secret")],
+                "clients[0].client_secret_sha256_file",
             ),
         ];
         for (extra, files, key) in cases {
