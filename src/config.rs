@@ -1,26 +1,79 @@
-//! Typed configuration: parsed once from TOML at start-up and validated there,
-//! so a bad value fails fast with a message naming its key.
+//! Typed configuration: read once at start-up from a TOML file and the
+//! `QRLOGIN_*` environment ([`sources`]), secrets read from files
+//! ([`secrets`]), and validated there, so a bad value fails fast with a
+//! message naming its key (and the variable or file it came from).
+
+mod secrets;
+mod sources;
+
+pub use sources::{CLI_ENV_VARS, CLIENT_SECRET_ENV_PREFIX, ConfigFile, ENV_PREFIX, process_env};
 
 use crate::forward_auth::{AllowedHost, CookieDomain, IdentityHeader, UserField};
 use crate::session::User;
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Why the configuration was refused. The text names the offending key.
-#[derive(Debug, thiserror::Error)]
-#[error("config: {0}")]
-pub struct ConfigError(String);
+/// Why the configuration was refused. The text names the offending key,
+/// and where its value came from when that was not the code: the config
+/// file or an environment variable.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file or environment variable the value came from.
+    origin: Option<String>,
+    key: Option<String>,
+    why: String,
+}
 
 impl ConfigError {
     /// An error about the value at `key`.
     pub fn new(key: &str, why: impl std::fmt::Display) -> Self {
-        Self(format!("{key}: {why}"))
+        Self {
+            origin: None,
+            key: Some(key.to_owned()),
+            why: why.to_string(),
+        }
+    }
+
+    /// An error about no key in particular (a file that cannot be read).
+    fn other(why: impl std::fmt::Display) -> Self {
+        Self {
+            origin: None,
+            key: None,
+            why: why.to_string(),
+        }
+    }
+
+    /// The key the error is about, as written in the file (`login.qr_ttl`,
+    /// `clients[0].name`).
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// Says where the value came from, unless that is already said.
+    fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin.get_or_insert_with(|| origin.into());
+        self
     }
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("config: ")?;
+        if let Some(origin) = &self.origin {
+            write!(f, "{origin}: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.why)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
     ConfigError::new(key, why)
@@ -39,7 +92,7 @@ fn within(key: &str, value: Duration, min: Duration, max: Duration) -> Result<()
 }
 
 /// The whole configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -52,21 +105,24 @@ pub struct Config {
     #[serde(default)]
     pub limits: LimitsConfig,
     /// Static demo accounts: bearer token → profile.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<DemoUser>,
     /// The OpenID Connect provider's lifetimes and signing keys.
     #[serde(default)]
     pub oidc: OidcConfig,
     /// Relying sites allowed to log users in through `/oauth/authorize`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientConfig>,
     /// nginx forward-auth: what `/auth/verify` answers, and where `?rd=`
     /// may send browsers.
     #[serde(default)]
     pub forward_auth: ForwardAuthConfig,
+    /// Log lines: their format and which are written.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -89,7 +145,7 @@ pub struct ServerConfig {
     pub cookie_domain: Option<CookieDomain>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
     #[serde(with = "humantime_serde")]
@@ -117,7 +173,7 @@ impl Default for LoginConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
     #[default]
@@ -125,7 +181,7 @@ pub enum Backend {
     Redis,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub backend: Backend,
@@ -135,6 +191,9 @@ pub struct StoreConfig {
     pub purge_interval: Duration,
     /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path`.
     pub redis_url: Option<RedactedString>,
+    /// A file holding `redis_url` (it carries the password), read at
+    /// start-up instead; relative to the config file.
+    pub redis_url_file: Option<PathBuf>,
     /// Prepended to every Redis key and channel.
     pub key_prefix: String,
     /// Upper bound on one Redis round trip; past it requests answer 503.
@@ -165,6 +224,7 @@ impl Default for StoreConfig {
             backend: Backend::Memory,
             purge_interval: Duration::from_secs(30),
             redis_url: None,
+            redis_url_file: None,
             key_prefix: redis.key_prefix,
             redis_timeout: redis.timeout,
             redis_resync_interval: redis.resync_every,
@@ -177,10 +237,13 @@ impl Default for StoreConfig {
 }
 
 /// How the phone's bearer token is verified.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MobileAuthConfig {
     pub jwt_hs256_secret: Option<RedactedString>,
+    /// A file holding `jwt_hs256_secret` (trailing line breaks dropped),
+    /// read at start-up instead; relative to the config file.
+    pub jwt_hs256_secret_file: Option<PathBuf>,
     pub jwt_rs256_public_key: Option<PathBuf>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -193,6 +256,7 @@ impl Default for MobileAuthConfig {
     fn default() -> Self {
         Self {
             jwt_hs256_secret: None,
+            jwt_hs256_secret_file: None,
             jwt_rs256_public_key: None,
             jwt_issuer: None,
             jwt_audience: None,
@@ -202,7 +266,7 @@ impl Default for MobileAuthConfig {
 }
 
 /// Abuse limits.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// QR codes one client IP may create per minute (a burst of this size, refilled evenly).
@@ -228,7 +292,7 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoUser {
     pub token: RedactedString,
@@ -248,7 +312,7 @@ impl DemoUser {
 }
 
 /// The OpenID Connect provider: token lifetimes and id_token signing keys.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcConfig {
     /// PEM private keys (RSA, P-256 or Ed25519). For each algorithm the
@@ -296,7 +360,7 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", DEVICE_CODE_GRANT];
 
 /// A relying site (OAuth client) registered with this provider.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub client_id: String,
@@ -307,8 +371,14 @@ pub struct ClientConfig {
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Hex SHA-256 of the client secret (`qrlogin hash-secret` makes both):
-    /// a confidential client. Exactly one of this and `public`.
+    /// a confidential client. Exactly one of this and `public`. Also read
+    /// from `client_secret_sha256_file`, or from the environment variable
+    /// `QRLOGIN_CLIENT_SECRET_SHA256__<CLIENT_ID>` ([`sources`]).
+    #[serde(serialize_with = "redacted_if_set")]
     pub client_secret_sha256: Option<String>,
+    /// A file holding `client_secret_sha256`, read at start-up instead;
+    /// relative to the config file.
+    pub client_secret_sha256_file: Option<PathBuf>,
     /// A client with no secret (single-page and native apps): PKCE required.
     #[serde(default)]
     pub public: bool,
@@ -327,7 +397,7 @@ pub struct ClientConfig {
 }
 
 /// nginx forward-auth (`/auth/verify`, `?rd=`).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ForwardAuthConfig {
     /// Hosts outside `server.cookie_domain` that `?rd=` may send browsers
@@ -341,7 +411,7 @@ pub struct ForwardAuthConfig {
 }
 
 /// `[[forward_auth.policies]]`: who passes `/auth/verify?policy=<name>`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     pub name: String,
@@ -357,10 +427,61 @@ fn default_grant_types() -> Vec<String> {
     vec!["authorization_code".into(), "refresh_token".into()]
 }
 
-/// A config value that must never reach a log.
+/// `[log]`: the format of log lines and which are written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (one object per line) or `pretty`. Unset: pretty when stderr
+    /// is a terminal, JSON otherwise.
+    pub format: Option<LogFormat>,
+    /// `tracing` filter directives (`RUST_LOG` syntax); `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: None,
+            filter: crate::telemetry::DEFAULT_FILTER.to_owned(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines, for a terminal.
+    Pretty,
+}
+
+/// What a secret prints as (`qrlogin check-config`).
+pub const REDACTED: &str = "<redacted>";
+
+/// A config value that must never reach a log: it prints as `<redacted>`,
+/// in `Debug` and when serialised.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
 pub struct RedactedString(String);
+
+impl Serialize for RedactedString {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+/// Serialises a set secret as `<redacted>` (and an unset one as unset).
+fn redacted_if_set<S: serde::Serializer>(
+    value: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => serializer.serialize_some(REDACTED),
+        None => serializer.serialize_none(),
+    }
+}
 
 impl From<String> for RedactedString {
     fn from(secret: String) -> Self {
@@ -388,24 +509,27 @@ fn default_header_read_timeout() -> Duration {
 }
 
 impl Config {
-    /// Reads, parses and validates the file at `path`. Relative paths inside
-    /// it are resolved against the file's directory.
+    /// Reads the file at `path` (which must exist), lays this process's
+    /// `QRLOGIN_*` environment variables over it, reads the secret files and
+    /// validates. Relative paths are resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        let mut config = Self::parse(&text)
-            .map_err(|ConfigError(msg)| ConfigError(format!("{}: {msg}", path.display())))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.resolve_paths(base);
-        config.check_static_dir()?;
-        Ok(config)
+        Self::load_from(ConfigFile::Required(path), process_env())
     }
 
-    /// Parses and validates TOML text (paths stay as written).
+    /// Like [`Config::load`], from `file` and the environment `env` (name,
+    /// value pairs; [`process_env`] gives this process's): tests pass their
+    /// own rather than change the process's.
+    pub fn load_from(
+        file: ConfigFile<'_>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        sources::load(file, env)
+    }
+
+    /// Parses and validates TOML text, without the environment (paths stay
+    /// as written).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+        sources::load_text(text)
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -414,10 +538,21 @@ impl Config {
         {
             *dir = base.join(&*dir);
         }
-        if let Some(key) = &mut self.mobile_auth.jwt_rs256_public_key
-            && key.is_relative()
-        {
-            *key = base.join(&*key);
+        let files = [
+            &mut self.mobile_auth.jwt_rs256_public_key,
+            &mut self.mobile_auth.jwt_hs256_secret_file,
+            &mut self.store.redis_url_file,
+        ];
+        let client_files = self
+            .clients
+            .iter_mut()
+            .map(|c| &mut c.client_secret_sha256_file);
+        for file in files.into_iter().chain(client_files) {
+            if let Some(path) = file
+                && path.is_relative()
+            {
+                *path = base.join(&*path);
+            }
         }
         for key in &mut self.oidc.signing_keys {
             if key.is_relative() {
@@ -530,7 +665,11 @@ impl Config {
                 ));
             };
             if let Err(e) = redis::Client::open(url.expose()) {
-                return Err(bad("store.redis_url", format!("is not a Redis URL: {e}")));
+                let key = match self.store.redis_url_file {
+                    Some(_) => "store.redis_url_file",
+                    None => "store.redis_url",
+                };
+                return Err(bad(key, format!("is not a Redis URL: {e}")));
             }
         }
         if self.store.redis_timeout < Duration::from_millis(10)
@@ -588,14 +727,18 @@ impl Config {
             ));
         }
 
+        if let Some(key) = self.unread_secret_file() {
+            return Err(bad(key, "was not read: load the config with Config::load"));
+        }
         let auth = &self.mobile_auth;
         if let Some(secret) = &auth.jwt_hs256_secret
             && secret.expose().len() < 32
         {
-            return Err(bad(
-                "mobile_auth.jwt_hs256_secret",
-                "must be at least 32 bytes (256 bits) long",
-            ));
+            let key = match auth.jwt_hs256_secret_file {
+                Some(_) => "mobile_auth.jwt_hs256_secret_file",
+                None => "mobile_auth.jwt_hs256_secret",
+            };
+            return Err(bad(key, "must be at least 32 bytes (256 bits) long"));
         }
         if auth.jwt_hs256_secret.is_none()
             && auth.jwt_rs256_public_key.is_none()
@@ -629,6 +772,9 @@ impl Config {
             if !ids.insert(u.id.as_str()) {
                 return Err(bad(&key("id"), "is used by another user"));
             }
+        }
+        if let Err(e) = crate::telemetry::parse_filter(&self.log.filter) {
+            return Err(bad("log.filter", e));
         }
         self.validate_oidc()
     }
@@ -798,8 +944,12 @@ impl Config {
                 (Some(hex), false)
                     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
                 {
+                    let field = match c.client_secret_sha256_file {
+                        Some(_) => "client_secret_sha256_file",
+                        None => "client_secret_sha256",
+                    };
                     return Err(bad(
-                        &key("client_secret_sha256"),
+                        &key(field),
                         "must be 64 hex digits (the SHA-256 of the secret; `qrlogin hash-secret` prints it)",
                     ));
                 }
@@ -909,6 +1059,24 @@ pub(crate) mod tests {
         assert_eq!(
             c.server.static_dir, None,
             "the demo serves the embedded pages"
+        );
+    }
+
+    /// The `[log]` lines the demo config carries commented out are valid.
+    #[test]
+    fn the_demo_configs_log_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let demo = std::fs::read_to_string(path).unwrap();
+        let text = demo
+            .replace("# [log]", "[log]")
+            .replace("# format = ", "format = ")
+            .replace("# filter = ", "filter = ");
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.log.format, Some(LogFormat::Json));
+        assert_eq!(c.log.filter, crate::telemetry::DEFAULT_FILTER);
+        assert!(err(&format!("{MINIMAL}\n[log]\nformat = \"xml\"")).contains("xml"));
+        assert!(
+            err(&format!("{MINIMAL}\n[log]\nfilter = \"qrlogin=loud\"")).contains("log.filter")
         );
     }
 

@@ -30,15 +30,20 @@
 //! - [`http`]: the router (and the OpenAPI document generated from it),
 //!   extractors, rate limits, thin handlers, and [`http::ApiError`], the one
 //!   table from failures to statuses.
-//! - [`config`]: typed TOML configuration validated at start-up.
+//! - [`config`]: typed configuration from a TOML file and `QRLOGIN_*`
+//!   environment variables, secrets from files, validated at start-up.
+//! - [`telemetry`]: log lines (JSON or pretty), each carrying the id of the
+//!   request it was written for.
 //! - [`startup`]: [`startup::Application`] builds all of it from a `Config`,
 //!   binds with a large backlog, serves, shuts down gracefully.
 //!
-//! The binary (`src/main.rs`) parses the command line, loads the config and
-//! runs an [`startup::Application`].
+//! The binary (`src/main.rs`) parses the command line and runs one of the
+//! [`cli`] commands: `serve` loads the config and runs an
+//! [`startup::Application`].
 
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod forward_auth;

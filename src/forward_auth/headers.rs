@@ -10,7 +10,7 @@
 
 use crate::session::User;
 use axum::http::{HeaderName, HeaderValue};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
 /// Longest header value sent. nginx must fit `/auth/verify`'s whole answer
@@ -18,7 +18,7 @@ use std::cmp::Ordering;
 pub const MAX_VALUE_BYTES: usize = 1024;
 
 /// A field of the logged-in user a header can carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UserField {
     /// The user id (the phone token's `sub`), exactly.
@@ -105,6 +105,12 @@ impl TryFrom<String> for IdentityHeader {
             return Err(why("is a header with another meaning; pick another name"));
         }
         Ok(Self { written, name })
+    }
+}
+
+impl Serialize for IdentityHeader {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.written)
     }
 }
 

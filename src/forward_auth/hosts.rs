@@ -5,7 +5,7 @@
 //! host (lower-case ASCII, IDNs in punycode), so checking a URL against them
 //! is a plain comparison.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// The domain the login cookie is set for (`Domain=`): browsers send it to
@@ -50,6 +50,12 @@ impl FromStr for CookieDomain {
             ));
         }
         Ok(Self(domain))
+    }
+}
+
+impl Serialize for CookieDomain {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -132,6 +138,16 @@ impl FromStr for AllowedHost {
             url::Host::Domain(domain_name(&host).map_err(why)?)
         };
         Ok(Self { host, port })
+    }
+}
+
+/// As written in the config: `host` or `host:port` (IPv6 in brackets).
+impl Serialize for AllowedHost {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.port {
+            Some(port) => serializer.collect_str(&format_args!("{}:{port}", self.host)),
+            None => serializer.collect_str(&self.host),
+        }
     }
 }
 

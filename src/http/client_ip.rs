@@ -46,6 +46,13 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     closest
 }
 
+/// Whether `peer` (the TCP peer) is one of the `trusted` proxies, whose
+/// forwarding headers are believed.
+pub fn is_trusted_proxy(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    let peer = canonical(peer);
+    trusted.iter().any(|net| net.contains(&peer))
+}
+
 /// One forwarded address: `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:443`.
 fn parse_hop(text: &str) -> Option<IpAddr> {
     let text = text.trim();

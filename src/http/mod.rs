@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pages;
 pub mod qr_image;
 pub mod rate_limit;
+pub mod request_id;
 pub mod state;
 
 pub use error::ApiError;
@@ -23,13 +24,12 @@ use crate::api::{HealthBody, paths};
 use crate::store::SessionStore as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use request_id::{RequestIdLayer, X_REQUEST_ID};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -37,8 +37,6 @@ use utoipa_axum::routes;
 
 /// Largest request body accepted; every API body is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The API routes, each registered together with its OpenAPI description:
 /// a route cannot be served without being documented.
@@ -137,6 +135,7 @@ pub fn router(app: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ));
 
+    let request_ids = RequestIdLayer::new(&app.config().server.trusted_proxies);
     Router::new()
         .merge(api)
         .merge(pages)
@@ -145,10 +144,7 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    X_REQUEST_ID,
-                    SequentialRequestId::new(),
-                ))
+                .layer(request_ids)
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
                 .layer(CatchPanicLayer::custom(panic_response))
@@ -162,35 +158,6 @@ pub fn router(app: AppState) -> Router {
                     HeaderValue::from_static("no-referrer"),
                 )),
         )
-}
-
-/// Request ids `<process prefix>-<counter>`: unique across instances and
-/// restarts (the prefix is random) without a syscall per request, which a
-/// random UUID costs.
-#[derive(Clone, Debug)]
-struct SequentialRequestId {
-    prefix: std::sync::Arc<str>,
-    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl SequentialRequestId {
-    fn new() -> Self {
-        let mut raw = [0u8; 4];
-        crate::secret::os_random(&mut raw);
-        Self {
-            prefix: format!("{:08x}", u32::from_be_bytes(raw)).into(),
-            next: std::sync::Arc::default(),
-        }
-    }
-}
-
-impl MakeRequestId for SequentialRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
-            .ok()
-            .map(RequestId::new)
-    }
 }
 
 /// One span per request, named by the matched route (never the raw path,
@@ -207,7 +174,8 @@ fn request_span(request: &Request) -> tracing::Span {
         .unwrap_or("");
     // Debug-level: an info span per request costs ~2 KB per held poll and a
     // good share of a short poll's CPU (BENCHMARKS.md). Info events carry
-    // their own context (`qr`, `user`) from the login operations' spans.
+    // their own context (`qr`, `user`) from the login operations' spans,
+    // and the request id from `request_id`'s task-local.
     tracing::debug_span!("request", method = %request.method(), route, request_id)
 }
 

@@ -250,6 +250,7 @@ pub(crate) fn test_clients(redirect: &str, secret_sha256: &str) -> Clients {
         name: "Shop".into(),
         redirect_uris: vec![redirect.into()],
         client_secret_sha256: Some(secret_sha256.into()),
+        client_secret_sha256_file: None,
         public: false,
         post_logout_redirect_uris: vec![],
         id_token_signed_response_alg: "RS256".into(),

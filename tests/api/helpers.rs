@@ -214,7 +214,10 @@ pub async fn spawn_redis_app_from(
 /// included), on `listener` and a manual clock, and runs it.
 pub async fn spawn_server(config: Config, listener: tokio::net::TcpListener) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        qrlogin::telemetry::init("qrlogin=debug,tower_http=debug");
+        qrlogin::telemetry::init(&qrlogin::config::LogConfig {
+            format: Some(qrlogin::config::LogFormat::Pretty),
+            filter: "qrlogin=debug,tower_http=debug".into(),
+        });
     }
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod chromium;
+mod cli;
 mod cluster;
 mod contract;
 mod device;
@@ -28,6 +29,7 @@ mod poll;
 mod qr_image;
 mod redis_server;
 mod relying_site;
+mod request_ids;
 mod rp;
 mod service;
 mod site_login_page;

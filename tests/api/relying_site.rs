@@ -40,6 +40,7 @@ async fn provider_and_site() -> (TestApp, Site) {
             name: "Example Site".into(),
             redirect_uris: vec![redirect_uri],
             client_secret_sha256: Some(sha256_hex(SECRET)),
+            client_secret_sha256_file: None,
             public: false,
             post_logout_redirect_uris: vec![post_logout],
             id_token_signed_response_alg: "RS256".into(),

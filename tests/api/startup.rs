@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// A new, empty directory of this test's own.
@@ -32,12 +33,19 @@ pub struct Binary {
     pub addr: String,
     /// Its log up to the "listening" line.
     pub startup_log: Vec<String>,
+    /// Its log lines after that, as it writes them.
+    pub log: Receiver<String>,
 }
 
 impl Binary {
     /// Starts it with the config file at `config`, from the config's
     /// directory, so nothing in this repository's checkout can help it.
     pub fn start(config: &Path) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    /// Like [`Binary::start`], with these environment variables too.
+    pub fn start_with(config: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_qrlogin"))
             .arg("--config")
             .arg(config)
@@ -45,6 +53,7 @@ impl Binary {
             .current_dir(config.parent().unwrap())
             .env("RUST_LOG", "qrlogin=info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -52,23 +61,52 @@ impl Binary {
         let mut startup_log = Vec::new();
         let addr = loop {
             let line = lines.next().expect("server exited early").unwrap();
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
+            let addr = listening_addr(&line);
             startup_log.push(line);
             if let Some(addr) = addr {
                 break addr;
             }
         };
         // Keep draining its log, so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
         Self {
             child,
             addr,
             startup_log,
+            log,
         }
     }
+
+    /// The first log line from now on that `wanted` accepts, waiting up to
+    /// 10 s for it.
+    pub fn log_line(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .expect("no such log line within 10 s");
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+/// The address of the "listening" line, in either log format.
+fn listening_addr(line: &str) -> Option<String> {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        return json["fields"]["addr"].as_str().map(str::to_owned);
+    }
+    line.split("addr=")
+        .nth(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
 }
 
 impl Drop for Binary {
