@@ -7,6 +7,7 @@
 mod bad_input;
 mod chromium;
 mod cluster;
+mod cold_start;
 mod contract;
 mod device;
 mod device_clients;
