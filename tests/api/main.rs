@@ -9,6 +9,7 @@ mod chromium;
 mod cluster;
 mod cold_start;
 mod contract;
+mod deploy;
 mod device;
 mod device_clients;
 mod exchange;
