@@ -305,7 +305,8 @@ pub struct DemoUsersBody {
 pub struct HealthBody {
     /// `ok` or `unavailable`.
     pub status: String,
-    /// For `/readyz`: whether the session store answers (`ok`/`unavailable`).
+    /// For `/readyz`: whether the session store answers: `ok`, `connecting`
+    /// (not reached since start-up) or `unavailable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)] // left out, never null
     pub store: Option<String>,

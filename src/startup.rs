@@ -11,7 +11,7 @@ use crate::http::{self, AppState};
 use crate::login::LoginService;
 use crate::oidc::keys::SigningKeys;
 use crate::oidc::{Clients, OidcService};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
@@ -40,17 +40,16 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, io::Error),
-    #[error("store.redis_url: cannot reach redis: {0}")]
-    Store(StoreError),
 }
 
 impl StartError {
     /// The process exit code: 2 for a bad config value (fix the file), 1
-    /// for the environment (port taken, Redis down: retrying may help).
+    /// for the environment (port taken: retrying may help). Redis being
+    /// down is neither: the server starts and connects when it can.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => 2,
-            Self::Bind(..) | Self::Store(_) => 1,
+            Self::Bind(..) => 1,
         }
     }
 }
@@ -117,9 +116,8 @@ impl Application {
             // cross the network in the clear.
             tracing::warn!(public_url = %url, "relying sites are configured but server.public_url is not https");
         }
-        let store = Store::from_config(&config)
-            .await
-            .map_err(StartError::Store)?;
+        // Does not wait for Redis: requests answer 503 until it is reached.
+        let store = Store::from_config(&config)?;
         let login = LoginService::new(store.clone(), clock.clone(), config.login);
         let oidc = OidcService::new(
             store,

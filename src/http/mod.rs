@@ -203,7 +203,7 @@ async fn healthz() -> axum::Json<HealthBody> {
 #[utoipa::path(get, path = paths::READYZ, tag = "operations",
     responses(
         (status = 200, body = HealthBody, description = "Ready"),
-        (status = 503, body = HealthBody, description = "The session store does not answer"),
+        (status = 503, body = HealthBody, description = "The session store does not answer (`connecting`: not reached since start-up)"),
     ))]
 async fn readyz(State(app): State<AppState>) -> Response {
     match app.login().store().check_health().await {
@@ -213,10 +213,21 @@ async fn readyz(State(app): State<AppState>) -> Response {
         })
         .into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            // Not reached since start-up: the store's own retries log that.
+            let connecting = app.login().store().connecting();
+            if connecting {
+                tracing::debug!(error = %e, "not ready: still connecting to the store");
+            } else {
+                tracing::warn!(error = %e, "readiness check failed");
+            }
+            let store = if connecting {
+                "connecting"
+            } else {
+                "unavailable"
+            };
             let body = HealthBody {
                 status: "unavailable".into(),
-                store: Some("unavailable".into()),
+                store: Some(store.into()),
             };
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }

@@ -7,7 +7,7 @@ use super::{
     SessionStore, Sweep, UsedRecord,
 };
 use crate::clock::Timestamp;
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, ConfigError};
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
 use tokio::time::Instant;
@@ -49,9 +49,11 @@ impl Store {
         }
     }
 
-    /// The store `config.store` asks for. Connecting to Redis can fail
-    /// (`StartError::Store` then names `store.redis_url`).
-    pub async fn from_config(config: &Config) -> Result<Self, StoreError> {
+    /// The store `config.store` asks for. Never waits for Redis: the Redis
+    /// store connects in the background ([`RedisStore::start`]), so an
+    /// instance starts while Redis is down. Fails only on a `store.*` value
+    /// `Config::validate` would have refused.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let retention = Retention {
             expired_grace: config.login.expired_grace,
         };
@@ -61,13 +63,23 @@ impl Store {
                 config.limits.max_live_sessions,
             ))),
             Backend::Redis => {
-                // `Config::validate` already demanded the URL this needs.
-                let settings = RedisSettings::from_config(&config.store)
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(Self::Redis(
-                    RedisStore::connect(&settings, retention).await?,
-                ))
+                // `Config::validate` already demanded and parsed the URL.
+                let settings = RedisSettings::from_config(&config.store)?;
+                RedisStore::start(&settings, retention)
+                    .map(Self::Redis)
+                    .map_err(|e| {
+                        ConfigError::new("store.redis_url", format!("is not a Redis URL: {e}"))
+                    })
             }
+        }
+    }
+
+    /// Whether the backend has not been reached yet since start-up (Redis
+    /// down when the instance started); the memory store never is.
+    pub fn connecting(&self) -> bool {
+        match self {
+            Store::Memory(_) => false,
+            Store::Redis(s) => s.connecting(),
         }
     }
 }
@@ -80,6 +92,13 @@ impl Store {
         match self {
             Store::Memory(s) => s.waiting_pollers(id),
             Store::Redis(s) => s.waiting_pollers(id),
+        }
+    }
+
+    /// Returns once the backend has first been reached (at once for memory).
+    pub async fn connected(&self) {
+        if let Store::Redis(s) = self {
+            s.connected().await;
         }
     }
 

@@ -211,8 +211,19 @@ pub async fn spawn_redis_app_from(
 }
 
 /// Builds the application from `config` exactly as the binary does (store
-/// included), on `listener` and a manual clock, and runs it.
+/// included), on `listener` and a manual clock, runs it, and returns once
+/// its store is reached (the Redis store connects in the background).
 pub async fn spawn_server(config: Config, listener: tokio::net::TcpListener) -> TestApp {
+    let app = spawn_server_cold(config, listener).await;
+    tokio::time::timeout(Duration::from_secs(10), app.store().connected())
+        .await
+        .expect("the store was not reached within 10 s");
+    app
+}
+
+/// [`spawn_server`] without waiting for the store: for starting while
+/// Redis is down.
+pub async fn spawn_server_cold(config: Config, listener: tokio::net::TcpListener) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         qrlogin::telemetry::init(&qrlogin::config::LogConfig {
             format: Some(qrlogin::config::LogFormat::Pretty),

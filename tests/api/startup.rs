@@ -38,6 +38,19 @@ pub struct Binary {
 }
 
 impl Binary {
+    /// The next log line containing `text`, waiting at most `within`.
+    pub fn wait_for_log(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no log line with {text:?} within {within:?}: {e}"),
+            }
+        }
+    }
+
     /// Starts it with the config file at `config`, from the config's
     /// directory, so nothing in this repository's checkout can help it.
     pub fn start(config: &Path) -> Self {
@@ -337,4 +350,54 @@ async fn a_typed_config_with_an_empty_static_dir_is_refused_at_build() {
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("server.static_dir"), "{err}");
+}
+
+/// The config of the binary on the Redis at `url`.
+fn redis_config_text(url: &str) -> String {
+    crate::helpers::test_config_text(
+        "http://127.0.0.1:1",
+        &format!("[store]\nbackend = \"redis\"\nredis_url = \"{url}\"\n"),
+    )
+}
+
+/// A Redis URL that does not parse stays a config error, found at start-up.
+#[test]
+fn a_malformed_redis_url_fails_fast_naming_the_key() {
+    let (code, stderr) = run_on(&redis_config_text("redis://127.0.0.1:notaport"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("store.redis_url"), "{stderr}");
+}
+
+/// The real binary, started while Redis is down, keeps running: alive, not
+/// ready, logging its retries (attempt, next pause), and ready once Redis is up.
+#[tokio::test]
+async fn the_binary_started_while_redis_is_down_waits_for_it() {
+    let mut redis = crate::redis_server::RedisServer::start().await;
+    redis.kill();
+    let mut server = Binary::start(&write_config(&redis_config_text(&redis.url())));
+    let within = Duration::from_secs(10);
+    // Its stderr is not a terminal, so it logs JSON lines.
+    let fields = |line: String| -> serde_json::Value {
+        let json: serde_json::Value = serde_json::from_str(&line).expect(&line);
+        json["fields"].clone()
+    };
+    let first = fields(server.wait_for_log("cannot connect to redis", within));
+    assert_eq!(first["attempt"], 1, "{first}");
+    let second = fields(server.wait_for_log("cannot connect to redis", within));
+    assert!(
+        second["attempt"] == 2 && second["retry_in"].is_string(),
+        "{second}"
+    );
+    let get = |path: &str| reqwest::get(format!("http://{}{path}", server.addr));
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 503);
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the binary exited while Redis was down"
+    );
+
+    redis.start_again().await;
+    server.wait_for_log("connected to redis", within);
+    server.wait_for_log("subscribed to session changes", within);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
 }

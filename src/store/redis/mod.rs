@@ -24,7 +24,12 @@
 //!   wake-up is only a reason to re-read, never taken as a change by itself.
 //! - Every command is bounded by a timeout, so an unreachable Redis turns
 //!   into a quick `StoreError::Unavailable` (HTTP 503), never a hang.
+//! - The first connection is made in the background ([`connect`]), retried
+//!   with backoff until Redis answers; until then every command fails at once
+//!   with `Unavailable`, and the subscription starts only after it.
 
+mod backoff;
+mod connect;
 mod pubsub;
 mod settings;
 mod waiters;
@@ -37,9 +42,10 @@ use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
 use pubsub::Supervisor;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use waiters::Waiters;
@@ -124,7 +130,8 @@ pub struct RedisStore {
 }
 
 struct Shared {
-    conn: ConnectionManager,
+    /// The command connection; `None` until Redis first answered.
+    conn: watch::Receiver<Option<ConnectionManager>>,
     retention: Retention,
     prefix: String,
     channel: String,
@@ -136,8 +143,8 @@ struct Shared {
     use_record: redis::Script,
     index_add: redis::Script,
     waiters: Arc<Waiters>,
-    /// Stops the subscriber task when the last handle goes away.
-    _stop_subscriber: DropGuard,
+    /// Stops the connecting and subscribing task when the last handle goes away.
+    _stop_background: DropGuard,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -149,32 +156,36 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to Redis (failing if it cannot be reached within the
-    /// timeout) and starts this instance's one pub/sub subscription.
-    pub async fn connect(
-        settings: &RedisSettings,
-        retention: Retention,
-    ) -> Result<Self, StoreError> {
+    /// A store on the Redis at `settings.url`, connecting in the
+    /// background: it never waits for Redis, and fails only on a URL the
+    /// redis crate cannot parse. Until the first connection succeeds every
+    /// operation answers `StoreError::Unavailable` at once and
+    /// [`Self::connecting`] is true; then this instance's one pub/sub
+    /// subscription starts. Must be called within a Tokio runtime.
+    pub fn start(settings: &RedisSettings, retention: Retention) -> Result<Self, StoreError> {
         let client = redis::Client::open(settings.url.as_str()).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            settings.timeout,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable("timed out connecting to redis".into()))?
-        .map_err(unavailable)?;
-
         let channel = format!("{}changed", settings.key_prefix);
         let waiters = Arc::new(Waiters::default());
         let stop = CancellationToken::new();
-        let supervisor = Supervisor::new(client, channel.clone(), Arc::clone(&waiters), settings);
-        tokio::spawn(supervisor.run(stop.clone()));
+        let (connected, conn) = watch::channel(None);
+        let supervisor = Supervisor::new(
+            client.clone(),
+            channel.clone(),
+            Arc::clone(&waiters),
+            settings,
+        );
+        let background = {
+            let (settings, stop) = (settings.clone(), stop.clone());
+            async move {
+                let Some(manager) = connect::first_connection(&client, &settings, &stop).await
+                else {
+                    return;
+                };
+                connected.send_replace(Some(manager));
+                supervisor.run(stop).await;
+            }
+        };
+        tokio::spawn(background);
         Ok(Self {
             shared: Arc::new(Shared {
                 conn,
@@ -189,9 +200,40 @@ impl RedisStore {
                 use_record: redis::Script::new(USE_RECORD),
                 index_add: redis::Script::new(INDEX_ADD),
                 waiters,
-                _stop_subscriber: stop.drop_guard(),
+                _stop_background: stop.drop_guard(),
             }),
         })
+    }
+
+    /// [`Self::start`], then waits for the first connection: fails if Redis
+    /// does not answer within `settings.timeout`.
+    pub async fn connect(
+        settings: &RedisSettings,
+        retention: Retention,
+    ) -> Result<Self, StoreError> {
+        let store = Self::start(settings, retention)?;
+        match tokio::time::timeout(settings.timeout, store.connected()).await {
+            Ok(()) => Ok(store),
+            Err(_) => Err(StoreError::Unavailable(
+                "timed out connecting to redis".into(),
+            )),
+        }
+    }
+
+    /// Returns once Redis has first answered (at once if it already has).
+    pub async fn connected(&self) {
+        let mut conn = self.shared.conn.clone();
+        if conn.wait_for(Option::is_some).await.is_err() {
+            // The background task ended without connecting: it does so only
+            // when the store is dropped, which cannot happen while `self` lives.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Whether Redis has not answered yet since this store was started
+    /// (`/readyz` says "connecting" rather than "unavailable").
+    pub fn connecting(&self) -> bool {
+        self.shared.conn.borrow().is_none()
     }
 
     fn qr_key(&self, id: &QrId) -> String {
@@ -225,11 +267,16 @@ impl RedisStore {
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        // Cloned out of the channel: no borrow of it is held across an await.
+        let conn = self.shared.conn.borrow().clone();
+        let Some(conn) = conn else {
+            return Err(StoreError::Unavailable("not connected to redis yet".into()));
+        };
         let attempts = async {
-            match op(self.shared.conn.clone()).await {
+            match op(conn.clone()).await {
                 Err(e) if e.is_connection_dropped() || e.is_io_error() => {
                     tracing::debug!(error = %e, "redis connection lost; retrying once");
-                    op(self.shared.conn.clone()).await
+                    op(conn).await
                 }
                 other => other,
             }

@@ -8,6 +8,7 @@
 //! store is dropped), and a pause chosen by [`Backoff`].
 
 use super::RedisSettings;
+use super::backoff::Backoff;
 use super::waiters::Waiters;
 use crate::session::QrId;
 use futures_util::StreamExt as _;
@@ -53,13 +54,16 @@ impl Supervisor {
     /// (re)subscription, wakes all local waiters to re-read.
     pub(super) async fn run(mut self, stop: CancellationToken) {
         let channel = &self.channel;
+        // Attempts that failed in a row, for the log.
+        let mut failed: u32 = 0;
         loop {
             let attempt = tokio::select! {
                 r = subscribe(&self.client, channel, self.timeout) => r,
                 () = stop.cancelled() => return,
             };
-            match attempt {
+            let pause = match attempt {
                 Ok(pubsub) => {
+                    failed = 0;
                     let subscribed_at = Instant::now();
                     tracing::info!(%channel, "subscribed to session changes");
                     // Anything published while we were away is lost: re-read.
@@ -85,12 +89,23 @@ impl Supervisor {
                     }
                     // Waiters are not woken here — they keep holding on their
                     // resync timer — but after the next subscription succeeds.
-                    self.backoff.subscription_ended(subscribed_at.elapsed());
+                    self.backoff.connection_ended(subscribed_at.elapsed());
+                    self.backoff.next_pause()
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot subscribe to session changes"),
-            }
+                Err(e) => {
+                    failed = failed.saturating_add(1);
+                    let pause = self.backoff.next_pause();
+                    tracing::warn!(
+                        error = %e,
+                        attempt = failed,
+                        retry_in = ?pause,
+                        "cannot subscribe to session changes"
+                    );
+                    pause
+                }
+            };
             tokio::select! {
-                () = tokio::time::sleep(self.backoff.next_delay()) => {}
+                () = tokio::time::sleep(pause) => {}
                 () = stop.cancelled() => return,
             }
         }
@@ -169,87 +184,4 @@ async fn run_subscription(
 async fn answers_ping(sink: &mut PubSubSink, timeout: Duration) -> bool {
     let pong = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
     matches!(pong, Ok(Ok(_)))
-}
-
-/// The pause before each attempt to resubscribe: doubling from `min` up to
-/// `max`, so a subscription that keeps failing or flapping cannot turn into
-/// a reconnect storm. Only a subscription that stayed up for `stable_after`
-/// earns a fresh start at `min`.
-#[derive(Clone, Debug)]
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    stable_after: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(min: Duration, max: Duration, stable_after: Duration) -> Self {
-        Self {
-            min,
-            max,
-            stable_after,
-            next: min,
-        }
-    }
-
-    /// The pause before the next attempt; the one after is twice as long (at most `max`).
-    fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = self.next.saturating_mul(2).min(self.max);
-        delay
-    }
-
-    /// A subscription that had been up for `lived` ended.
-    fn subscription_ended(&mut self, lived: Duration) {
-        if lived >= self.stable_after {
-            self.next = self.min;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    fn backoff() -> Backoff {
-        Backoff::new(50 * MS, 2000 * MS, 30_000 * MS)
-    }
-
-    fn delays(b: &mut Backoff, n: usize) -> Vec<u128> {
-        (0..n).map(|_| b.next_delay().as_millis()).collect()
-    }
-
-    #[test]
-    fn failures_double_the_pause_up_to_the_maximum() {
-        let mut b = backoff();
-        assert_eq!(
-            delays(&mut b, 8),
-            [50, 100, 200, 400, 800, 1600, 2000, 2000]
-        );
-    }
-
-    #[test]
-    fn a_flapping_subscription_keeps_backing_off() {
-        let mut b = backoff();
-        assert_eq!(delays(&mut b, 3), [50, 100, 200]);
-        b.subscription_ended(29_999 * MS);
-        assert_eq!(delays(&mut b, 2), [400, 800]);
-    }
-
-    #[test]
-    fn a_stable_subscription_starts_over_at_the_minimum() {
-        let mut b = backoff();
-        delays(&mut b, 10);
-        b.subscription_ended(30_000 * MS);
-        assert_eq!(delays(&mut b, 3), [50, 100, 200]);
-    }
-
-    #[test]
-    fn equal_bounds_give_a_constant_pause() {
-        let mut b = Backoff::new(700 * MS, 700 * MS, 30_000 * MS);
-        assert_eq!(delays(&mut b, 3), [700, 700, 700]);
-    }
 }

@@ -24,9 +24,11 @@ pub struct RedisSettings {
     /// (partition, frozen host) delivers nothing and reports no error, so
     /// silence alone would never be noticed.
     pub heartbeat: Duration,
-    /// First pause before resubscribing after the subscription is lost.
+    /// First pause before resubscribing after the subscription is lost, and
+    /// before retrying the first connection at start-up. Each pause is
+    /// jittered down by up to half.
     pub min_resubscribe_delay: Duration,
-    /// Longest pause between attempts to resubscribe.
+    /// Longest pause between attempts to resubscribe or to connect.
     pub max_resubscribe_delay: Duration,
     /// A subscription that stayed up this long resets the resubscribe
     /// backoff to `min_resubscribe_delay`; a shorter-lived one does not, so a

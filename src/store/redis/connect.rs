@@ -1,0 +1,78 @@
+//! The first connection to Redis, made in the background and retried with
+//! backoff until it succeeds, so an instance starts — and answers
+//! `/healthz` — while Redis is still down, and a whole stack comes up in any
+//! order. After it, the [`ConnectionManager`] reconnects by itself.
+
+use super::RedisSettings;
+use super::backoff::Backoff;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How the command connection is (re)made: each connect bounded by the
+/// timeout, one quick retry inside the manager (a Redis restart then costs
+/// no request), every command bounded by the timeout too.
+fn manager_config(settings: &RedisSettings) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.timeout))
+        .set_response_timeout(Some(settings.timeout))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+}
+
+/// One attempt to open the command connection, within the timeout.
+async fn connect_once(
+    client: &redis::Client,
+    settings: &RedisSettings,
+) -> Result<ConnectionManager, String> {
+    let connect = client.get_connection_manager_with_config(manager_config(settings));
+    match tokio::time::timeout(settings.timeout, connect).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// Connects to Redis, retrying with the resubscribe backoff
+/// (`store.redis_resubscribe_min_delay` doubling up to `…_max_delay`,
+/// jittered) and logging each failure once at warn with its attempt number
+/// and the pause before the next. `None` if `stop` is cancelled first.
+pub(super) async fn first_connection(
+    client: &redis::Client,
+    settings: &RedisSettings,
+    stop: &CancellationToken,
+) -> Option<ConnectionManager> {
+    let mut backoff = Backoff::new(
+        settings.min_resubscribe_delay,
+        settings.max_resubscribe_delay,
+        settings.stable_after,
+    );
+    let mut attempt: u32 = 1;
+    loop {
+        let tried = tokio::select! {
+            r = connect_once(client, settings) => r,
+            () = stop.cancelled() => return None,
+        };
+        match tried {
+            Ok(conn) => {
+                tracing::info!(attempt, "connected to redis");
+                return Some(conn);
+            }
+            Err(error) => {
+                let pause = backoff.next_pause();
+                tracing::warn!(
+                    %error,
+                    attempt,
+                    retry_in = ?pause,
+                    "cannot connect to redis; serving 503 store_unavailable until it answers"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = stop.cancelled() => return None,
+                }
+            }
+        }
+        attempt = attempt.saturating_add(1);
+    }
+}
