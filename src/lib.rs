@@ -44,6 +44,7 @@ pub mod config;
 pub mod forward_auth;
 pub mod http;
 pub mod login;
+pub mod observe;
 pub mod oidc;
 pub mod secret;
 pub mod session;

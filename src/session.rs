@@ -232,6 +232,11 @@ pub struct LoginSession {
     /// only the device, holding the device code, can redeem it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<Box<DeviceRequest>>,
+    /// When the last transition happened (creation included): a held
+    /// poll's wake-up latency is counted from it. `None` in sessions stored
+    /// by a version that did not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<Timestamp>,
 }
 
 /// What a redeemed ticket yields.
@@ -265,6 +270,7 @@ impl LoginSession {
             version: 1,
             authorization: None,
             device: None,
+            changed_at: Some(now),
         }
     }
 
@@ -317,10 +323,11 @@ impl LoginSession {
         }
     }
 
-    fn next(&self, phase: Phase) -> Self {
+    fn next(&self, now: Timestamp, phase: Phase) -> Self {
         Self {
             phase,
             version: self.version + 1,
+            changed_at: Some(now),
             ..self.clone()
         }
     }
@@ -361,7 +368,7 @@ impl LoginSession {
                 return Err(TransitionError::AlreadyFinished);
             }
         }
-        Ok(self.next(Phase::Scanned {
+        Ok(self.next(now, Phase::Scanned {
             user: user.clone(),
             confirm_hash,
         }))
@@ -406,7 +413,7 @@ impl LoginSession {
         authenticated_at: Timestamp,
     ) -> Result<Self, TransitionError> {
         let user = self.check_confirmer(now, user_id, confirm)?.clone();
-        let mut next = self.next(Phase::Confirmed {
+        let mut next = self.next(now, Phase::Confirmed {
             user,
             confirmed_at: authenticated_at.min(now),
         });
@@ -425,7 +432,7 @@ impl LoginSession {
         confirm: &Secret,
     ) -> Result<Self, TransitionError> {
         self.check_confirmer(now, user_id, confirm)?;
-        Ok(self.next(Phase::Cancelled))
+        Ok(self.next(now, Phase::Cancelled))
     }
 
     /// The browser holding the poll token gave up on this code (e.g. it
@@ -442,7 +449,7 @@ impl LoginSession {
         }
         self.ensure_live(now)?;
         match self.phase {
-            Phase::Pending | Phase::Scanned { .. } => Ok(self.next(Phase::Cancelled)),
+            Phase::Pending | Phase::Scanned { .. } => Ok(self.next(now, Phase::Cancelled)),
             _ => Err(TransitionError::AlreadyFinished),
         }
     }
@@ -480,7 +487,7 @@ impl LoginSession {
         }
         match &self.phase {
             Phase::Confirmed { user, confirmed_at } if !self.is_expired(now) => {
-                let next = self.next(Phase::Redeemed {
+                let next = self.next(now, Phase::Redeemed {
                     user_id: user.id.clone(),
                 });
                 let redeemed = Redeemed {
@@ -508,7 +515,7 @@ impl LoginSession {
         self.ensure_live(now)?;
         match &self.phase {
             Phase::Confirmed { user, confirmed_at } => Ok((
-                self.next(Phase::Redeemed {
+                self.next(now, Phase::Redeemed {
                     user_id: user.id.clone(),
                 }),
                 Redeemed {

@@ -33,12 +33,13 @@ pub use settings::RedisSettings;
 
 use super::{AccountSession, PutMode, RecordKind, Retention, SessionStore, StoreError, UsedRecord};
 use crate::clock::Timestamp;
+use crate::observe::StoreMetrics;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
 use pubsub::Supervisor;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -136,6 +137,8 @@ struct Shared {
     use_record: redis::Script,
     index_add: redis::Script,
     waiters: Arc<Waiters>,
+    /// Set once metrics are attached; shared with the subscriber task.
+    metrics: Arc<OnceLock<StoreMetrics>>,
     /// Stops the subscriber task when the last handle goes away.
     _stop_subscriber: DropGuard,
 }
@@ -173,7 +176,14 @@ impl RedisStore {
         let channel = format!("{}changed", settings.key_prefix);
         let waiters = Arc::new(Waiters::default());
         let stop = CancellationToken::new();
-        let supervisor = Supervisor::new(client, channel.clone(), Arc::clone(&waiters), settings);
+        let metrics = Arc::new(OnceLock::new());
+        let supervisor = Supervisor::new(
+            client,
+            channel.clone(),
+            Arc::clone(&waiters),
+            Arc::clone(&metrics),
+            settings,
+        );
         tokio::spawn(supervisor.run(stop.clone()));
         Ok(Self {
             shared: Arc::new(Shared {
@@ -189,9 +199,32 @@ impl RedisStore {
                 use_record: redis::Script::new(USE_RECORD),
                 index_add: redis::Script::new(INDEX_ADD),
                 waiters,
+                metrics,
                 _stop_subscriber: stop.drop_guard(),
             }),
         })
+    }
+
+    /// Reports to `metrics` from now on (the first call wins).
+    pub fn instrument(&self, metrics: StoreMetrics) {
+        let _ = self.shared.metrics.set(metrics);
+    }
+
+    /// Runs one store operation, timing it as `op` (a round trip, unless it
+    /// is a wait for a change) and counting its failure.
+    pub(super) async fn observed<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let Some(metrics) = self.shared.metrics.get() else {
+            return call.await;
+        };
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let round_trip = (op != "wait_for_change").then(|| started.elapsed());
+        metrics.op_done(op, round_trip, result.is_ok());
+        result
     }
 
     fn qr_key(&self, id: &QrId) -> String {

@@ -9,10 +9,11 @@
 
 use super::RedisSettings;
 use super::waiters::Waiters;
+use crate::observe::StoreMetrics;
 use crate::session::QrId;
 use futures_util::StreamExt as _;
 use redis::aio::{PubSub, PubSubSink};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,8 @@ pub(super) struct Supervisor {
     client: redis::Client,
     channel: String,
     waiters: Arc<Waiters>,
+    /// Counts resubscriptions, once metrics are attached.
+    metrics: Arc<OnceLock<StoreMetrics>>,
     /// Bound on connecting + subscribing, and on each heartbeat's pong.
     timeout: Duration,
     heartbeat: Duration,
@@ -33,12 +36,14 @@ impl Supervisor {
         client: redis::Client,
         channel: String,
         waiters: Arc<Waiters>,
+        metrics: Arc<OnceLock<StoreMetrics>>,
         settings: &RedisSettings,
     ) -> Self {
         Self {
             client,
             channel,
             waiters,
+            metrics,
             timeout: settings.timeout,
             heartbeat: settings.heartbeat,
             backoff: Backoff::new(
@@ -53,6 +58,7 @@ impl Supervisor {
     /// (re)subscription, wakes all local waiters to re-read.
     pub(super) async fn run(mut self, stop: CancellationToken) {
         let channel = &self.channel;
+        let mut subscribed_before = false;
         loop {
             let attempt = tokio::select! {
                 r = subscribe(&self.client, channel, self.timeout) => r,
@@ -62,6 +68,10 @@ impl Supervisor {
                 Ok(pubsub) => {
                     let subscribed_at = Instant::now();
                     tracing::info!(%channel, "subscribed to session changes");
+                    if subscribed_before && let Some(m) = self.metrics.get() {
+                        m.resubscribed();
+                    }
+                    subscribed_before = true;
                     // Anything published while we were away is lost: re-read.
                     self.waiters.notify_all();
                     let ended = run_subscription(
