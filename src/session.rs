@@ -368,10 +368,13 @@ impl LoginSession {
                 return Err(TransitionError::AlreadyFinished);
             }
         }
-        Ok(self.next(now, Phase::Scanned {
-            user: user.clone(),
-            confirm_hash,
-        }))
+        Ok(self.next(
+            now,
+            Phase::Scanned {
+                user: user.clone(),
+                confirm_hash,
+            },
+        ))
     }
 
     /// Checks that `user_id` holding `confirm` may act on a scanned session.
@@ -413,10 +416,13 @@ impl LoginSession {
         authenticated_at: Timestamp,
     ) -> Result<Self, TransitionError> {
         let user = self.check_confirmer(now, user_id, confirm)?.clone();
-        let mut next = self.next(now, Phase::Confirmed {
-            user,
-            confirmed_at: authenticated_at.min(now),
-        });
+        let mut next = self.next(
+            now,
+            Phase::Confirmed {
+                user,
+                confirmed_at: authenticated_at.min(now),
+            },
+        );
         next.expires_at = now.plus(ticket_ttl);
         if self.device.is_some() {
             next.expires_at = next.expires_at.max(self.expires_at);
@@ -487,9 +493,12 @@ impl LoginSession {
         }
         match &self.phase {
             Phase::Confirmed { user, confirmed_at } if !self.is_expired(now) => {
-                let next = self.next(now, Phase::Redeemed {
-                    user_id: user.id.clone(),
-                });
+                let next = self.next(
+                    now,
+                    Phase::Redeemed {
+                        user_id: user.id.clone(),
+                    },
+                );
                 let redeemed = Redeemed {
                     user: user.clone(),
                     auth_time: *confirmed_at,
@@ -515,9 +524,12 @@ impl LoginSession {
         self.ensure_live(now)?;
         match &self.phase {
             Phase::Confirmed { user, confirmed_at } => Ok((
-                self.next(now, Phase::Redeemed {
-                    user_id: user.id.clone(),
-                }),
+                self.next(
+                    now,
+                    Phase::Redeemed {
+                        user_id: user.id.clone(),
+                    },
+                ),
                 Redeemed {
                     user: user.clone(),
                     auth_time: *confirmed_at,

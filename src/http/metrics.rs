@@ -44,7 +44,10 @@ fn render(app: &AppState) -> Response {
 /// the listener (it is the operator's to firewall), and the health checks.
 pub fn admin_router(app: AppState) -> Router {
     Router::new()
-        .route(paths::METRICS, get(|State(app): State<AppState>| async move { render(&app) }))
+        .route(
+            paths::METRICS,
+            get(|State(app): State<AppState>| async move { render(&app) }),
+        )
         .route(paths::HEALTHZ, get(super::healthz))
         .route(paths::READYZ, get(super::readyz))
         .fallback(|| async { ApiError::RouteNotFound })

@@ -157,24 +157,24 @@ pub fn router(app: AppState) -> Router {
         router = router.layer(observe);
     }
     router.layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    X_REQUEST_ID,
-                    SequentialRequestId::new(),
-                ))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                )),
-        )
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(
+                X_REQUEST_ID,
+                SequentialRequestId::new(),
+            ))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            )),
+    )
 }
 
 /// Request ids `<process prefix>-<counter>`: unique across instances and

@@ -16,7 +16,11 @@ use std::time::Instant;
 
 /// The middleware (`axum::middleware::from_fn_with_state`), applied to
 /// every route inside the router's common layers (so the request id is set).
-pub async fn observe_request(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn observe_request(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let observer = app.observer();
     let metrics = observer.metrics();
     let started = metrics.map(|_| Instant::now());

@@ -251,7 +251,11 @@ impl AuditLog {
 
 /// The writer thread: writes each line, flushing whenever the queue runs
 /// dry (so a quiet server's lines reach the file at once).
-fn write_lines(lines: &Receiver<Message>, mut out: Box<dyn Write + Send>, metrics: Option<&Metrics>) {
+fn write_lines(
+    lines: &Receiver<Message>,
+    mut out: Box<dyn Write + Send>,
+    metrics: Option<&Metrics>,
+) {
     let mut failures = 0u64;
     let mut failed = |e: io::Error| {
         failures += 1;
@@ -313,8 +317,7 @@ mod tests {
             client: Some("shop"),
             request: &request,
         };
-        let json: serde_json::Value =
-            serde_json::to_value(Line::new(&event, None)).unwrap();
+        let json: serde_json::Value = serde_json::to_value(Line::new(&event, None)).unwrap();
         assert_eq!(json["type"], "audit");
         assert_eq!(json["event"], "qr_created");
         assert_eq!(json["qr"], id.as_str());

@@ -7,12 +7,12 @@
 use super::event::{CancelledBy, Event, Limit, QrKind, Revoked, RevokedBy, TokenGrant};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -152,10 +152,26 @@ impl Metrics {
         );
         for (name, help, family) in [
             ("qr_created", "QR sessions created", &inner.qr_created),
-            ("qr_scanned", "QR sessions scanned (claimed) by a phone user", &inner.qr_scanned),
-            ("qr_confirmed", "QR sessions confirmed on the phone (devices: allowed)", &inner.qr_confirmed),
-            ("qr_expired", "QR sessions a poll saw expire (see the README: counted when a poller learns it)", &inner.qr_expired),
-            ("qr_redeemed", "Confirmed logins taken: tickets redeemed by their browser, device codes by their device", &inner.qr_redeemed),
+            (
+                "qr_scanned",
+                "QR sessions scanned (claimed) by a phone user",
+                &inner.qr_scanned,
+            ),
+            (
+                "qr_confirmed",
+                "QR sessions confirmed on the phone (devices: allowed)",
+                &inner.qr_confirmed,
+            ),
+            (
+                "qr_expired",
+                "QR sessions a poll saw expire (see the README: counted when a poller learns it)",
+                &inner.qr_expired,
+            ),
+            (
+                "qr_redeemed",
+                "Confirmed logins taken: tickets redeemed by their browser, device codes by their device",
+                &inner.qr_redeemed,
+            ),
         ] {
             r.register(name, help, family.clone());
         }
@@ -164,7 +180,11 @@ impl Metrics {
             "QR sessions cancelled, by the phone (devices: denied) or by the page",
             inner.qr_cancelled.clone(),
         );
-        r.register("logouts", "Browser logins ended by logging out", inner.logouts.clone());
+        r.register(
+            "logouts",
+            "Browser logins ended by logging out",
+            inner.logouts.clone(),
+        );
         r.register(
             "oidc_codes_issued",
             "Authorization codes issued to relying sites",
@@ -369,7 +389,11 @@ impl Collector for HeldGauges {
                 "Long polls (browser status polls and device token requests) held right now",
                 held.polls,
             ),
-            ("held_streams", "Event streams held open right now", held.streams),
+            (
+                "held_streams",
+                "Event streams held open right now",
+                held.streams,
+            ),
         ] {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
             gauge.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
@@ -454,7 +478,10 @@ mod tests {
             streams: 2,
         }));
         let text = m.render();
-        assert!(text.contains("qrlogin_qr_scanned_total{kind=\"device\"} 1\n"), "{text}");
+        assert!(
+            text.contains("qrlogin_qr_scanned_total{kind=\"device\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "qrlogin_http_request_duration_seconds_count{route=\"/api/qr/{id}/status\"} 1\n"
@@ -463,6 +490,9 @@ mod tests {
         );
         assert!(text.contains("qrlogin_held_polls 7\n"), "{text}");
         assert!(text.contains("qrlogin_held_streams 2\n"), "{text}");
-        assert!(text.contains("# TYPE qrlogin_poll_wake_up_seconds histogram"), "{text}");
+        assert!(
+            text.contains("# TYPE qrlogin_poll_wake_up_seconds histogram"),
+            "{text}"
+        );
     }
 }

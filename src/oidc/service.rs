@@ -114,15 +114,18 @@ impl OidcService {
         config: OidcConfig,
         public_base: &str,
     ) -> Self {
-        Self(Arc::new(Inner {
-            store,
-            clock,
-            clients,
-            keys,
-            config,
-            issuer: public_base.to_owned(),
-            public_base: public_base.to_owned(),
-        }), Observer::disabled())
+        Self(
+            Arc::new(Inner {
+                store,
+                clock,
+                clients,
+                keys,
+                config,
+                issuer: public_base.to_owned(),
+                public_base: public_base.to_owned(),
+            }),
+            Observer::disabled(),
+        )
     }
 
     /// The same provider, reporting to `observer`.
