@@ -660,6 +660,9 @@ mod tests {
         assert_eq!(s2.version, s1.version + 1);
         let s3 = s1.cancel_by_phone(t(2), "alice", &c).unwrap();
         assert_eq!(s3.version, s1.version + 1);
+        // ...and records when it happened (a held poll's wake-up counts from it).
+        assert_eq!(s.changed_at, Some(s.created_at));
+        assert_eq!((s2.changed_at, s3.changed_at), (Some(t(2)), Some(t(2))));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// The value of the sample `name{labels}` (`name` alone without labels)
 /// in a scrape; `None` when the series is absent.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
