@@ -46,6 +46,9 @@ pub mod paths {
     pub const AUTH_VERIFY: &str = "/auth/verify";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
+    /// Prometheus metrics (text, not in the API document): the admin
+    /// listener, or loopback and trusted proxies on the main one.
+    pub const METRICS: &str = "/metrics";
 
     /// `template` with its `{id}` filled in.
     pub fn with_id(template: &str, id: &QrId) -> String {

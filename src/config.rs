@@ -120,6 +120,12 @@ pub struct Config {
     /// Log lines: their format and which are written.
     #[serde(default)]
     pub log: LogConfig,
+    /// Prometheus metrics at `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// The audit log: one JSON line per security-relevant step.
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -143,6 +149,10 @@ pub struct ServerConfig {
     /// The login cookie's `Domain`: a login here counts on every host at or
     /// below it (apps behind nginx forward-auth). Unset: this host only.
     pub cookie_domain: Option<CookieDomain>,
+    /// A second listener for operators (`/metrics`, `/healthz`, `/readyz`);
+    /// when set, `/metrics` is served only there. Unset: `/metrics` on the
+    /// main listener answers loopback and `trusted_proxies` clients only.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize)]
@@ -232,6 +242,40 @@ impl Default for StoreConfig {
             redis_resubscribe_min_delay: redis.min_resubscribe_delay,
             redis_resubscribe_max_delay: redis.max_resubscribe_delay,
             redis_subscription_stable_after: redis.stable_after,
+        }
+    }
+}
+
+/// `[metrics]`: Prometheus metrics.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// false: no `/metrics`, and requests are not timed.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[audit]`: where the audit log goes.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// false: no audit log at all.
+    pub enabled: bool,
+    /// A file the events are appended to (created 0600); unset: stderr,
+    /// beside the logs. Relative paths are relative to the config file.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: None,
         }
     }
 }
@@ -542,6 +586,7 @@ impl Config {
             &mut self.mobile_auth.jwt_rs256_public_key,
             &mut self.mobile_auth.jwt_hs256_secret_file,
             &mut self.store.redis_url_file,
+            &mut self.audit.path,
         ];
         let client_files = self
             .clients
@@ -620,6 +665,12 @@ impl Config {
         }
         if self.server.backlog == 0 {
             return Err(bad("server.backlog", "must be at least 1"));
+        }
+        if self.server.admin_listen == Some(self.server.listen) && self.server.listen.port() != 0 {
+            return Err(bad(
+                "server.admin_listen",
+                "must differ from server.listen (it serves /metrics apart from the public API)",
+            ));
         }
         self.validate_forward_auth()?;
         let header_timeout = self.server.header_read_timeout;

@@ -22,6 +22,8 @@
 //!   through a QR login; codes, grants and tokens live in the same store.
 //! - [`user_sessions`]: what a user is logged in to (browser logins, client
 //!   grants), for the phone to list and end.
+//! - [`observe`]: the services emit one stream of typed events into an
+//!   [`observe::Observer`], which feeds the Prometheus metrics and the audit log.
 //! - [`auth`]: verifying the phone's bearer token (demo tokens, HS256/RS256 JWTs).
 //! - [`forward_auth`]: nginx `auth_request` — a location's rules, the
 //!   headers naming the user, and where a browser may return after logging
@@ -49,6 +51,7 @@ pub mod config;
 pub mod forward_auth;
 pub mod http;
 pub mod login;
+pub mod observe;
 pub mod oidc;
 pub mod secret;
 pub mod session;

@@ -232,6 +232,11 @@ pub struct LoginSession {
     /// only the device, holding the device code, can redeem it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<Box<DeviceRequest>>,
+    /// When the last transition happened (creation included): a held
+    /// poll's wake-up latency is counted from it. `None` in sessions stored
+    /// by a version that did not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<Timestamp>,
 }
 
 /// What a redeemed ticket yields.
@@ -265,6 +270,7 @@ impl LoginSession {
             version: 1,
             authorization: None,
             device: None,
+            changed_at: Some(now),
         }
     }
 
@@ -317,10 +323,11 @@ impl LoginSession {
         }
     }
 
-    fn next(&self, phase: Phase) -> Self {
+    fn next(&self, now: Timestamp, phase: Phase) -> Self {
         Self {
             phase,
             version: self.version + 1,
+            changed_at: Some(now),
             ..self.clone()
         }
     }
@@ -361,10 +368,13 @@ impl LoginSession {
                 return Err(TransitionError::AlreadyFinished);
             }
         }
-        Ok(self.next(Phase::Scanned {
-            user: user.clone(),
-            confirm_hash,
-        }))
+        Ok(self.next(
+            now,
+            Phase::Scanned {
+                user: user.clone(),
+                confirm_hash,
+            },
+        ))
     }
 
     /// Checks that `user_id` holding `confirm` may act on a scanned session.
@@ -406,10 +416,13 @@ impl LoginSession {
         authenticated_at: Timestamp,
     ) -> Result<Self, TransitionError> {
         let user = self.check_confirmer(now, user_id, confirm)?.clone();
-        let mut next = self.next(Phase::Confirmed {
-            user,
-            confirmed_at: authenticated_at.min(now),
-        });
+        let mut next = self.next(
+            now,
+            Phase::Confirmed {
+                user,
+                confirmed_at: authenticated_at.min(now),
+            },
+        );
         next.expires_at = now.plus(ticket_ttl);
         if self.device.is_some() {
             next.expires_at = next.expires_at.max(self.expires_at);
@@ -425,7 +438,7 @@ impl LoginSession {
         confirm: &Secret,
     ) -> Result<Self, TransitionError> {
         self.check_confirmer(now, user_id, confirm)?;
-        Ok(self.next(Phase::Cancelled))
+        Ok(self.next(now, Phase::Cancelled))
     }
 
     /// The browser holding the poll token gave up on this code (e.g. it
@@ -442,7 +455,7 @@ impl LoginSession {
         }
         self.ensure_live(now)?;
         match self.phase {
-            Phase::Pending | Phase::Scanned { .. } => Ok(self.next(Phase::Cancelled)),
+            Phase::Pending | Phase::Scanned { .. } => Ok(self.next(now, Phase::Cancelled)),
             _ => Err(TransitionError::AlreadyFinished),
         }
     }
@@ -480,9 +493,12 @@ impl LoginSession {
         }
         match &self.phase {
             Phase::Confirmed { user, confirmed_at } if !self.is_expired(now) => {
-                let next = self.next(Phase::Redeemed {
-                    user_id: user.id.clone(),
-                });
+                let next = self.next(
+                    now,
+                    Phase::Redeemed {
+                        user_id: user.id.clone(),
+                    },
+                );
                 let redeemed = Redeemed {
                     user: user.clone(),
                     auth_time: *confirmed_at,
@@ -508,9 +524,12 @@ impl LoginSession {
         self.ensure_live(now)?;
         match &self.phase {
             Phase::Confirmed { user, confirmed_at } => Ok((
-                self.next(Phase::Redeemed {
-                    user_id: user.id.clone(),
-                }),
+                self.next(
+                    now,
+                    Phase::Redeemed {
+                        user_id: user.id.clone(),
+                    },
+                ),
                 Redeemed {
                     user: user.clone(),
                     auth_time: *confirmed_at,
@@ -641,6 +660,9 @@ mod tests {
         assert_eq!(s2.version, s1.version + 1);
         let s3 = s1.cancel_by_phone(t(2), "alice", &c).unwrap();
         assert_eq!(s3.version, s1.version + 1);
+        // ...and records when it happened (a held poll's wake-up counts from it).
+        assert_eq!(s.changed_at, Some(s.created_at));
+        assert_eq!((s2.changed_at, s3.changed_at), (Some(t(2)), Some(t(2))));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState};
 use crate::login::LoginService;
+use crate::observe::{AuditLog, Held, Metrics, Observer};
 use crate::oidc::keys::SigningKeys;
 use crate::oidc::{Clients, OidcService};
 use crate::store::Store;
@@ -29,6 +30,8 @@ use tower::ServiceExt as _;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request head hyper buffers (request line + headers).
 pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
+/// Accept queue of the admin listener (a scraper and a health checker).
+const ADMIN_BACKLOG: u32 = 128;
 /// Pause after a failed accept (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -87,6 +90,26 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 pub struct Application {
     state: AppState,
     listener: TcpListener,
+    /// `server.admin_listen`'s listener, if set.
+    admin: Option<TcpListener>,
+}
+
+/// The metrics (if `[metrics] enabled`) and the audit log (if `[audit]
+/// enabled`) every service reports to.
+fn observer(config: &Config) -> Result<Observer, ConfigError> {
+    let metrics = config.metrics.enabled.then(Metrics::new);
+    let audit = if config.audit.enabled {
+        let audit = AuditLog::open(&config.audit, metrics.clone());
+        let key = if config.audit.path.is_some() {
+            "audit.path"
+        } else {
+            "audit"
+        };
+        Some(audit.map_err(|e| ConfigError::new(key, format!("cannot open the audit log: {e}")))?)
+    } else {
+        None
+    };
+    Ok(Observer::new(metrics, audit))
 }
 
 impl Application {
@@ -116,9 +139,26 @@ impl Application {
             // cross the network in the clear.
             tracing::warn!(public_url = %url, "relying sites are configured but server.public_url is not https");
         }
+        let admin = match config.server.admin_listen {
+            Some(addr) => Some(bind(addr, ADMIN_BACKLOG).map_err(|e| StartError::Bind(addr, e))?),
+            None => None,
+        };
+        let observer = observer(&config)?;
         // Does not wait for Redis: requests answer 503 until it is reached.
         let store = Store::from_config(&config)?;
-        let login = LoginService::new(store.clone(), clock.clone(), config.login);
+        if let Some(metrics) = observer.metrics() {
+            store.instrument(metrics.store().clone());
+        }
+        let login = LoginService::new(store.clone(), clock.clone(), config.login)
+            .with_observer(observer.clone());
+        if let Some(metrics) = observer.metrics() {
+            // Event streams are not served yet: their gauge reads zero.
+            let polls = login.held_polls_reader();
+            metrics.held_source(std::sync::Arc::new(move || Held {
+                polls: polls(),
+                streams: 0,
+            }));
+        }
         let oidc = OidcService::new(
             store,
             clock,
@@ -126,13 +166,23 @@ impl Application {
             keys,
             config.oidc.clone(),
             config.public_base(),
-        );
+        )
+        .with_observer(observer);
         let state = AppState::new(config, login, oidc)?;
-        Ok(Self { state, listener })
+        Ok(Self {
+            state,
+            listener,
+            admin,
+        })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The admin listener's address (`server.admin_listen`), if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The login service (for tests: its clock and store).
@@ -146,8 +196,26 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let Self { state, listener } = self;
+        let Self {
+            state,
+            listener,
+            admin,
+        } = self;
         let purge = tokio::spawn(purge_loop(state.clone()));
+        let admin_stop = tokio_util::sync::CancellationToken::new();
+        let admin = admin.map(|listener| {
+            let router = http::metrics::admin_router(state.clone())
+                .into_make_service_with_connect_info::<SocketAddr>();
+            let stop = admin_stop.clone().cancelled_owned();
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::warn!(error = %e, "the admin listener failed");
+                }
+            })
+        });
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             .timer(TokioTimer::new())
@@ -156,6 +224,7 @@ impl Application {
             .max_buf_size(MAX_HEADER_BUFFER)
             .keep_alive(true);
         let login = state.login().clone();
+        let observer = state.observer().clone();
         let router = http::router(state);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -198,7 +267,13 @@ impl Application {
                 tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; stopping without waiting for them");
             }
         }
+        admin_stop.cancel();
+        if let Some(admin) = admin {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, admin).await;
+        }
         let _ = purge.await;
+        // Whatever the audit log still queues reaches its file.
+        observer.flush().await;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! the store, so the phone can show them and end any of them.
 
 use crate::clock::Timestamp;
+use crate::observe::{Event, Revoked, RevokedBy};
 use crate::oidc::OidcService;
 use crate::secret::SecretHash;
 use crate::session::RequestInfo;
@@ -145,11 +146,19 @@ impl UserSessions {
                 continue;
             }
             match &member {
-                Member::Login { cookie, .. } => {
+                Member::Login { id, cookie } => {
                     self.store.delete_account(cookie).await?;
                     tracing::info!(user = %user_id, "browser login ended from the phone");
+                    self.oidc.observer().emit(Event::Revoked {
+                        what: Revoked::Login,
+                        by: RevokedBy::Phone,
+                        user: Some(user_id),
+                        client: None,
+                        grant: None,
+                        login: Some(id),
+                    });
                 }
-                Member::Grant { id } => self.oidc.revoke_grant(id).await?,
+                Member::Grant { id } => self.oidc.revoke_grant(id, RevokedBy::Phone).await?,
             }
             self.store.index_remove(user_id, &text).await?;
             return Ok(true);

@@ -6,10 +6,12 @@
 //! ```sh
 //! bench/run            # full run (~5 min): 1k…19k held polls
 //! bench/run --quick    # smaller counts (~1.5 min)
+//! bench/run --metrics-cost 5   # metrics on vs off, 5 alternating rounds
 //! ```
 #![allow(clippy::print_stdout)]
 
 mod http;
+mod metrics_cost;
 mod procs;
 mod scenarios;
 
@@ -39,6 +41,8 @@ struct Plan {
     baselines: bool,
     /// The qrlogin binary under test (default: next to this one).
     qrlogin: Option<PathBuf>,
+    /// Only the metrics-cost comparison, over this many rounds.
+    metrics_cost: Option<usize>,
     out: Option<PathBuf>,
 }
 
@@ -55,6 +59,7 @@ impl Plan {
             nchan: true,
             baselines: true,
             qrlogin: None,
+            metrics_cost: None,
             out: None,
         };
         let mut args = std::env::args().skip(1);
@@ -74,6 +79,14 @@ impl Plan {
                     plan.qrlogin = Some(args.next().ok_or("--qrlogin needs a path")?.into());
                 }
                 "--out" => plan.out = Some(args.next().ok_or("--out needs a path")?.into()),
+                "--metrics-cost" => {
+                    plan.metrics_cost = Some(
+                        args.next()
+                            .and_then(|v| v.parse().ok())
+                            .filter(|&n| n > 0)
+                            .ok_or("--metrics-cost needs a number of rounds")?,
+                    );
+                }
                 "--hold" => {
                     plan.hold = args
                         .next()
@@ -83,7 +96,7 @@ impl Plan {
                 "-h" | "--help" => {
                     return Err(
                         "usage: qrlogin-bench [--quick] [--no-nchan] [--no-baselines] \
-                                [--hold SECS] [--qrlogin BIN] [--out FILE]"
+                                [--hold SECS] [--qrlogin BIN] [--out FILE] [--metrics-cost ROUNDS]"
                             .into(),
                     );
                 }
@@ -175,6 +188,28 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         if plan.quick { " --quick" } else { "" },
         work.display()
     ));
+
+    if let Some(rounds) = plan.metrics_cost {
+        say("== metrics cost: metrics on / off / metrics and audit log off, alternating");
+        let report = metrics_cost::run(&qrlogin_bin, &work, rounds, plan.load_secs).await?;
+        let report = format!(
+            "qrlogin metrics cost — {} — load average {load_before} at start, {} at end; took {:.0} s\n\n{report}",
+            machine(),
+            load_average(),
+            started.elapsed().as_secs_f64()
+        );
+        println!("\n{report}");
+        let out = plan.out.clone().unwrap_or_else(|| {
+            bin_dir
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("bench-metrics-cost.md")
+        });
+        std::fs::write(&out, &report)?;
+        say(&format!("report written to {}", out.display()));
+        let _ = std::fs::remove_dir_all(&work);
+        return Ok(());
+    }
 
     say("== qrlogin: held polls, memory, wake-up latency");
     let server = procs::start_qrlogin(&qrlogin_bin, &work, plan.hold + 5).await?;

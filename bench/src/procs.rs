@@ -86,6 +86,18 @@ fn log_file(dir: &Path, name: &str) -> io::Result<std::fs::File> {
 
 /// Starts qrlogin with a benchmark config written into `dir`.
 pub async fn start_qrlogin(bin: &Path, dir: &Path, poll_hold_secs: u64) -> io::Result<Server> {
+    start_qrlogin_as(bin, dir, poll_hold_secs, "qrlogin", "").await
+}
+
+/// [`start_qrlogin`], its config and log named `name` (so several run side
+/// by side), with `extra` appended to the config (more tables).
+pub async fn start_qrlogin_as(
+    bin: &Path,
+    dir: &Path,
+    poll_hold_secs: u64,
+    name: &str,
+    extra: &str,
+) -> io::Result<Server> {
     let port = free_port()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let config = format!(
@@ -108,16 +120,16 @@ token = "demo-alice"
 id = "alice"
 name = "Alice"
 avatar = "/static/avatars/alice.svg"
-"#
+{extra}"#
     );
-    let config_path = dir.join("qrlogin.toml");
+    let config_path = dir.join(format!("{name}.toml"));
     std::fs::write(&config_path, config)?;
     let mut child = Command::new(bin)
         .arg("--config")
         .arg(&config_path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log_file(dir, "qrlogin")?)
+        .stderr(log_file(dir, name)?)
         .kill_on_drop(true)
         .spawn()?;
     wait_ready(addr, "/healthz", &mut child, "qrlogin").await?;

@@ -9,7 +9,7 @@
 
 use super::browser::{SESSION_COOKIE, same_origin};
 use super::device_words::{self, Words, fill};
-use super::error::ApiError;
+use super::error::{ApiError, Refusal};
 use super::extract::ClientIp;
 use super::pages::{escape, hidden_inputs, html_page_in, message_page_in};
 use super::rate_limit::UserCodeEntry;
@@ -89,7 +89,8 @@ pub async fn decide(
     // The login cookie is SameSite=Lax, which a cross-site POST does not
     // carry; this also refuses browsers that say the post came from elsewhere.
     if !same_origin(&headers, &app.config().server.public_url.origin()) {
-        return message(w, StatusCode::FORBIDDEN, w.cross_site_title, w.cross_site);
+        let page = message(w, StatusCode::FORBIDDEN, w.cross_site_title, w.cross_site);
+        return Refusal::mark("cross_site", page);
     }
     let typed = form.user_code.as_deref().unwrap_or_default();
     let account = match logged_in(&app, &jar).await {
@@ -167,14 +168,18 @@ async fn find(
     typed: &str,
 ) -> Result<(UserCode, QrId), Response> {
     let Some(code) = UserCode::parse(typed) else {
-        return Err(code_form(w, StatusCode::BAD_REQUEST, Some(w.not_a_code)));
+        let form = code_form(w, StatusCode::BAD_REQUEST, Some(w.not_a_code));
+        return Err(Refusal::mark("invalid_user_code", form));
     };
     if let Err(retry_after) = app.limits().spend::<UserCodeEntry>(ip) {
         return Err(ApiError::RateLimited { retry_after }.into_response());
     }
     match app.device().find(&code).await {
         Ok(Some(id)) => Ok((code, id)),
-        Ok(None) => Err(code_form(w, StatusCode::NOT_FOUND, Some(w.no_such_code))),
+        Ok(None) => Err(Refusal::mark(
+            "not_found",
+            code_form(w, StatusCode::NOT_FOUND, Some(w.no_such_code)),
+        )),
         Err(e) => Err(ApiError::from(LoginError::from(e)).into_response()),
     }
 }
@@ -302,5 +307,6 @@ fn refusal(w: &Words, e: LoginError) -> Response {
         LoginError::NotFound => (StatusCode::NOT_FOUND, w.gone),
         _ => return ApiError::from(e).into_response(),
     };
-    message(w, status, w.refused_title, text)
+    let code = ApiError::from(e).code();
+    Refusal::mark(code, message(w, status, w.refused_title, text))
 }

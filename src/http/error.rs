@@ -11,6 +11,21 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
+/// A refused request's stable code, left in the response's extensions so
+/// that the HTTP layer reports every refusal from one place (metrics and
+/// the audit log), whatever produced the answer: an [`ApiError`], an OAuth
+/// error, or a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal(pub &'static str);
+
+impl Refusal {
+    /// `response`, marked as refused with `code`.
+    pub fn mark(code: &'static str, mut response: Response) -> Response {
+        response.extensions_mut().insert(Self(code));
+        response
+    }
+}
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -105,7 +120,7 @@ impl IntoResponse for ApiError {
             error: code.to_owned(),
             message: self.to_string(),
         };
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = Refusal::mark(code, (status, axum::Json(body)).into_response());
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {

@@ -8,8 +8,10 @@ pub mod device_words;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
+pub mod metrics;
 pub mod mobile;
 pub mod oauth;
+pub mod observe;
 pub mod openapi;
 pub mod pages;
 pub mod qr_image;
@@ -135,29 +137,40 @@ pub fn router(app: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ));
 
+    let mut router = Router::new().merge(api).merge(pages);
+    // With an admin listener, /metrics lives there only (404 here).
+    if app.config().metrics.enabled && app.config().server.admin_listen.is_none() {
+        router = router.route(paths::METRICS, axum::routing::get(metrics::scrape));
+    }
     let request_ids = RequestIdLayer::new(&app.config().server.trusted_proxies);
-    Router::new()
-        .merge(api)
-        .merge(pages)
+    let observer = app.observer();
+    // Innermost of the layers below, so the request id is already set; off
+    // entirely when there are neither metrics nor an audit log.
+    let observe = (observer.metrics().is_some() || observer.audits())
+        .then(|| axum::middleware::from_fn_with_state(app.clone(), observe::observe_request));
+    let mut router = router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(app)
-        .layer(
-            ServiceBuilder::new()
-                .layer(request_ids)
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                )),
-        )
+        .with_state(app);
+    if let Some(observe) = observe {
+        router = router.layer(observe);
+    }
+    router.layer(
+        ServiceBuilder::new()
+            .layer(request_ids)
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            )),
+    )
 }
 
 /// One span per request, named by the matched route (never the raw path,

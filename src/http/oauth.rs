@@ -5,6 +5,7 @@
 //! statuses in one place ([`OAuthHttpError`]).
 
 use super::browser::{SESSION_COOKIE, same_origin};
+use super::error::Refusal;
 use super::extract::ClientIp;
 use super::pages;
 use super::rate_limit::QrCreation;
@@ -94,6 +95,10 @@ impl IntoResponse for OAuthHttpError {
             }),
         )
             .into_response();
+        // "Not yet" is the device grant's normal answer, not a refusal.
+        if code != ErrorCode::AuthorizationPending {
+            response = Refusal::mark(code.as_str(), response);
+        }
         let headers = response.headers_mut();
         no_store(headers);
         match code {
@@ -387,7 +392,7 @@ fn rate_limited(retry_after: Duration) -> Response {
     let headers = response.headers_mut();
     no_store(headers);
     headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    response
+    Refusal::mark("rate_limited", response)
 }
 
 /// Who the access token's user is (OpenID Connect Core §5.3).
@@ -541,7 +546,10 @@ fn refusal_response(app: &AppState, refusal: AuthorizeRefusal) -> Response {
     match refusal {
         AuthorizeRefusal::Page(why) => {
             tracing::info!(%why, "authorization request refused on a page");
-            pages::message_page(StatusCode::BAD_REQUEST, "Sign-in request refused", why)
+            Refusal::mark(
+                "invalid_authorization",
+                pages::message_page(StatusCode::BAD_REQUEST, "Sign-in request refused", why),
+            )
         }
         AuthorizeRefusal::Redirect(r) => {
             tracing::info!(
@@ -549,7 +557,10 @@ fn refusal_response(app: &AppState, refusal: AuthorizeRefusal) -> Response {
                 why = r.description,
                 "authorization request refused"
             );
-            Redirect::to(&r.url(app.oidc().issuer())).into_response()
+            Refusal::mark(
+                r.error.as_str(),
+                Redirect::to(&r.url(app.oidc().issuer())).into_response(),
+            )
         }
     }
 }

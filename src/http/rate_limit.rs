@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::extract::ClientIp;
 use super::state::AppState;
 use crate::config::LimitsConfig;
+use crate::observe::{Event, Limit, Observer};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use governor::clock::{Clock as _, DefaultClock};
@@ -20,6 +21,8 @@ pub struct RateLimits {
     qr: DefaultKeyedRateLimiter<IpAddr>,
     mobile: DefaultKeyedRateLimiter<IpAddr>,
     user_codes: DefaultKeyedRateLimiter<IpAddr>,
+    /// Counts rejections (`qrlogin_rate_limited_total`).
+    observer: Observer,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -35,7 +38,13 @@ impl RateLimits {
             qr: RateLimiter::keyed(per_minute(limits.qr_per_minute_per_ip)),
             mobile: RateLimiter::keyed(per_minute(limits.mobile_per_minute_per_ip)),
             user_codes: RateLimiter::keyed(per_minute(limits.user_code_per_minute_per_ip)),
+            observer: Observer::disabled(),
         }
+    }
+
+    /// The same budgets, reporting rejections to `observer`.
+    pub fn with_observer(self, observer: Observer) -> Self {
+        Self { observer, ..self }
     }
 
     /// Spends one request of budget `B` from `ip`; refused: how long until
@@ -44,7 +53,10 @@ impl RateLimits {
     pub fn spend<B: Budget>(&self, ip: IpAddr) -> Result<(), std::time::Duration> {
         B::bucket(self)
             .check_key(&limit_key(ip))
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| {
+                self.observer.emit(Event::RateLimited { limit: B::LIMIT });
+                not_until.wait_time_from(DefaultClock::default().now())
+            })
     }
 
     /// Forgets clients whose buckets are full again, so memory stays flat.
@@ -57,6 +69,8 @@ impl RateLimits {
 
 /// A kind of request with a budget of its own.
 pub trait Budget {
+    /// Its name in the metrics.
+    const LIMIT: Limit;
     fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr>;
 }
 
@@ -64,6 +78,7 @@ pub trait Budget {
 #[derive(Debug)]
 pub struct QrCreation;
 impl Budget for QrCreation {
+    const LIMIT: Limit = Limit::Qr;
     fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr> {
         &limits.qr
     }
@@ -73,6 +88,7 @@ impl Budget for QrCreation {
 #[derive(Debug)]
 pub struct PhoneCall;
 impl Budget for PhoneCall {
+    const LIMIT: Limit = Limit::Mobile;
     fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr> {
         &limits.mobile
     }
@@ -83,6 +99,7 @@ impl Budget for PhoneCall {
 #[derive(Debug)]
 pub struct UserCodeEntry;
 impl Budget for UserCodeEntry {
+    const LIMIT: Limit = Limit::UserCode;
     fn bucket(limits: &RateLimits) -> &DefaultKeyedRateLimiter<IpAddr> {
         &limits.user_codes
     }

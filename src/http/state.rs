@@ -35,12 +35,12 @@ impl AppState {
         oidc: OidcService,
     ) -> Result<Self, ConfigError> {
         Ok(Self(Arc::new(Parts {
+            limits: RateLimits::new(&config.limits).with_observer(login.observer().clone()),
             sessions: UserSessions::new(login.store().clone(), oidc.clone()),
             device: DeviceFlow::new(login.clone(), oidc.clone()),
             login,
             oidc,
             phones: MobileVerifier::from_config(&config)?,
-            limits: RateLimits::new(&config.limits),
             config,
         })))
     }
@@ -73,6 +73,11 @@ impl AppState {
     /// The per-IP request budgets.
     pub fn limits(&self) -> &RateLimits {
         &self.0.limits
+    }
+
+    /// Where requests and steps are reported (metrics, audit log).
+    pub fn observer(&self) -> &crate::observe::Observer {
+        self.0.login.observer()
     }
 
     pub fn config(&self) -> &Config {

@@ -12,6 +12,7 @@ pub use error::LoginError;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::LoginConfig;
+use crate::observe::{CancelledBy, Event, Observer, QrKind};
 use crate::oidc::{AuthorizationRequest, DeviceRequest};
 use crate::secret::{
     BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket, ticket_qr_id,
@@ -22,6 +23,8 @@ use crate::session::{
 };
 use crate::store::{AccountSession, SessionStore, Store};
 use crate::user_sessions::Member;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +87,26 @@ pub struct LoginService {
     policy: LoginConfig,
     /// Cancelled when the server starts shutting down: held polls answer at once.
     shutdown: CancellationToken,
+    /// Where the login steps are reported (metrics, audit log).
+    observer: Observer,
+    /// Long polls held right now (the `qrlogin_held_polls` gauge).
+    held: Arc<AtomicU64>,
+}
+
+/// Counts one held long poll for as long as it lives.
+struct HeldPoll(Arc<AtomicU64>);
+
+impl HeldPoll {
+    fn enter(count: &Arc<AtomicU64>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for HeldPoll {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 type Result<T, E = LoginError> = std::result::Result<T, E>;
@@ -97,7 +120,32 @@ impl LoginService {
             clock,
             policy,
             shutdown: CancellationToken::new(),
+            observer: Observer::disabled(),
+            held: Arc::default(),
         }
+    }
+
+    /// The same service, reporting every step to `observer`.
+    pub fn with_observer(self, observer: Observer) -> Self {
+        Self { observer, ..self }
+    }
+
+    /// Where this service reports its steps.
+    pub fn observer(&self) -> &Observer {
+        &self.observer
+    }
+
+    /// Long polls this instance holds right now (browser status polls and
+    /// device token requests with `wait`).
+    pub fn held_polls(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Reads [`LoginService::held_polls`] without keeping the service alive
+    /// (for the metrics' gauge, which the service's own observer holds).
+    pub fn held_polls_reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let held = Arc::clone(&self.held);
+        move || held.load(Ordering::Relaxed)
     }
 
     /// The store (for readiness checks, sweeping, and tests).
@@ -152,6 +200,16 @@ impl LoginService {
             })
             .await?;
         tracing::info!(qr = %id, "qr session created");
+        self.observer.emit(Event::QrCreated {
+            qr: &id,
+            kind: if authorization.is_some() {
+                QrKind::Site
+            } else {
+                QrKind::Browser
+            },
+            client: authorization.as_ref().map(|a| a.client_id.as_str()),
+            request: &request,
+        });
         Ok(NewQr {
             id,
             poll_token,
@@ -200,6 +258,12 @@ impl LoginService {
             })
             .await?;
         tracing::info!(qr = %id, "device qr session created");
+        self.observer.emit(Event::QrCreated {
+            qr: &id,
+            kind: QrKind::Device,
+            client: Some(&device.client_id),
+            request: &requester,
+        });
         Ok(id)
     }
 
@@ -210,6 +274,12 @@ impl LoginService {
             .transition(id, |s, now| s.redeem_device(now, device_code))
             .await?;
         tracing::info!(user = %redeemed.user.id, "device login redeemed");
+        self.observer.emit(Event::QrRedeemed {
+            qr: id,
+            kind: QrKind::Device,
+            user: &redeemed.user.id,
+            login: None,
+        });
         Ok(redeemed)
     }
 
@@ -267,6 +337,9 @@ impl LoginService {
     ) -> Result<PollAnswer> {
         let deadline = Instant::now() + wait;
         let mut checked_token = false;
+        // Set once the poll has waited: from then on it counts as held, and
+        // its answer is a wake-up.
+        let mut held: Option<HeldPoll> = None;
         loop {
             let now = self.clock.now();
             let session = self
@@ -283,11 +356,51 @@ impl LoginService {
             let state = session.state(now);
             let hold_until = deadline.min(Instant::now() + now.until(session.expires_at));
             if state != since || Instant::now() >= hold_until || self.shutdown.is_cancelled() {
+                if state != since {
+                    self.observe_change(&session, state, since, held.is_some());
+                }
                 return Ok(self.answer(&session, state, poll_token));
             }
+            held.get_or_insert_with(|| HeldPoll::enter(&self.held));
             tokio::select! {
                 waited = self.store.wait_for_change(id, session.version, hold_until) => waited?,
                 () = self.shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    /// A poll is about to tell its poller the session moved from `since`
+    /// to `state`: an expiry the poller had not seen yet is reported, and a
+    /// held poll's wake-up latency is measured from the transition (or the
+    /// expiry) to now. Time comes from the service's clock, in milliseconds,
+    /// and across instances from their wall clocks.
+    fn observe_change(
+        &self,
+        session: &LoginSession,
+        state: PublicState,
+        since: PublicState,
+        was_held: bool,
+    ) {
+        let live = |s| {
+            matches!(
+                s,
+                PublicState::Pending | PublicState::Scanned | PublicState::Confirmed
+            )
+        };
+        if state == PublicState::Expired && live(since) {
+            self.observer.emit(Event::QrExpired {
+                qr: &session.id,
+                kind: QrKind::of(session),
+            });
+        }
+        if was_held && let Some(m) = self.observer.metrics() {
+            let changed = if state == PublicState::Expired {
+                Some(session.expires_at)
+            } else {
+                session.changed_at
+            };
+            if let Some(at) = changed {
+                m.woke_up(at.until(self.clock.now()));
             }
         }
     }
@@ -316,8 +429,15 @@ impl LoginService {
     /// The browser abandons its code (e.g. it asked for a new one).
     #[tracing::instrument(skip(self, poll_token), fields(qr = %id))]
     pub async fn cancel_by_browser(&self, id: &QrId, poll_token: &Secret) -> Result<()> {
-        self.transition(id, |s, now| Ok((s.cancel_by_browser(now, poll_token)?, ())))
+        let (session, ()) = self
+            .transition(id, |s, now| Ok((s.cancel_by_browser(now, poll_token)?, ())))
             .await?;
+        self.observer.emit(Event::QrCancelled {
+            qr: id,
+            kind: QrKind::of(&session),
+            by: CancelledBy::Browser,
+            user: None,
+        });
         Ok(())
     }
 
@@ -330,6 +450,17 @@ impl LoginService {
             .transition(id, |s, now| Ok((s.scan(now, user, confirm_hash)?, now)))
             .await?;
         tracing::info!("qr session scanned");
+        let client = match (&session.authorization, &session.device) {
+            (Some(site), _) => Some(site.client_id.as_str()),
+            (None, Some(device)) => Some(device.client_id.as_str()),
+            (None, None) => None,
+        };
+        self.observer.emit(Event::QrScanned {
+            qr: id,
+            kind: QrKind::of(&session),
+            user: &user.id,
+            client,
+        });
         Ok(ScanAnswer {
             id: session.id,
             confirm_token,
@@ -353,12 +484,18 @@ impl LoginService {
         authenticated_at: Option<Timestamp>,
     ) -> Result<()> {
         let ticket_ttl = self.policy.ticket_ttl;
-        self.transition(id, |s, now| {
-            let at = authenticated_at.unwrap_or(now);
-            Ok((s.confirm(now, &user.id, confirm_token, ticket_ttl, at)?, ()))
-        })
-        .await?;
+        let (session, ()) = self
+            .transition(id, |s, now| {
+                let at = authenticated_at.unwrap_or(now);
+                Ok((s.confirm(now, &user.id, confirm_token, ticket_ttl, at)?, ()))
+            })
+            .await?;
         tracing::info!("qr session confirmed");
+        self.observer.emit(Event::QrConfirmed {
+            qr: id,
+            kind: QrKind::of(&session),
+            user: &user.id,
+        });
         Ok(())
     }
 
@@ -370,11 +507,18 @@ impl LoginService {
         id: &QrId,
         confirm_token: &Secret,
     ) -> Result<()> {
-        self.transition(id, |s, now| {
-            Ok((s.cancel_by_phone(now, &user.id, confirm_token)?, ()))
-        })
-        .await?;
+        let (session, ()) = self
+            .transition(id, |s, now| {
+                Ok((s.cancel_by_phone(now, &user.id, confirm_token)?, ()))
+            })
+            .await?;
         tracing::info!("qr session cancelled by phone");
+        self.observer.emit(Event::QrCancelled {
+            qr: id,
+            kind: QrKind::of(&session),
+            by: CancelledBy::Phone,
+            user: Some(&user.id),
+        });
         Ok(())
     }
 
@@ -413,6 +557,12 @@ impl LoginService {
                 .await?;
             if self.store.compare_and_set(current.version, &next).await? {
                 tracing::info!(qr = %id, user = %account.user.id, "ticket redeemed, logged in");
+                self.observer.emit(Event::QrRedeemed {
+                    qr: &id,
+                    kind: QrKind::of(&current),
+                    user: &account.user.id,
+                    login: Some(&account.id),
+                });
                 return Ok(NewLogin {
                     cookie,
                     account,
@@ -436,10 +586,20 @@ impl LoginService {
 
     /// Revokes the login behind a session cookie, if any.
     pub async fn logout(&self, cookie: Option<&Secret>) -> Result<()> {
-        if let Some(cookie) = cookie
-            && self.store.delete_account(&cookie.hash()).await?
-        {
+        let Some(cookie) = cookie else {
+            return Ok(());
+        };
+        let key = cookie.hash();
+        // Read first, for the audit log: who logged out of which login.
+        let account = self.store.get_account(&key, self.clock.now()).await?;
+        if self.store.delete_account(&key).await? {
             tracing::info!("logged out");
+            if let Some(account) = &account {
+                self.observer.emit(Event::LoggedOut {
+                    user: &account.user.id,
+                    login: &account.id,
+                });
+            }
         }
         Ok(())
     }

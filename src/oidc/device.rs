@@ -397,7 +397,15 @@ impl DeviceFlow {
                     .await?;
                 let refresh_scope = record.scope.offline_access.then_some(record.scope);
                 self.oidc
-                    .issue_tokens(client, grant, record.scope, refresh_scope, None, now)
+                    .issue_tokens(
+                        GrantType::DeviceCode,
+                        client,
+                        grant,
+                        record.scope,
+                        refresh_scope,
+                        None,
+                        now,
+                    )
                     .await
             }
         }

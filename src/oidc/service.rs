@@ -10,6 +10,7 @@ use super::request::{AuthorizationRequest, AuthorizeRefusal};
 use super::scope::Scope;
 use crate::clock::{Clock, Timestamp};
 use crate::config::OidcConfig;
+use crate::observe::{Event, Observer, Revoked, RevokedBy};
 use crate::secret::{Secret, random_id};
 use crate::session::{RequestInfo, User};
 use crate::store::{PutMode, RecordKind, SessionStore as _, Store, StoreError};
@@ -18,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The provider. A cheap-to-clone handle.
+/// The provider. A cheap-to-clone handle; the second field is where it
+/// reports codes, tokens and revocations.
 #[derive(Clone, Debug)]
-pub struct OidcService(Arc<Inner>);
+pub struct OidcService(Arc<Inner>, Observer);
 
 #[derive(Debug)]
 struct Inner {
@@ -112,15 +114,28 @@ impl OidcService {
         config: OidcConfig,
         public_base: &str,
     ) -> Self {
-        Self(Arc::new(Inner {
-            store,
-            clock,
-            clients,
-            keys,
-            config,
-            issuer: public_base.to_owned(),
-            public_base: public_base.to_owned(),
-        }))
+        Self(
+            Arc::new(Inner {
+                store,
+                clock,
+                clients,
+                keys,
+                config,
+                issuer: public_base.to_owned(),
+                public_base: public_base.to_owned(),
+            }),
+            Observer::disabled(),
+        )
+    }
+
+    /// The same provider, reporting to `observer`.
+    pub fn with_observer(self, observer: Observer) -> Self {
+        Self(self.0, observer)
+    }
+
+    /// Where the provider reports its steps.
+    pub fn observer(&self) -> &Observer {
+        &self.1
     }
 
     /// `iss` of every token and answer: the server's public URL.
@@ -189,6 +204,11 @@ impl OidcService {
         )
         .await?;
         tracing::info!("authorization code issued");
+        self.1.emit(Event::CodeIssued {
+            client: &request.client_id,
+            user: &user.id,
+            grant: &record.grant_id,
+        });
         Ok(request.success_url(code.expose(), self.issuer()))
     }
 
@@ -300,7 +320,8 @@ impl OidcService {
             // RFC 6749 §4.1.2: a code used twice was probably stolen; revoke
             // everything issued from it.
             tracing::warn!(client = %client.id, "authorization code reused; revoking its grant");
-            self.revoke_grant(&record.grant_id).await?;
+            self.revoke_grant(&record.grant_id, RevokedBy::CodeReuse)
+                .await?;
             return Err(invalid_grant("the code is invalid, expired or used"));
         }
         let grant: GrantRecord = records::get(store, RecordKind::Grant, &record.grant_id, now)
@@ -308,6 +329,7 @@ impl OidcService {
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
         let refresh_scope = request.scope.offline_access.then_some(request.scope);
         self.issue_tokens(
+            GrantType::AuthorizationCode,
             client,
             grant,
             request.scope,
@@ -373,7 +395,8 @@ impl OidcService {
         };
         if !first {
             tracing::warn!(client = %client.id, "refresh token reused; revoking its grant");
-            self.revoke_grant(&record.grant_id).await?;
+            self.revoke_grant(&record.grant_id, RevokedBy::RefreshTokenReuse)
+                .await?;
             return Err(invalid_grant(
                 "the refresh token is invalid, expired or revoked",
             ));
@@ -398,14 +421,25 @@ impl OidcService {
             .await?
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
         // Refreshed id_tokens carry no nonce (OpenID Connect Core §12.2).
-        self.issue_tokens(client, grant, scope, Some(record.scope), None, now)
-            .await
+        self.issue_tokens(
+            GrantType::RefreshToken,
+            client,
+            grant,
+            scope,
+            Some(record.scope),
+            None,
+            now,
+        )
+        .await
     }
 
     /// Access token and id_token with `scope`; a refresh token with
-    /// `refresh_scope`, when there is one.
+    /// `refresh_scope`, when there is one. `grant_type`: what the client
+    /// presented (for the metrics and the audit log).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn issue_tokens(
         &self,
+        grant_type: GrantType,
         client: &Client,
         mut grant: GrantRecord,
         scope: Scope,
@@ -497,6 +531,13 @@ impl OidcService {
             .sign(client.id_token_alg, &claims)
             .map_err(|e| OAuthError::Unavailable(format!("signing the id_token: {e}")))?;
         tracing::info!(client = %client.id, user = %grant.user.id, "tokens issued");
+        self.1.emit(Event::TokensIssued {
+            grant_type: grant_type.into(),
+            client: &client.id,
+            user: &grant.user.id,
+            grant: &grant.id,
+            refresh: refresh_token.is_some(),
+        });
         Ok(IssuedTokens {
             access_token,
             expires_in: now.until(access_expires),
@@ -519,13 +560,14 @@ impl OidcService {
     }
 
     /// Deletes a grant: its code, access and refresh tokens die with it.
-    pub async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+    /// `by`: who asked, or which reuse made it necessary.
+    pub async fn revoke_grant(&self, grant_id: &str, by: RevokedBy) -> Result<(), StoreError> {
         let store = &self.0.store;
         let now = self.0.clock.now();
         let grant: Option<GrantRecord> =
             records::get(store, RecordKind::Grant, grant_id, now).await?;
         store.delete_record(RecordKind::Grant, grant_id).await?;
-        if let Some(grant) = grant {
+        if let Some(grant) = &grant {
             let member = Member::Grant {
                 id: grant.id.clone(),
             }
@@ -533,6 +575,16 @@ impl OidcService {
             store.index_remove(&grant.user.id, &member).await?;
             tracing::info!(client = %grant.client_id, user = %grant.user.id, "grant revoked");
         }
+        // Reported even when the grant was already gone: a reuse detected
+        // after a revocation is still worth an audit line.
+        self.1.emit(Event::Revoked {
+            what: Revoked::Grant,
+            by,
+            user: grant.as_ref().map(|g| g.user.id.as_str()),
+            client: grant.as_ref().map(|g| g.client_id.as_str()),
+            grant: Some(grant_id),
+            login: None,
+        });
         Ok(())
     }
 
@@ -615,13 +667,21 @@ impl OidcService {
                 return Err(invalid_request("the token was issued to another client"));
             }
             store.delete_record(RecordKind::RefreshToken, &key).await?;
-            self.revoke_grant(&grant.id).await?;
-        } else if let Some((access, _)) = self.live_access(&key, now).await? {
+            self.revoke_grant(&grant.id, RevokedBy::Client).await?;
+        } else if let Some((access, grant)) = self.live_access(&key, now).await? {
             if access.client_id != client.id {
                 return Err(invalid_request("the token was issued to another client"));
             }
             store.delete_record(RecordKind::AccessToken, &key).await?;
             tracing::info!(client = %client.id, "access token revoked");
+            self.1.emit(Event::Revoked {
+                what: Revoked::AccessToken,
+                by: RevokedBy::Client,
+                user: Some(&grant.user.id),
+                client: Some(&client.id),
+                grant: Some(&grant.id),
+                login: None,
+            });
         }
         Ok(())
     }

@@ -24,16 +24,26 @@ pub enum Store {
 /// every held long poll keeps one alive, so unboxed the memory store's polls
 /// would each carry the Redis waiter's much larger state (measured: +0.8 KB
 /// per held poll). One allocation per Redis round trip costs nothing.
+/// Redis operations are timed and their failures counted by name
+/// ([`RedisStore::observed`]) once metrics are attached.
 macro_rules! delegate {
-    ($self:ident, $store:ident => $call:expr) => {
+    ($self:ident, $op:literal, $store:ident => $call:expr) => {
         match $self {
             Store::Memory($store) => $call.await,
-            Store::Redis($store) => Box::pin($call).await,
+            Store::Redis($store) => $store.observed($op, Box::pin($call)).await,
         }
     };
 }
 
 impl Store {
+    /// Reports round trips, failures and resubscriptions to `metrics`
+    /// (Redis; the memory store has no round trips to time).
+    pub fn instrument(&self, metrics: crate::observe::StoreMetrics) {
+        if let Store::Redis(s) = self {
+            s.instrument(metrics);
+        }
+    }
+
     /// Whether this backend keeps expired entries until they are swept
     /// ([`Sweep`]); Redis expires its keys by itself.
     pub fn needs_sweeping(&self) -> bool {
@@ -113,11 +123,11 @@ impl Store {
 
 impl SessionStore for Store {
     async fn insert(&self, session: &LoginSession) -> Result<bool, StoreError> {
-        delegate!(self, s => s.insert(session))
+        delegate!(self, "insert", s => s.insert(session))
     }
 
     async fn get(&self, id: &QrId, now: Timestamp) -> Result<Option<LoginSession>, StoreError> {
-        delegate!(self, s => s.get(id, now))
+        delegate!(self, "get", s => s.get(id, now))
     }
 
     async fn compare_and_set(
@@ -125,7 +135,7 @@ impl SessionStore for Store {
         expected_version: u64,
         next: &LoginSession,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.compare_and_set(expected_version, next))
+        delegate!(self, "compare_and_set", s => s.compare_and_set(expected_version, next))
     }
 
     async fn wait_for_change(
@@ -134,7 +144,7 @@ impl SessionStore for Store {
         seen_version: u64,
         deadline: Instant,
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.wait_for_change(id, seen_version, deadline))
+        delegate!(self, "wait_for_change", s => s.wait_for_change(id, seen_version, deadline))
     }
 
     async fn put_account(
@@ -142,7 +152,7 @@ impl SessionStore for Store {
         key: &SecretHash,
         account: &AccountSession,
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.put_account(key, account))
+        delegate!(self, "put_account", s => s.put_account(key, account))
     }
 
     async fn get_account(
@@ -150,11 +160,11 @@ impl SessionStore for Store {
         key: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<AccountSession>, StoreError> {
-        delegate!(self, s => s.get_account(key, now))
+        delegate!(self, "get_account", s => s.get_account(key, now))
     }
 
     async fn delete_account(&self, key: &SecretHash) -> Result<bool, StoreError> {
-        delegate!(self, s => s.delete_account(key))
+        delegate!(self, "delete_account", s => s.delete_account(key))
     }
 
     async fn put_record(
@@ -166,7 +176,7 @@ impl SessionStore for Store {
         mode: PutMode,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.put_record(kind, key, json, expires_at, mode, now))
+        delegate!(self, "put_record", s => s.put_record(kind, key, json, expires_at, mode, now))
     }
 
     async fn get_record(
@@ -175,7 +185,7 @@ impl SessionStore for Store {
         key: &str,
         now: Timestamp,
     ) -> Result<Option<String>, StoreError> {
-        delegate!(self, s => s.get_record(kind, key, now))
+        delegate!(self, "get_record", s => s.get_record(kind, key, now))
     }
 
     async fn use_record(
@@ -184,11 +194,11 @@ impl SessionStore for Store {
         key: &str,
         now: Timestamp,
     ) -> Result<Option<UsedRecord>, StoreError> {
-        delegate!(self, s => s.use_record(kind, key, now))
+        delegate!(self, "use_record", s => s.use_record(kind, key, now))
     }
 
     async fn delete_record(&self, kind: RecordKind, key: &str) -> Result<bool, StoreError> {
-        delegate!(self, s => s.delete_record(kind, key))
+        delegate!(self, "delete_record", s => s.delete_record(kind, key))
     }
 
     async fn index_add(
@@ -197,18 +207,18 @@ impl SessionStore for Store {
         member: &str,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.index_add(owner, member, expires_at))
+        delegate!(self, "index_add", s => s.index_add(owner, member, expires_at))
     }
 
     async fn index_members(&self, owner: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
-        delegate!(self, s => s.index_members(owner, now))
+        delegate!(self, "index_members", s => s.index_members(owner, now))
     }
 
     async fn index_remove(&self, owner: &str, member: &str) -> Result<bool, StoreError> {
-        delegate!(self, s => s.index_remove(owner, member))
+        delegate!(self, "index_remove", s => s.index_remove(owner, member))
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
-        delegate!(self, s => s.check_health())
+        delegate!(self, "check_health", s => s.check_health())
     }
 }

@@ -215,6 +215,27 @@ async fn redis_down_means_quick_503s_and_recovery_when_it_returns() {
     assert_eq!(status_of(&a, "/readyz").await, StatusCode::OK);
     let (qr, ticket) = a.confirmed_qr(ALICE).await;
     assert_eq!(a.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+
+    // The outage is in the metrics: failed store operations by name, the
+    // 503s by route, and round trips timed once Redis was back.
+    let text = a.metrics().await;
+    let value = |series: &str| crate::observe::sample(&text, series).unwrap_or(0.0);
+    assert!(
+        value("qrlogin_store_errors_total{op=\"insert\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("qrlogin_store_errors_total{op=\"get\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("qrlogin_refusals_total{route=\"/api/qr\",reason=\"store_unavailable\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("qrlogin_store_round_trip_seconds_count{op=\"compare_and_set\"}") >= 1.0,
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -331,6 +352,22 @@ async fn a_dropped_subscription_does_not_lose_the_wake_up() {
         "answered only after {:?}",
         started.elapsed()
     );
+    // The metrics show both: the resubscription, and a wake-up that took
+    // about as long as the gap (from B's confirm to A's answer).
+    let text = a.metrics().await;
+    let value = |series: &str| crate::observe::sample(&text, series);
+    assert_eq!(
+        value("qrlogin_redis_resubscriptions_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("qrlogin_poll_wake_up_seconds_count"),
+        Some(1.0),
+        "{text}"
+    );
+    let took = value("qrlogin_poll_wake_up_seconds_sum").unwrap();
+    assert!((1.0..10.0).contains(&took), "wake-up of {took} s:\n{text}");
 }
 
 #[tokio::test]

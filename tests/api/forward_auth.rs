@@ -711,13 +711,11 @@ async fn forward_auth_through_the_shipped_nginx_config() {
     assert!(!body.contains("qrl_session"), "{body}");
     assert!(body.contains("theme=dark"), "{body}");
 
-    // Nobody outside calls /auth/verify on the login server.
-    let resp = browser
-        .get(format!("{login}/auth/verify"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // Nobody outside calls /auth/verify on the login server, nor reads its metrics.
+    for path in ["/auth/verify", "/metrics"] {
+        let resp = browser.get(format!("{login}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 
     // A long URL (slashes triple when encoded) still goes to the login
     // page, without a return address, rather than a 500 from nginx.

@@ -145,6 +145,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// `public_url` without the trailing slash: the OpenID Connect issuer.
     pub issuer: String,
+    /// The admin listener (`server.admin_listen`), if configured.
+    pub admin: Option<SocketAddr>,
     login: LoginService,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -237,6 +239,7 @@ pub async fn spawn_server_cold(config: Config, listener: tokio::net::TcpListener
         .await
         .unwrap();
     let login = app.login().clone();
+    let admin = app.admin_addr();
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -246,6 +249,7 @@ pub async fn spawn_server_cold(config: Config, listener: tokio::net::TcpListener
         base,
         client: browser(),
         issuer,
+        admin,
         login,
         shutdown: Some(tx),
         server: Some(handle),
@@ -314,6 +318,18 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Waits until every audit line emitted so far is written.
+    pub async fn flush_audit(&self) {
+        self.login.observer().flush().await;
+    }
+
+    /// `/metrics` as scraped from loopback on the main listener.
+    pub async fn metrics(&self) -> String {
+        let resp = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
     }
 
     pub async fn create_qr(&self) -> Qr {

@@ -24,6 +24,7 @@ mod mobile;
 mod nginx;
 mod nginx_server;
 mod node;
+mod observe;
 mod oidc;
 mod openapi;
 mod pages;

@@ -128,6 +128,12 @@ async fn the_whole_flow_through_nginx_with_a_held_poll() {
         let me = browser.get(nginx.url("/api/me")).send().await.unwrap();
         assert_eq!(me.status(), StatusCode::OK);
     }
+
+    // The metrics never leave through nginx: its own 404, not qrlogin's JSON.
+    let resp = browser.get(nginx.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let from_nginx = resp.text().await.unwrap();
+    assert!(from_nginx.contains("nginx"), "{from_nginx}");
 }
 
 /// Proves `proxy_read_timeout` in the shipped config: a poll held longer

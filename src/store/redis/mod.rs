@@ -38,12 +38,13 @@ pub use settings::RedisSettings;
 
 use super::{AccountSession, PutMode, RecordKind, Retention, SessionStore, StoreError, UsedRecord};
 use crate::clock::Timestamp;
+use crate::observe::StoreMetrics;
 use crate::secret::SecretHash;
 use crate::session::{LoginSession, QrId};
 use pubsub::Supervisor;
 use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -143,6 +144,8 @@ struct Shared {
     use_record: redis::Script,
     index_add: redis::Script,
     waiters: Arc<Waiters>,
+    /// Set once metrics are attached; shared with the subscriber task.
+    metrics: Arc<OnceLock<StoreMetrics>>,
     /// Stops the connecting and subscribing task when the last handle goes away.
     _stop_background: DropGuard,
 }
@@ -167,11 +170,13 @@ impl RedisStore {
         let channel = format!("{}changed", settings.key_prefix);
         let waiters = Arc::new(Waiters::default());
         let stop = CancellationToken::new();
+        let metrics = Arc::new(OnceLock::new());
         let (connected, conn) = watch::channel(None);
         let supervisor = Supervisor::new(
             client.clone(),
             channel.clone(),
             Arc::clone(&waiters),
+            Arc::clone(&metrics),
             settings,
         );
         let background = {
@@ -200,6 +205,7 @@ impl RedisStore {
                 use_record: redis::Script::new(USE_RECORD),
                 index_add: redis::Script::new(INDEX_ADD),
                 waiters,
+                metrics,
                 _stop_background: stop.drop_guard(),
             }),
         })
@@ -234,6 +240,28 @@ impl RedisStore {
     /// (`/readyz` says "connecting" rather than "unavailable").
     pub fn connecting(&self) -> bool {
         self.shared.conn.borrow().is_none()
+    }
+
+    /// Reports to `metrics` from now on (the first call wins).
+    pub fn instrument(&self, metrics: StoreMetrics) {
+        let _ = self.shared.metrics.set(metrics);
+    }
+
+    /// Runs one store operation, timing it as `op` (a round trip, unless it
+    /// is a wait for a change) and counting its failure.
+    pub(super) async fn observed<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let Some(metrics) = self.shared.metrics.get() else {
+            return call.await;
+        };
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let round_trip = (op != "wait_for_change").then(|| started.elapsed());
+        metrics.op_done(op, round_trip, result.is_ok());
+        result
     }
 
     fn qr_key(&self, id: &QrId) -> String {

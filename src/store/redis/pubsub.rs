@@ -10,10 +10,11 @@
 use super::RedisSettings;
 use super::backoff::Backoff;
 use super::waiters::Waiters;
+use crate::observe::StoreMetrics;
 use crate::session::QrId;
 use futures_util::StreamExt as _;
 use redis::aio::{PubSub, PubSubSink};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,8 @@ pub(super) struct Supervisor {
     client: redis::Client,
     channel: String,
     waiters: Arc<Waiters>,
+    /// Counts resubscriptions, once metrics are attached.
+    metrics: Arc<OnceLock<StoreMetrics>>,
     /// Bound on connecting + subscribing, and on each heartbeat's pong.
     timeout: Duration,
     heartbeat: Duration,
@@ -34,12 +37,14 @@ impl Supervisor {
         client: redis::Client,
         channel: String,
         waiters: Arc<Waiters>,
+        metrics: Arc<OnceLock<StoreMetrics>>,
         settings: &RedisSettings,
     ) -> Self {
         Self {
             client,
             channel,
             waiters,
+            metrics,
             timeout: settings.timeout,
             heartbeat: settings.heartbeat,
             backoff: Backoff::new(
@@ -56,6 +61,7 @@ impl Supervisor {
         let channel = &self.channel;
         // Attempts that failed in a row, for the log.
         let mut failed: u32 = 0;
+        let mut subscribed_before = false;
         loop {
             let attempt = tokio::select! {
                 r = subscribe(&self.client, channel, self.timeout) => r,
@@ -66,6 +72,10 @@ impl Supervisor {
                     failed = 0;
                     let subscribed_at = Instant::now();
                     tracing::info!(%channel, "subscribed to session changes");
+                    if subscribed_before && let Some(m) = self.metrics.get() {
+                        m.resubscribed();
+                    }
+                    subscribed_before = true;
                     // Anything published while we were away is lost: re-read.
                     self.waiters.notify_all();
                     let ended = run_subscription(
