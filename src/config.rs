@@ -87,6 +87,10 @@ pub struct ServerConfig {
     /// The login cookie's `Domain`: a login here counts on every host at or
     /// below it (apps behind nginx forward-auth). Unset: this host only.
     pub cookie_domain: Option<CookieDomain>,
+    /// How long in-flight requests may take to finish after a shutdown
+    /// signal; the process exits then even if a client holds a connection.
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -215,6 +219,10 @@ pub struct LimitsConfig {
     /// Device user codes (`XXXX-XXXX`) one client IP may try per minute,
     /// typed or scanned (RFC 8628 §5.1: they are short enough to guess).
     pub user_code_per_minute_per_ip: u32,
+    /// Long polls and event streams held at once; past it a new one answers
+    /// 503 `busy`. Unset: three quarters of the open-file limit
+    /// ([`crate::login::budget_for_open_files`]).
+    pub max_held_connections: Option<usize>,
 }
 
 impl Default for LimitsConfig {
@@ -224,6 +232,7 @@ impl Default for LimitsConfig {
             mobile_per_minute_per_ip: 120,
             max_live_sessions: 1_000_000,
             user_code_per_minute_per_ip: 20,
+            max_held_connections: None,
         }
     }
 }
@@ -386,6 +395,9 @@ fn default_backlog() -> u32 {
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)
 }
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
 
 impl Config {
     /// Reads, parses and validates the file at `path`. Relative paths inside
@@ -496,6 +508,13 @@ impl Config {
             ));
         }
 
+        within(
+            "server.shutdown_timeout",
+            self.server.shutdown_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        )?;
+
         let l = &self.login;
         for (key, d) in [
             ("login.qr_ttl", l.qr_ttl),
@@ -586,6 +605,9 @@ impl Config {
                 "limits.user_code_per_minute_per_ip",
                 "must be at least 1",
             ));
+        }
+        if lim.max_held_connections == Some(0) {
+            return Err(bad("limits.max_held_connections", "must be at least 1"));
         }
 
         let auth = &self.mobile_auth;
@@ -1038,6 +1060,46 @@ pub(crate) mod tests {
             (MINIMAL.replace("demo-alice", "a.b.c"), "users[0].token"),
         ];
         for (text, key) in cases {
+            let msg = err(&text);
+            assert!(msg.contains(key), "expected {key:?} in {msg:?}");
+        }
+    }
+
+    #[test]
+    fn shutdown_and_held_connection_keys_are_read_and_checked() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.max_held_connections, None, "derived at start-up");
+        let with = |server: &str, limits: &str| {
+            MINIMAL.replacen("[server]\n", &format!("[server]\n{server}\n"), 1)
+                + &format!("\n[limits]\n{limits}\n")
+        };
+        let c = Config::parse(&with(
+            "shutdown_timeout = \"1m 30s\"",
+            "max_held_connections = 20000",
+        ))
+        .unwrap();
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(90));
+        assert_eq!(c.limits.max_held_connections, Some(20_000));
+        for (text, key) in [
+            (
+                with("shutdown_timeout = \"0s\"", ""),
+                "server.shutdown_timeout",
+            ),
+            (
+                with("shutdown_timeout = \"1h\"", ""),
+                "server.shutdown_timeout",
+            ),
+            (with("shutdown_timeout = 10", ""), "shutdown_timeout"),
+            (
+                with("", "max_held_connections = 0"),
+                "limits.max_held_connections",
+            ),
+            (
+                with("", "max_held_connections = -1"),
+                "max_held_connections",
+            ),
+        ] {
             let msg = err(&text);
             assert!(msg.contains(key), "expected {key:?} in {msg:?}");
         }

@@ -25,8 +25,6 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tower::ServiceExt as _;
 
-/// How long in-flight requests may take to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request head hyper buffers (request line + headers).
 pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors).
@@ -120,7 +118,10 @@ impl Application {
         let store = Store::from_config(&config)
             .await
             .map_err(StartError::Store)?;
-        let login = LoginService::new(store.clone(), clock.clone(), config.login);
+        let max_held = crate::login::held_connection_budget(config.limits.max_held_connections);
+        tracing::info!(max_held, "long polls and event streams held at most");
+        let login =
+            LoginService::new(store.clone(), clock.clone(), config.login).with_max_held(max_held);
         let oidc = OidcService::new(
             store,
             clock,
@@ -142,8 +143,10 @@ impl Application {
         self.state.login()
     }
 
-    /// Serves until `shutdown` completes, then answers held polls at once,
-    /// gives in-flight requests [`SHUTDOWN_GRACE`] to finish and returns.
+    /// Serves until `shutdown` completes; then stops accepting, answers
+    /// held polls and ends event streams at once, gives in-flight requests
+    /// `server.shutdown_timeout` to finish, and returns (whether or not
+    /// they did).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -158,6 +161,7 @@ impl Application {
             .max_buf_size(MAX_HEADER_BUFFER)
             .keep_alive(true);
         let login = state.login().clone();
+        let shutdown_timeout = state.config().server.shutdown_timeout;
         let router = http::router(state);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -192,12 +196,15 @@ impl Application {
             });
         }
         drop(listener);
-        tracing::info!("shutting down: answering held polls");
+        tracing::info!("shutting down: answering held polls, ending event streams");
         login.shut_down();
         tokio::select! {
             () = graceful.shutdown() => {}
-            () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; stopping without waiting for them");
+            () = tokio::time::sleep(shutdown_timeout) => {
+                tracing::warn!(
+                    "connections still open {} after shutdown; stopping without waiting for them",
+                    humantime::format_duration(shutdown_timeout)
+                );
             }
         }
         let _ = purge.await;

@@ -7,8 +7,12 @@
 //! without locks held across awaits.
 
 mod error;
+mod held;
+mod watch;
 
 pub use error::LoginError;
+pub use held::{Held, budget_for_open_files, held_connection_budget};
+pub use watch::Change;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::LoginConfig;
@@ -22,6 +26,7 @@ use crate::session::{
 };
 use crate::store::{AccountSession, SessionStore, Store};
 use crate::user_sessions::Member;
+use held::{HeldBudget, HeldKind};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +89,8 @@ pub struct LoginService {
     policy: LoginConfig,
     /// Cancelled when the server starts shutting down: held polls answer at once.
     shutdown: CancellationToken,
+    /// Long polls and event streams waiting, against `limits.max_held_connections`.
+    held: HeldBudget,
 }
 
 type Result<T, E = LoginError> = std::result::Result<T, E>;
@@ -97,7 +104,29 @@ impl LoginService {
             clock,
             policy,
             shutdown: CancellationToken::new(),
+            held: HeldBudget::new(usize::MAX),
         }
+    }
+
+    /// The same service, holding at most `max` connections (long polls and
+    /// event streams together); past it a new one is refused with
+    /// [`LoginError::Busy`]. Unlimited unless set.
+    #[must_use]
+    pub fn with_max_held(self, max: usize) -> Self {
+        Self {
+            held: HeldBudget::new(max),
+            ..self
+        }
+    }
+
+    /// How many long polls and event streams are held right now.
+    pub fn held(&self) -> Held {
+        self.held.held()
+    }
+
+    /// The most connections held at once (`limits.max_held_connections`).
+    pub fn max_held(&self) -> usize {
+        self.held.max()
     }
 
     /// The store (for readiness checks, sweeping, and tests).
@@ -231,8 +260,10 @@ impl LoginService {
 
     /// The long poll: answers as soon as the session's state differs from
     /// `since`, else when `wait` has passed, the session expires, or the
-    /// server shuts down. (Its span is debug-level: polls are the hot path,
-    /// and the request span already names the route.)
+    /// server shuts down. A poll that has to wait takes a place in the held
+    /// budget ([`LoginError::Busy`] when there is none). (Its span is
+    /// debug-level: polls are the hot path, and the request span already
+    /// names the route.)
     #[tracing::instrument(level = "debug", skip(self, poll_token), fields(qr = %id))]
     pub async fn poll(
         &self,
@@ -267,6 +298,9 @@ impl LoginService {
     ) -> Result<PollAnswer> {
         let deadline = Instant::now() + wait;
         let mut checked_token = false;
+        // Taken only once the poll actually waits: one that answers at
+        // once never needs a place in the budget.
+        let mut slot = None;
         loop {
             let now = self.clock.now();
             let session = self
@@ -284,6 +318,9 @@ impl LoginService {
             let hold_until = deadline.min(Instant::now() + now.until(session.expires_at));
             if state != since || Instant::now() >= hold_until || self.shutdown.is_cancelled() {
                 return Ok(self.answer(&session, state, poll_token));
+            }
+            if slot.is_none() {
+                slot = Some(self.held.acquire(HeldKind::Poll).ok_or(LoginError::Busy)?);
             }
             tokio::select! {
                 waited = self.store.wait_for_change(id, session.version, hold_until) => waited?,
