@@ -17,6 +17,8 @@ pub mod paths {
     pub const CREATE_QR: &str = "/api/qr";
     pub const QR: &str = "/api/qr/{id}";
     pub const QR_STATUS: &str = "/api/qr/{id}/status";
+    /// The push channel: Server-Sent Events of the session's state changes.
+    pub const QR_EVENTS: &str = "/api/qr/{id}/events";
     pub const QR_SVG: &str = "/api/qr/{id}/qr.svg";
     pub const QR_PNG: &str = "/api/qr/{id}/qr.png";
     pub const LOGIN_EXCHANGE: &str = "/api/login/exchange";

@@ -153,6 +153,10 @@ pub struct ServerConfig {
     /// when set, `/metrics` is served only there. Unset: `/metrics` on the
     /// main listener answers loopback and `trusted_proxies` clients only.
     pub admin_listen: Option<SocketAddr>,
+    /// How long in-flight requests may take to finish after a shutdown
+    /// signal; the process exits then even if a client holds a connection.
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize)]
@@ -323,6 +327,10 @@ pub struct LimitsConfig {
     /// Device user codes (`XXXX-XXXX`) one client IP may try per minute,
     /// typed or scanned (RFC 8628 §5.1: they are short enough to guess).
     pub user_code_per_minute_per_ip: u32,
+    /// Long polls and event streams held at once; past it a new one answers
+    /// 503 `busy`. Unset: three quarters of the open-file limit
+    /// ([`crate::login::budget_for_open_files`]).
+    pub max_held_connections: Option<usize>,
 }
 
 impl Default for LimitsConfig {
@@ -332,6 +340,7 @@ impl Default for LimitsConfig {
             mobile_per_minute_per_ip: 120,
             max_live_sessions: 1_000_000,
             user_code_per_minute_per_ip: 20,
+            max_held_connections: None,
         }
     }
 }
@@ -551,6 +560,9 @@ fn default_backlog() -> u32 {
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)
 }
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
 
 impl Config {
     /// Reads the file at `path` (which must exist), lays this process's
@@ -682,6 +694,13 @@ impl Config {
             ));
         }
 
+        within(
+            "server.shutdown_timeout",
+            self.server.shutdown_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        )?;
+
         let l = &self.login;
         for (key, d) in [
             ("login.qr_ttl", l.qr_ttl),
@@ -776,6 +795,9 @@ impl Config {
                 "limits.user_code_per_minute_per_ip",
                 "must be at least 1",
             ));
+        }
+        if lim.max_held_connections == Some(0) {
+            return Err(bad("limits.max_held_connections", "must be at least 1"));
         }
 
         if let Some(key) = self.unread_secret_file() {
@@ -1257,6 +1279,46 @@ pub(crate) mod tests {
             (MINIMAL.replace("demo-alice", "a.b.c"), "users[0].token"),
         ];
         for (text, key) in cases {
+            let msg = err(&text);
+            assert!(msg.contains(key), "expected {key:?} in {msg:?}");
+        }
+    }
+
+    #[test]
+    fn shutdown_and_held_connection_keys_are_read_and_checked() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.max_held_connections, None, "derived at start-up");
+        let with = |server: &str, limits: &str| {
+            MINIMAL.replacen("[server]\n", &format!("[server]\n{server}\n"), 1)
+                + &format!("\n[limits]\n{limits}\n")
+        };
+        let c = Config::parse(&with(
+            "shutdown_timeout = \"1m 30s\"",
+            "max_held_connections = 20000",
+        ))
+        .unwrap();
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(90));
+        assert_eq!(c.limits.max_held_connections, Some(20_000));
+        for (text, key) in [
+            (
+                with("shutdown_timeout = \"0s\"", ""),
+                "server.shutdown_timeout",
+            ),
+            (
+                with("shutdown_timeout = \"1h\"", ""),
+                "server.shutdown_timeout",
+            ),
+            (with("shutdown_timeout = 10", ""), "shutdown_timeout"),
+            (
+                with("", "max_held_connections = 0"),
+                "limits.max_held_connections",
+            ),
+            (
+                with("", "max_held_connections = -1"),
+                "max_held_connections",
+            ),
+        ] {
             let msg = err(&text);
             assert!(msg.contains(key), "expected {key:?} in {msg:?}");
         }

@@ -157,6 +157,13 @@ impl PublicState {
             Self::Expired | Self::Redeemed => 400,
         }
     }
+
+    /// Whether the browser has nothing left to wait for: the phone decided
+    /// (confirmed — the ticket is out — or cancelled), the code expired, or
+    /// it was redeemed. An event stream ends after one of these.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, Self::Pending | Self::Scanned)
+    }
 }
 
 /// Why a ticket was refused. Every reason gets the same answer (a client
@@ -999,15 +1006,16 @@ mod tests {
     #[test]
     fn wechat_codes_and_state_names() {
         use PublicState::*;
-        for (s, code, name) in [
-            (Pending, 408, "pending"),
-            (Scanned, 201, "scanned"),
-            (Confirmed, 200, "confirmed"),
-            (Cancelled, 202, "cancelled"),
-            (Expired, 400, "expired"),
-            (Redeemed, 400, "redeemed"),
+        for (s, code, name, settled) in [
+            (Pending, 408, "pending", false),
+            (Scanned, 201, "scanned", false),
+            (Confirmed, 200, "confirmed", true),
+            (Cancelled, 202, "cancelled", true),
+            (Expired, 400, "expired", true),
+            (Redeemed, 400, "redeemed", true),
         ] {
             assert_eq!(s.wechat_code(), code);
+            assert_eq!(s.is_settled(), settled, "{name}");
             assert_eq!(s.as_str(), name);
             assert_eq!(PublicState::parse(name), Some(s));
         }

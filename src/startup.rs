@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState};
 use crate::login::LoginService;
-use crate::observe::{AuditLog, Held, Metrics, Observer};
+use crate::observe::{AuditLog, Metrics, Observer};
 use crate::oidc::keys::SigningKeys;
 use crate::oidc::{Clients, OidcService};
 use crate::store::Store;
@@ -26,8 +26,6 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tower::ServiceExt as _;
 
-/// How long in-flight requests may take to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request head hyper buffers (request line + headers).
 pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
 /// Accept queue of the admin listener (a scraper and a health checker).
@@ -149,15 +147,14 @@ impl Application {
         if let Some(metrics) = observer.metrics() {
             store.instrument(metrics.store().clone());
         }
+        let max_held = crate::login::held_connection_budget(config.limits.max_held_connections);
+        tracing::info!(max_held, "long polls and event streams held at most");
         let login = LoginService::new(store.clone(), clock.clone(), config.login)
+            .with_max_held(max_held)
             .with_observer(observer.clone());
         if let Some(metrics) = observer.metrics() {
-            // Event streams are not served yet: their gauge reads zero.
-            let polls = login.held_polls_reader();
-            metrics.held_source(std::sync::Arc::new(move || Held {
-                polls: polls(),
-                streams: 0,
-            }));
+            let held = login.held_reader();
+            metrics.held_source(std::sync::Arc::new(held));
         }
         let oidc = OidcService::new(
             store,
@@ -190,8 +187,10 @@ impl Application {
         self.state.login()
     }
 
-    /// Serves until `shutdown` completes, then answers held polls at once,
-    /// gives in-flight requests [`SHUTDOWN_GRACE`] to finish and returns.
+    /// Serves until `shutdown` completes; then stops accepting, answers
+    /// held polls and ends event streams at once, gives in-flight requests
+    /// `server.shutdown_timeout` to finish, and returns (whether or not
+    /// they did).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -225,6 +224,7 @@ impl Application {
             .keep_alive(true);
         let login = state.login().clone();
         let observer = state.observer().clone();
+        let shutdown_timeout = state.config().server.shutdown_timeout;
         let router = http::router(state);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -259,17 +259,22 @@ impl Application {
             });
         }
         drop(listener);
-        tracing::info!("shutting down: answering held polls");
+        tracing::info!("shutting down: answering held polls, ending event streams");
+        // One deadline for everything still open, the admin listener included.
+        let deadline = tokio::time::Instant::now() + shutdown_timeout;
         login.shut_down();
+        admin_stop.cancel();
         tokio::select! {
             () = graceful.shutdown() => {}
-            () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; stopping without waiting for them");
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(
+                    "connections still open {} after shutdown; stopping without waiting for them",
+                    humantime::format_duration(shutdown_timeout)
+                );
             }
         }
-        admin_stop.cancel();
         if let Some(admin) = admin {
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, admin).await;
+            let _ = tokio::time::timeout_at(deadline, admin).await;
         }
         let _ = purge.await;
         // Whatever the audit log still queues reaches its file.

@@ -142,6 +142,7 @@ export const STRINGS = {
     'api.store_unavailable': 'The server is briefly unavailable. Try again shortly.',
     'api.over_capacity': 'The server is busy. Try again shortly.',
     'api.contention': 'The server is busy with this code. Try again.',
+    'api.busy': 'The server is busy. Try again shortly.',
     'api.internal': 'The server ran into an error',
   },
   zh: {
@@ -271,6 +272,7 @@ export const STRINGS = {
     'api.store_unavailable': '服务器暂时不可用，请稍后再试。',
     'api.over_capacity': '服务器繁忙，请稍后再试。',
     'api.contention': '服务器正在处理此二维码，请重试。',
+    'api.busy': '服务器繁忙，请稍后再试。',
     'api.internal': '服务器出错了',
   },
 };

@@ -35,6 +35,7 @@ const BIND_COOKIE_DAYS: i64 = 30;
 
 /// Starts a QR login and binds it to this browser (`qrl_bind` cookie). With
 /// `authorize`, the login answers a relying site's authorization request.
+/// The `qrl_poll` cookie carries the poll token to the session's events URL.
 #[utoipa::path(post, path = paths::CREATE_QR, tag = "browser",
     request_body(content = Option<NewQrRequest>, description = "Optional: no body for a login to this server"),
     responses(
@@ -95,6 +96,12 @@ pub async fn create_qr(
         .secure(app.config().is_https())
         .max_age(cookie::time::Duration::days(BIND_COOKIE_DAYS))
         .build();
+    let events = super::events::events_cookie(
+        &qr.id,
+        &qr.poll_token,
+        qr.expires_in + app.config().login.ticket_ttl,
+        app.config().is_https(),
+    );
     let body = NewQrBody {
         qr_content: super::qr_image::qr_content(app.config().public_base(), &qr.id),
         poll_token: WireSecret::from(&qr.poll_token),
@@ -105,7 +112,7 @@ pub async fn create_qr(
         id: qr.id,
         client,
     };
-    Ok((StatusCode::CREATED, jar.add(bind), Json(body)))
+    Ok((StatusCode::CREATED, jar.add(bind).add(events), Json(body)))
 }
 
 impl StatusQuery {
@@ -145,7 +152,7 @@ impl StatusQuery {
         (status = 400, body = ErrorBody, description = "invalid_request"),
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 404, body = ErrorBody, description = "not_found"),
-        (status = 503, body = ErrorBody, description = "store_unavailable"),
+        (status = 503, body = ErrorBody, description = "busy (as many connections held as `limits.max_held_connections`), store_unavailable"),
     ))]
 pub async fn status(
     State(app): State<AppState>,
@@ -162,7 +169,7 @@ pub async fn status(
 
 /// WeChat's code in the body of an HTTP 200: a long poll must never answer
 /// HTTP 408, which Chromium silently re-sends on a reused connection.
-fn poll_body(answer: PollAnswer, issuer: &str) -> PollBody {
+pub(super) fn poll_body(answer: PollAnswer, issuer: &str) -> PollBody {
     let ticket = answer.ticket.as_ref().map(WireSecret::from);
     // A site's login the phone declined goes back to the site (RFC 6749 §4.1.2.1).
     let declined = match (&answer.authorization, answer.state) {

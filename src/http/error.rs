@@ -26,6 +26,11 @@ impl Refusal {
     }
 }
 
+/// When a client refused for `busy` should come back: a held connection
+/// frees up when its hold ends (`login.poll_hold`, 25 s by default) or its
+/// stream does; retrying every second would only add load.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -95,6 +100,7 @@ impl ApiError {
             Self::Login(L::StoreUnavailable(_)) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
             Self::Login(L::OverCapacity) => (S::SERVICE_UNAVAILABLE, "over_capacity"),
             Self::Login(L::Contention) => (S::SERVICE_UNAVAILABLE, "contention"),
+            Self::Login(L::Busy) => (S::SERVICE_UNAVAILABLE, "busy"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -138,6 +144,9 @@ impl IntoResponse for ApiError {
             }
             Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
+            }
+            Self::Login(LoginError::Busy) => {
+                headers.insert(header::RETRY_AFTER, BUSY_RETRY_AFTER_SECS.into());
             }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod device_page;
 pub mod device_words;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod forward_auth;
 pub mod metrics;
@@ -64,6 +65,7 @@ fn own_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(browser::create_qr))
         .routes(routes!(browser::cancel))
         .routes(routes!(browser::status))
+        .routes(routes!(events::events))
         .routes(routes!(qr_image::svg))
         .routes(routes!(qr_image::png))
         .routes(routes!(browser::exchange))

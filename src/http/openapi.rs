@@ -5,7 +5,7 @@ use crate::api::paths;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::OnceLock;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder, Tag};
 
 /// The document before the routes add themselves: title, version, tags.
@@ -67,6 +67,14 @@ pub fn finish(doc: &mut OpenApi) {
     components.add_security_scheme(
         "poll_token",
         bearer("The poll token `POST /api/qr` returned to the page that created the session."),
+    );
+    components.add_security_scheme(
+        "poll_cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            super::events::EVENTS_COOKIE,
+            "The poll token as the cookie `POST /api/qr` sets for the session's events URL \
+             only (`EventSource` cannot send headers).",
+        ))),
     );
     components.add_security_scheme(
         "phone_token",

@@ -26,6 +26,10 @@ pub enum LoginError {
     /// Lost the compare-and-set race too many times in a row.
     #[error("the server is busy with this session; try again")]
     Contention,
+    /// As many connections are held (long polls, event streams) as
+    /// `limits.max_held_connections` allows.
+    #[error("the server holds as many waiting connections as it may; try again shortly")]
+    Busy,
 }
 
 impl From<StoreError> for LoginError {

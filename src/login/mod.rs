@@ -7,8 +7,12 @@
 //! without locks held across awaits.
 
 mod error;
+mod held;
+mod watch;
 
 pub use error::LoginError;
+pub use held::{Held, budget_for_open_files, held_connection_budget};
+pub use watch::Change;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::LoginConfig;
@@ -23,8 +27,7 @@ use crate::session::{
 };
 use crate::store::{AccountSession, SessionStore, Store};
 use crate::user_sessions::Member;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use held::{HeldBudget, HeldKind};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -89,24 +92,8 @@ pub struct LoginService {
     shutdown: CancellationToken,
     /// Where the login steps are reported (metrics, audit log).
     observer: Observer,
-    /// Long polls held right now (the `qrlogin_held_polls` gauge).
-    held: Arc<AtomicU64>,
-}
-
-/// Counts one held long poll for as long as it lives.
-struct HeldPoll(Arc<AtomicU64>);
-
-impl HeldPoll {
-    fn enter(count: &Arc<AtomicU64>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(count))
-    }
-}
-
-impl Drop for HeldPoll {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    /// Long polls and event streams waiting, against `limits.max_held_connections`.
+    held: HeldBudget,
 }
 
 type Result<T, E = LoginError> = std::result::Result<T, E>;
@@ -121,7 +108,7 @@ impl LoginService {
             policy,
             shutdown: CancellationToken::new(),
             observer: Observer::disabled(),
-            held: Arc::default(),
+            held: HeldBudget::new(usize::MAX),
         }
     }
 
@@ -135,17 +122,32 @@ impl LoginService {
         &self.observer
     }
 
-    /// Long polls this instance holds right now (browser status polls and
-    /// device token requests with `wait`).
-    pub fn held_polls(&self) -> u64 {
-        self.held.load(Ordering::Relaxed)
+    /// The same service, holding at most `max` connections (long polls and
+    /// event streams together); past it a new one is refused with
+    /// [`LoginError::Busy`]. Unlimited unless set.
+    #[must_use]
+    pub fn with_max_held(self, max: usize) -> Self {
+        Self {
+            held: HeldBudget::new(max),
+            ..self
+        }
     }
 
-    /// Reads [`LoginService::held_polls`] without keeping the service alive
-    /// (for the metrics' gauge, which the service's own observer holds).
-    pub fn held_polls_reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
-        let held = Arc::clone(&self.held);
-        move || held.load(Ordering::Relaxed)
+    /// How many long polls and event streams are held right now.
+    pub fn held(&self) -> Held {
+        self.held.held()
+    }
+
+    /// Reads [`LoginService::held`] without keeping the service alive (for
+    /// the metrics' gauges: the service's own observer holds the metrics).
+    pub fn held_reader(&self) -> impl Fn() -> Held + Send + Sync + 'static {
+        let held = self.held.clone();
+        move || held.held()
+    }
+
+    /// The most connections held at once (`limits.max_held_connections`).
+    pub fn max_held(&self) -> usize {
+        self.held.max()
     }
 
     /// The store (for readiness checks, sweeping, and tests).
@@ -301,8 +303,10 @@ impl LoginService {
 
     /// The long poll: answers as soon as the session's state differs from
     /// `since`, else when `wait` has passed, the session expires, or the
-    /// server shuts down. (Its span is debug-level: polls are the hot path,
-    /// and the request span already names the route.)
+    /// server shuts down. A poll that has to wait takes a place in the held
+    /// budget ([`LoginError::Busy`] when there is none). (Its span is
+    /// debug-level: polls are the hot path, and the request span already
+    /// names the route.)
     #[tracing::instrument(level = "debug", skip(self, poll_token), fields(qr = %id))]
     pub async fn poll(
         &self,
@@ -337,9 +341,9 @@ impl LoginService {
     ) -> Result<PollAnswer> {
         let deadline = Instant::now() + wait;
         let mut checked_token = false;
-        // Set once the poll has waited: from then on it counts as held, and
-        // its answer is a wake-up.
-        let mut held: Option<HeldPoll> = None;
+        // Taken only once the poll actually waits: one that answers at
+        // once never needs a place in the budget.
+        let mut slot = None;
         loop {
             let now = self.clock.now();
             let session = self
@@ -357,11 +361,13 @@ impl LoginService {
             let hold_until = deadline.min(Instant::now() + now.until(session.expires_at));
             if state != since || Instant::now() >= hold_until || self.shutdown.is_cancelled() {
                 if state != since {
-                    self.observe_change(&session, state, since, held.is_some());
+                    self.observe_change(&session, state, since, slot.is_some());
                 }
                 return Ok(self.answer(&session, state, poll_token));
             }
-            held.get_or_insert_with(|| HeldPoll::enter(&self.held));
+            if slot.is_none() {
+                slot = Some(self.held.acquire(HeldKind::Poll).ok_or(LoginError::Busy)?);
+            }
             tokio::select! {
                 waited = self.store.wait_for_change(id, session.version, hold_until) => waited?,
                 () = self.shutdown.cancelled() => {}

@@ -5,6 +5,7 @@
 //! Served in the Prometheus text format (0.0.4) by [`Metrics::render`].
 
 use super::event::{CancelledBy, Event, Limit, QrKind, Revoked, RevokedBy, TokenGrant};
+use crate::login::Held;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -33,13 +34,6 @@ const REQUEST_BUCKETS: [f64; 16] = [
 const FAST_BUCKETS: [f64; 14] = [
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
-
-/// How many long polls and event streams this instance holds right now.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Held {
-    pub polls: u64,
-    pub streams: u64,
-}
 
 /// Where the held gauges read their values at each scrape.
 pub type HeldSource = Arc<dyn Fn() -> Held + Send + Sync>;

@@ -15,7 +15,7 @@ pub mod metrics;
 pub use audit::AuditLog;
 pub use context::RequestContext;
 pub use event::{CancelledBy, Event, Limit, QrKind, Revoked, RevokedBy, TokenGrant};
-pub use metrics::{Held, HeldSource, Metrics, StoreMetrics};
+pub use metrics::{HeldSource, Metrics, StoreMetrics};
 
 use std::sync::Arc;
 

@@ -170,6 +170,12 @@ fn for_device(e: LoginError) -> OAuthError {
         LoginError::StoreUnavailable(detail) => OAuthError::Unavailable(detail),
         LoginError::OverCapacity => OAuthError::Unavailable("the store is at capacity".into()),
         LoginError::Contention => OAuthError::Unavailable("contention on the session".into()),
+        // Too many connections held: the device backs off (RFC 8628 §3.5)
+        // and keeps polling, rather than giving up on a 503.
+        LoginError::Busy => OAuthError::new(
+            ErrorCode::SlowDown,
+            "the server is holding too many requests; poll less often",
+        ),
         LoginError::Refused(TransitionError::Expired) => expired(),
         // Forgotten, redeemed by a racing request, or otherwise not this
         // device's to take.

@@ -151,3 +151,49 @@ fn forbid_undocumented_fields(value: &mut Value) {
         _ => {}
     }
 }
+
+/// The documented shape of each event `path` streams with `status`: the
+/// `x-itemSchema` of its `text/event-stream` answer (OpenAPI 3.2's
+/// `itemSchema`, for this 3.1 document). Fails the test unless exactly
+/// one operation of the path documents a stream for that status.
+fn event_schema(path: &str, status: u16) -> &'static Value {
+    let streams: Vec<&Value> = templates_matching(path)
+        .into_iter()
+        .flat_map(|template| {
+            DOCUMENT["paths"][template]
+                .as_object()
+                .expect("a path item is an object")
+                .values()
+        })
+        .filter_map(|operation| {
+            operation["responses"]
+                .get(status.to_string())?
+                .get("content")?
+                .get("text/event-stream")
+        })
+        .collect();
+    let [stream] = streams[..] else {
+        panic!("{path} streamed events with {status}, but the OpenAPI document does not say so")
+    };
+    let item = &stream["x-itemSchema"];
+    assert!(item.is_object(), "{path} {status}: no x-itemSchema");
+    item
+}
+
+/// Fails the test unless the event (`id`, `data`) streamed on `path` with
+/// `status` is what the document describes: the event against its item
+/// schema, and its data, parsed as the `contentMediaType` it names,
+/// against the `contentSchema`.
+pub fn check_event(path: &str, status: u16, id: Option<&str>, data: &str) {
+    let item = event_schema(path, status);
+    let mut event = json!({ "data": data });
+    if let Some(id) = id {
+        event["id"] = id.into();
+    }
+    validate(path, status, item, &event);
+    let data_schema = &item["properties"]["data"];
+    assert_eq!(data_schema["contentMediaType"], "application/json");
+    let body: Value = serde_json::from_str(data)
+        .unwrap_or_else(|_| panic!("event data on {path} is not JSON: {data:?}"));
+    validate(path, status, &data_schema["contentSchema"], &body);
+}

@@ -601,6 +601,7 @@ async fn a_device_session_never_logs_a_browser_in() {
         body: Value::Null,
     };
     expect_error(app.status_raw(&qr, "wait=0").await, 404, "not_found").await;
+    expect_error(app.events_raw(&qr, None).await, 404, "not_found").await;
     let resp = app
         .client
         .delete(app.url(&format!("/api/qr/{id}")))

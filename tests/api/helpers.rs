@@ -449,6 +449,39 @@ impl TestApp {
         tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
     }
 
+    /// Requests `qr`'s event stream with its poll token as the bearer
+    /// token, resuming after `last_event_id` when given.
+    pub async fn events_raw(&self, qr: &Qr, last_event_id: Option<u64>) -> Response {
+        let mut request = reqwest::Client::new()
+            .get(self.url(&format!("/api/qr/{}/events", qr.id)))
+            .bearer_auth(&qr.poll_token);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `qr`'s event stream, open (asserting it is one).
+    pub async fn events(&self, qr: &Qr, last_event_id: Option<u64>) -> crate::sse::EventStream {
+        crate::sse::EventStream::new(self.events_raw(qr, last_event_id).await)
+    }
+
+    /// How many long polls and event streams the server holds right now.
+    pub fn held(&self) -> qrlogin::login::Held {
+        self.login.held()
+    }
+
+    /// Waits (bounded) until the server holds `held`.
+    pub async fn wait_for_held(&self, held: qrlogin::login::Held) {
+        for _ in 0..500 {
+            if self.held() == held {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("expected {held:?} held, found {:?}", self.held());
+    }
+
     /// Waits (bounded) until `n` long polls are held on session `id`.
     pub async fn wait_for_pollers(&self, qr: &Qr, n: usize) {
         let id = qrlogin::session::QrId::parse(&qr.id).unwrap();

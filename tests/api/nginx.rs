@@ -165,3 +165,45 @@ async fn a_poll_held_past_nginxs_default_timeout_is_not_cut() {
         started.elapsed()
     );
 }
+
+/// The login page's event stream through the shipped file: each event
+/// reaches the browser the moment qrlogin sends it, on a stream that
+/// nginx keeps open and unbuffered, authorised by the cookie alone (what
+/// `EventSource` sends).
+#[tokio::test]
+async fn events_arrive_through_nginx_at_once() {
+    let redis = RedisServer::start().await;
+    let a = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
+    let b = spawn_redis_app(&redis.url(), "qrl:", |_| {}, None).await;
+    let nginx = start_nginx([a.addr.port(), b.addr.port()]).await;
+    let browser = remote_browser();
+    let qr = json(browser.post(nginx.url("/api/qr")).send().await.unwrap()).await;
+    let id = qr["id"].as_str().unwrap();
+    let resp = browser
+        .get(nginx.url(&format!("/api/qr/{id}/events")))
+        // As a browser asks: a proxy that compressed the stream would
+        // hold events back in its compressor.
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    let mut events = crate::sse::EventStream::new(resp);
+    assert_eq!(events.expect_event().await.0, 1);
+    wait_for_one_poller(&a, &b, id).await;
+    let started = Instant::now();
+    let resp = reqwest::Client::new()
+        .post(nginx.url("/api/mobile/scan"))
+        .bearer_auth(ALICE)
+        .json(&serde_json::json!({ "qr": qr["qr_content"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (version, body) = events.expect_event().await;
+    assert_eq!((version, body["code"].as_u64()), (2, Some(201)));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the event took {:?} through nginx",
+        started.elapsed()
+    );
+}

@@ -25,6 +25,7 @@ const README_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/qr/{id}/qr.png"),
     ("GET", "/api/qr/{id}/qr.svg"),
     ("GET", "/api/qr/{id}/status"),
+    ("GET", "/api/qr/{id}/events"),
     ("DELETE", "/api/qr/{id}"),
     ("POST", "/api/login/exchange"),
     ("GET", "/api/login/complete"),
@@ -117,6 +118,8 @@ impl Inputs {
             ("GET", "/api/qr/{id}/status") | ("DELETE", "/api/qr/{id}") => request
                 .bearer_auth(&self.qr.poll_token)
                 .query(&[("wait", "0")]),
+            // Confirmed: the stream sends that one event and ends.
+            ("GET", "/api/qr/{id}/events") => request.bearer_auth(&self.qr.poll_token),
             ("POST", "/api/login/exchange") => request
                 .bearer_auth(&self.qr.poll_token)
                 .json(&json!({ "ticket": self.ticket })),
@@ -166,14 +169,27 @@ async fn every_operation_once(t: &TestApp, inputs: &Inputs) -> Vec<(Method, &'st
 }
 
 /// Asserts `resp` is an answer `method template` documents, validates a
-/// JSON body against the contract, and returns the status. The operation must be routed: no 405, no router fallback (the tests run
+/// JSON body (or each event of an event stream) against the contract, and
+/// returns the status. The operation must be routed: no 405, no router fallback (the tests run
 /// with demo users, so `/api/demo/users` does not answer its 404 either).
 async fn answer(method: &Method, template: &str, resp: Response) -> u16 {
     let (path, status) = (resp.url().path().to_owned(), resp.status().as_u16());
-    let is_json = resp
+    let content_type = resp
         .headers()
         .get("content-type")
-        .is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    if content_type.starts_with("text/event-stream") {
+        let mut events = crate::sse::EventStream::new(resp);
+        let mut count = 0;
+        // Each event is checked against the document as it is read.
+        while events.next_event().await.is_some() {
+            count += 1;
+        }
+        assert!(count > 0, "{method} {template}: a stream without events");
+        return status;
+    }
+    let is_json = content_type.starts_with("application/json");
     let text = resp.text().await.unwrap();
     assert_ne!(
         status, 405,

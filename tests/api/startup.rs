@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -400,4 +400,191 @@ async fn the_binary_started_while_redis_is_down_waits_for_it() {
     server.wait_for_log("connected to redis", within);
     server.wait_for_log("subscribed to session changes", within);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
+}
+
+/// The test config with `lines` added to its `[server]` table and `extra` tables.
+fn config_with_server(lines: &str, extra: &str) -> PathBuf {
+    let text = crate::helpers::test_config_text("http://127.0.0.1:1", extra).replacen(
+        "[server]\n",
+        &format!("[server]\n{lines}\n"),
+        1,
+    );
+    write_config(&text)
+}
+
+/// Sends SIGTERM to the binary.
+fn terminate(server: &Binary) {
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+}
+
+/// Waits (bounded by `limit`) for the binary to exit: its status and how
+/// long after `since` it exited.
+async fn exit_of(server: &mut Binary, since: Instant, limit: Duration) -> (ExitStatus, Duration) {
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return (status, since.elapsed());
+        }
+        assert!(since.elapsed() < limit, "still running after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Opens a connection and sends the head of a phone scan whose body
+/// (`body_len` bytes) is still to come, with `Expect: 100-continue`; returns
+/// once the server asks for the body: the request is in its handler.
+async fn request_in_flight(addr: &str, body_len: usize) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/mobile/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {body_len}\r\n\
+         Expect: 100-continue\r\n\r\n",
+        crate::helpers::ALICE
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("the server never asked for the body");
+        assert_eq!(
+            read.unwrap(),
+            1,
+            "closed: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.push(byte[0]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 100 Continue"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    stream
+}
+
+/// Graceful shutdown of the real binary, end to end: on SIGTERM it stops
+/// accepting, answers a held long poll at once (code 408) and ends an open
+/// event stream cleanly (so browsers go to another instance), lets a
+/// request in flight finish with its normal answer, and exits 0 well
+/// within `server.shutdown_timeout`.
+#[tokio::test]
+async fn sigterm_answers_held_polls_ends_streams_and_finishes_requests_in_flight() {
+    use crate::helpers::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+    // A budget of two, so a third held request tells when both are held.
+    let config = config_with_server(
+        "shutdown_timeout = \"3s\"",
+        "[limits]\nmax_held_connections = 2\n",
+    );
+    let mut server = Binary::start(&config);
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let create = || async {
+        let resp = client.post(format!("{base}/api/qr")).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        json(resp).await
+    };
+    let (qr, other) = (create().await, create().await);
+    let (id, token) = (
+        qr["id"].as_str().unwrap(),
+        qr["poll_token"].as_str().unwrap(),
+    );
+
+    let resp = client
+        .get(format!("{base}/api/qr/{id}/events"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let mut events = crate::sse::EventStream::new(resp);
+    assert_eq!(events.expect_event().await.0, 1);
+    let status = format!("{base}/api/qr/{id}/status");
+    let spawn_poll = || {
+        tokio::spawn(
+            reqwest::Client::new()
+                .get(&status)
+                .bearer_auth(token)
+                .send(),
+        )
+    };
+    let mut poll = spawn_poll();
+    // Probes: long polls of another code, which the budget refuses once
+    // the stream and the poll are both held.
+    let other_status = format!(
+        "{base}/api/qr/{}/status?wait=1",
+        other["id"].as_str().unwrap()
+    );
+    let mut held = false;
+    for _ in 0..20 {
+        let resp = client
+            .get(&other_status)
+            .bearer_auth(other["poll_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 503 {
+            held = true;
+            break;
+        }
+        assert_eq!(json(resp).await["code"], 408);
+        // The probe took the last place first, so the poll was refused:
+        // send it again.
+        if poll.is_finished() {
+            assert_eq!(poll.await.unwrap().unwrap().status(), 503);
+            poll = spawn_poll();
+        }
+    }
+    assert!(held, "the long poll was never held");
+    let scan = format!(r#"{{"qr": "{}"}}"#, other["qr_content"].as_str().unwrap());
+    let mut in_flight = request_in_flight(&server.addr, scan.len()).await;
+
+    terminate(&server);
+    let stopped_at = Instant::now();
+    let resp = poll.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["code"], 408);
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(2),
+        "the held poll answered after {:?}",
+        stopped_at.elapsed()
+    );
+    events.expect_end().await;
+    // The poll answered, so the server stopped listening before it did.
+    let refused = tokio::net::TcpStream::connect(&server.addr).await;
+    assert!(refused.is_err(), "a new connection was accepted");
+
+    in_flight.write_all(scan.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    in_flight.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("\"confirm_token\""), "{answer}");
+
+    let (status, took) = exit_of(&mut server, stopped_at, SHUTDOWN_TIMEOUT * 2).await;
+    assert!(status.success(), "{status}");
+    assert!(took < SHUTDOWN_TIMEOUT, "exited after {took:?}");
+}
+
+/// A client that keeps a request open (its body never comes) delays the
+/// exit by `server.shutdown_timeout` at most.
+#[tokio::test]
+async fn sigterm_exits_within_the_shutdown_timeout_despite_a_stuck_request() {
+    const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+    let config = config_with_server("shutdown_timeout = \"1s\"", "");
+    let mut server = Binary::start(&config);
+    let _stuck = request_in_flight(&server.addr, 100).await;
+    terminate(&server);
+    let stopped_at = Instant::now();
+    let (status, took) = exit_of(&mut server, stopped_at, Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}");
+    // It gave the request its time, then stopped regardless.
+    assert!(took >= SHUTDOWN_TIMEOUT, "exited after {took:?}");
+    assert!(
+        took < SHUTDOWN_TIMEOUT + Duration::from_secs(1),
+        "exited after {took:?}"
+    );
 }
