@@ -3,8 +3,8 @@
 # shell, no package manager), as the unprivileged user `nonroot`.
 #
 #   docker build -t qrlogin .
-#   docker run --rm -p 8080:8080 qrlogin                    # the demo config
-#   docker run --rm -p 8080:8080 -v /etc/qrlogin:/etc/qrlogin:ro qrlogin
+#   docker run --rm -p 8080:8080 -e QRLOGIN_CONFIG=/etc/qrlogin/demo.toml qrlogin   # the demo
+#   docker run --rm -p 8080:8080 -v /etc/qrlogin:/etc/qrlogin:ro qrlogin            # your config
 #
 # Needs BuildKit (Docker's default builder since 23.0) for the cache mounts.
 # README: "Deployment: systemd, Docker, Compose". tests/api/deploy.rs lints
@@ -25,7 +25,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # Debian 12, like the build stage: the binary needs its glibc.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /usr/local/bin/qrlogin /usr/local/bin/qrlogin
+# The default config has no demo accounts and no phone verification: the
+# operator supplies [mobile_auth] (mounted file or QRLOGIN_* variables).
 COPY deploy/container.toml /etc/qrlogin/config.toml
+COPY deploy/container-demo.toml /etc/qrlogin/demo.toml
 # Read by `qrlogin` itself, so arguments after the image name are its own:
 # `docker run qrlogin hash-secret`.
 ENV QRLOGIN_CONFIG=/etc/qrlogin/config.toml

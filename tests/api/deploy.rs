@@ -7,7 +7,7 @@
 use crate::helpers::*;
 use crate::nginx_server::Nginx;
 use crate::redis_server::RedisServer;
-use qrlogin::config::{Backend, Config};
+use qrlogin::config::{Backend, Config, ConfigFile};
 use reqwest::StatusCode;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -268,7 +268,7 @@ fn the_dockerfile_builds_from_what_it_copies_and_runs_as_nonroot() {
         !["root", "0"].contains(&uid),
         "the image runs as root: USER {user}"
     );
-    let config = Config::load(&repo("deploy/container.toml")).unwrap();
+    let config = container_config();
     let port = config.server.listen.port().to_string();
     assert!(
         runtime.contains(&&format!("EXPOSE {port}")),
@@ -276,6 +276,34 @@ fn the_dockerfile_builds_from_what_it_copies_and_runs_as_nonroot() {
     );
     assert!(config.server.listen.ip().is_unspecified());
     assert!(runtime.contains(&&r#"ENTRYPOINT ["/usr/local/bin/qrlogin"]"#.to_owned()));
+}
+
+/// The image's default config, completed as the README shows (an HS256
+/// secret from the environment).
+fn container_config() -> Config {
+    let path = repo("deploy/container.toml");
+    let env = [(
+        "QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET".to_owned(),
+        "a secret of at least thirty-two bytes, from the environment".to_owned(),
+    )];
+    Config::load_from(ConfigFile::Required(&path), env).unwrap()
+}
+
+/// The image's default config has no demo accounts and refuses to start
+/// until the operator says how phones are verified; the demo is a separate
+/// file, used only when asked for.
+#[test]
+fn the_images_default_config_has_no_demo_accounts() {
+    let config = container_config();
+    assert!(config.users.is_empty());
+    let alone = Config::load(&repo("deploy/container.toml")).unwrap_err();
+    assert!(alone.to_string().contains("mobile_auth"), "{alone}");
+    let demo = Config::load(&repo("deploy/container-demo.toml")).unwrap();
+    assert!(!demo.users.is_empty());
+    assert_eq!(demo.server.listen, config.server.listen);
+    let dockerfile = std::fs::read_to_string(repo("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY deploy/container.toml /etc/qrlogin/config.toml"));
+    assert!(dockerfile.contains("ENV QRLOGIN_CONFIG=/etc/qrlogin/config.toml"));
 }
 
 #[test]
@@ -293,6 +321,7 @@ fn dot_dockerignore_keeps_out_build_output_and_version_control() {
         "src/main.rs",
         "Cargo.lock",
         "deploy/container.toml",
+        "deploy/container-demo.toml",
         "static/index.html",
     ] {
         assert!(!is_ignored(Path::new(path), &ignored), "{path} is left out");

@@ -716,6 +716,15 @@ async fn forward_auth_through_the_shipped_nginx_config() {
         let resp = browser.get(format!("{login}{path}")).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    // nginx names each request to the login server: never the client's id.
+    let resp = browser
+        .get(format!("{login}/healthz"))
+        .header("x-request-id", "chosen-by-the-client")
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 32, "not nginx's $request_id: {id}");
 
     // A long URL (slashes triple when encoded) still goes to the login
     // page, without a return address, rather than a 500 from nginx.

@@ -134,6 +134,18 @@ async fn the_whole_flow_through_nginx_with_a_held_poll() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let from_nginx = resp.text().await.unwrap();
     assert!(from_nginx.contains("nginx"), "{from_nginx}");
+
+    // nginx names each request itself: qrlogin keeps X-Request-Id from its
+    // trusted proxy, so an id the client chose must never get that far.
+    let resp = browser
+        .get(nginx.url("/healthz"))
+        .header("x-request-id", "chosen-by-the-client")
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 32, "not nginx's $request_id: {id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
 }
 
 /// Proves `proxy_read_timeout` in the shipped config: a poll held longer

@@ -402,6 +402,29 @@ async fn the_binary_started_while_redis_is_down_waits_for_it() {
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
 }
 
+/// A Redis that answers but refuses the credentials is the operator's to
+/// fix: the binary keeps serving (and retrying) but says so at error level,
+/// naming the key and never the password.
+#[tokio::test]
+async fn a_redis_refusing_the_password_is_logged_as_an_error() {
+    let redis = crate::redis_server::RedisServer::start().await;
+    let _: () = redis
+        .cmd(&["CONFIG", "SET", "requirepass", "the-right-one"])
+        .await
+        .unwrap();
+    let url = redis.url().replace("redis://", "redis://:wrong-password@");
+    let server = Binary::start(&write_config(&redis_config_text(&url)));
+    let line = server.wait_for_log("redis refused the connection", Duration::from_secs(10));
+    let json: serde_json::Value = serde_json::from_str(&line).expect(&line);
+    assert_eq!(json["level"], "ERROR", "{line}");
+    assert!(line.contains("store.redis_url"), "{line}");
+    assert!(!line.contains("wrong-password"), "{line}");
+    let healthz = reqwest::get(format!("http://{}/healthz", server.addr))
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+}
+
 /// The test config with `lines` added to its `[server]` table and `extra` tables.
 fn config_with_server(lines: &str, extra: &str) -> PathBuf {
     let text = crate::helpers::test_config_text("http://127.0.0.1:1", extra).replacen(

@@ -21,16 +21,33 @@ fn manager_config(settings: &RedisSettings) -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_millis(500))
 }
 
+/// Why an attempt failed, and whether waiting can fix it.
+struct Failure {
+    error: String,
+    /// Redis answered and refused us (wrong password, bad user or
+    /// database): only the operator can fix it, so it is logged as an error.
+    refused: bool,
+}
+
 /// One attempt to open the command connection, within the timeout.
 async fn connect_once(
     client: &redis::Client,
     settings: &RedisSettings,
-) -> Result<ConnectionManager, String> {
+) -> Result<ConnectionManager, Failure> {
     let connect = client.get_connection_manager_with_config(manager_config(settings));
     match tokio::time::timeout(settings.timeout, connect).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".into()),
+        Ok(Err(e)) => Err(Failure {
+            refused: matches!(
+                e.kind(),
+                redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
+            ),
+            error: e.to_string(),
+        }),
+        Err(_) => Err(Failure {
+            error: "timed out".into(),
+            refused: false,
+        }),
     }
 }
 
@@ -59,14 +76,26 @@ pub(super) async fn first_connection(
                 tracing::info!(attempt, "connected to redis");
                 return Some(conn);
             }
-            Err(error) => {
+            Err(Failure { error, refused }) => {
                 let pause = backoff.next_pause();
-                tracing::warn!(
-                    %error,
-                    attempt,
-                    retry_in = ?pause,
-                    "cannot connect to redis; serving 503 store_unavailable until it answers"
-                );
+                if refused {
+                    // Still retried: the credentials may be on their way
+                    // (an ACL applied after start-up), but say it is ours to fix.
+                    tracing::error!(
+                        %error,
+                        attempt,
+                        retry_in = ?pause,
+                        "redis refused the connection: check store.redis_url's user, password \
+                         and database; serving 503 store_unavailable meanwhile"
+                    );
+                } else {
+                    tracing::warn!(
+                        %error,
+                        attempt,
+                        retry_in = ?pause,
+                        "cannot connect to redis; serving 503 store_unavailable until it answers"
+                    );
+                }
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     () = stop.cancelled() => return None,
