@@ -154,7 +154,7 @@ impl Application {
             .with_observer(observer.clone());
         if let Some(metrics) = observer.metrics() {
             let held = login.held_reader();
-            metrics.held_source(std::sync::Arc::new(held));
+            metrics.held_source(std::sync::Arc::new(held), login.max_held());
         }
         let oidc = OidcService::new(
             store,

@@ -287,10 +287,12 @@ impl Metrics {
         &self.0.store
     }
 
-    /// Where the held-polls and held-streams gauges read their values. The
-    /// first source set wins (it is wired once, at start-up).
-    pub fn held_source(&self, source: HeldSource) {
-        if self.0.held.source.set(source).is_err() {
+    /// Where the held-polls and held-streams gauges read their values, and
+    /// the budget they share (`limits.max_held_connections`, so an alert can
+    /// compare the two). The first source set wins (it is wired once, at
+    /// start-up).
+    pub fn held_source(&self, source: HeldSource, max: usize) {
+        if self.0.held.source.set((source, max)).is_err() {
             tracing::warn!("the held-connections gauge source was set twice; keeping the first");
         }
     }
@@ -363,7 +365,7 @@ impl Collector for RouteHistograms {
 /// The held-connection gauges, read from their source at each scrape.
 #[derive(Default)]
 struct HeldGauges {
-    source: OnceLock<HeldSource>,
+    source: OnceLock<(HeldSource, usize)>,
 }
 
 impl std::fmt::Debug for HeldGauges {
@@ -376,7 +378,11 @@ impl std::fmt::Debug for HeldGauges {
 
 impl Collector for HeldGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        let held = self.source.get().map(|f| f()).unwrap_or_default();
+        let (held, max) = self
+            .source
+            .get()
+            .map(|(f, max)| (f(), *max))
+            .unwrap_or_default();
         for (name, help, value) in [
             (
                 "held_polls",
@@ -387,6 +393,12 @@ impl Collector for HeldGauges {
                 "held_streams",
                 "Event streams held open right now",
                 held.streams,
+            ),
+            (
+                "held_connections_max",
+                "The most long polls and event streams held at once \
+                 (limits.max_held_connections); past it they are refused with 503 busy",
+                max,
             ),
         ] {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
@@ -467,10 +479,13 @@ mod tests {
             client: None,
         });
         m.request_done("/api/qr/{id}/status", Duration::from_millis(3));
-        m.held_source(Arc::new(|| Held {
-            polls: 7,
-            streams: 2,
-        }));
+        m.held_source(
+            Arc::new(|| Held {
+                polls: 7,
+                streams: 2,
+            }),
+            100,
+        );
         let text = m.render();
         assert!(
             text.contains("qrlogin_qr_scanned_total{kind=\"device\"} 1\n"),
@@ -484,6 +499,10 @@ mod tests {
         );
         assert!(text.contains("qrlogin_held_polls 7\n"), "{text}");
         assert!(text.contains("qrlogin_held_streams 2\n"), "{text}");
+        assert!(
+            text.contains("qrlogin_held_connections_max 100\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE qrlogin_poll_wake_up_seconds histogram"),
             "{text}"

@@ -64,12 +64,14 @@ async fn a_flow_counts_each_step_once() {
 
 #[tokio::test]
 async fn the_held_polls_gauge_rises_while_a_poll_is_held_and_its_wake_up_is_timed() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.limits.max_held_connections = Some(50)).await;
     let qr = app.create_qr().await;
     let held = app.held_poll(&qr, "wait=20");
     app.wait_for_pollers(&qr, 1).await;
     let text = app.metrics().await;
     assert_eq!(sample(&text, "qrlogin_held_polls"), Some(1.0), "{text}");
+    let budget = sample(&text, "qrlogin_held_connections_max");
+    assert_eq!(budget, Some(50.0), "{text}");
     assert_eq!(
         sample(&text, "qrlogin_poll_wake_up_seconds_count"),
         Some(0.0)
@@ -500,4 +502,56 @@ async fn a_device_login_is_audited_without_its_codes() {
         Some(1.0),
         "{text}"
     );
+}
+
+/// The shipped alerting rules name only documented metrics (a renamed
+/// metric would silently never fire): each is in README's metrics table, and
+/// those a fresh instance already has series for are exported under that
+/// name (labelled families show up with their first series). Every rule has
+/// the parts Prometheus needs.
+#[tokio::test]
+async fn the_shipped_alerts_name_real_metrics() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/qrlogin-alerts.yaml");
+    let rules: Value = yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let app = spawn_app().await;
+    let exported = app.metrics().await;
+    let mut checked = 0;
+    for rule in rules["groups"][0]["rules"].as_array().unwrap() {
+        let (name, expr) = (&rule["alert"], rule["expr"].as_str().unwrap());
+        assert!(
+            name.is_string() && rule["annotations"]["summary"].is_string(),
+            "{rule}"
+        );
+        let mut rest = expr;
+        while let Some(at) = rest.find("qrlogin_") {
+            let metric: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + metric.len()..];
+            // A histogram's series are its family name plus a suffix; a
+            // counter's family is named without `_total`.
+            let family = ["_bucket", "_count", "_sum", "_total"]
+                .iter()
+                .find_map(|s| metric.strip_suffix(s))
+                .unwrap_or(&metric);
+            let documented = ["", "_total"]
+                .iter()
+                .any(|s| readme.contains(&format!("| `{family}{s}` |")));
+            assert!(
+                documented,
+                "{name}: {metric} is not in README's metrics table"
+            );
+            if exported.lines().any(|l| l.starts_with(family)) {
+                assert!(
+                    exported.lines().any(|l| l.starts_with(&metric)),
+                    "{name}: no {metric} series in\n{exported}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} metrics named");
 }
