@@ -567,7 +567,9 @@ fn default_shutdown_timeout() -> Duration {
 impl Config {
     /// Reads the file at `path` (which must exist), lays this process's
     /// `QRLOGIN_*` environment variables over it, reads the secret files and
-    /// validates. Relative paths are resolved against the file's directory.
+    /// validates. Relative paths in the file are resolved against its
+    /// directory (those from variables stay relative to the working
+    /// directory).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Self::load_from(ConfigFile::Required(path), process_env())
     }
@@ -588,33 +590,39 @@ impl Config {
         sources::load_text(text)
     }
 
-    fn resolve_paths(&mut self, base: &Path) {
-        if let Some(dir) = &mut self.server.static_dir
-            && dir.is_relative()
-        {
-            *dir = base.join(&*dir);
-        }
-        let files = [
-            &mut self.mobile_auth.jwt_rs256_public_key,
-            &mut self.mobile_auth.jwt_hs256_secret_file,
-            &mut self.store.redis_url_file,
-            &mut self.audit.path,
-        ];
-        let client_files = self
-            .clients
-            .iter_mut()
-            .map(|c| &mut c.client_secret_sha256_file);
-        for file in files.into_iter().chain(client_files) {
-            if let Some(path) = file
-                && path.is_relative()
-            {
+    /// Resolves the relative paths the file set (`from_file(key)`) against
+    /// `base`, its directory.
+    fn resolve_paths(&mut self, base: &Path, from_file: impl Fn(&str) -> bool) {
+        let resolve = |key: &str, path: &mut PathBuf| {
+            if path.is_relative() && from_file(key) {
                 *path = base.join(&*path);
             }
-        }
-        for key in &mut self.oidc.signing_keys {
-            if key.is_relative() {
-                *key = base.join(&*key);
+        };
+        let optional = [
+            ("server.static_dir", &mut self.server.static_dir),
+            (
+                "mobile_auth.jwt_rs256_public_key",
+                &mut self.mobile_auth.jwt_rs256_public_key,
+            ),
+            (
+                "mobile_auth.jwt_hs256_secret_file",
+                &mut self.mobile_auth.jwt_hs256_secret_file,
+            ),
+            ("store.redis_url_file", &mut self.store.redis_url_file),
+            ("audit.path", &mut self.audit.path),
+        ];
+        for (key, path) in optional {
+            if let Some(path) = path {
+                resolve(key, path);
             }
+        }
+        for (i, client) in self.clients.iter_mut().enumerate() {
+            if let Some(path) = &mut client.client_secret_sha256_file {
+                resolve(&format!("clients[{i}].client_secret_sha256_file"), path);
+            }
+        }
+        for (i, key) in self.oidc.signing_keys.iter_mut().enumerate() {
+            resolve(&format!("oidc.signing_keys[{i}]"), key);
         }
     }
 
@@ -1147,7 +1155,8 @@ pub(crate) mod tests {
         let c = Config::parse(&text).unwrap();
         assert_eq!(c.log.format, Some(LogFormat::Json));
         assert_eq!(c.log.filter, crate::telemetry::DEFAULT_FILTER);
-        assert!(err(&format!("{MINIMAL}\n[log]\nformat = \"xml\"")).contains("xml"));
+        let msg = err(&format!("{MINIMAL}\n[log]\nformat = \"xml\""));
+        assert!(msg.contains("log.format") && !msg.contains("xml"), "{msg}");
         assert!(
             err(&format!("{MINIMAL}\n[log]\nfilter = \"qrlogin=loud\"")).contains("log.filter")
         );
@@ -1223,7 +1232,12 @@ pub(crate) mod tests {
                 "login.ticket_ttl",
             ),
             (format!("{MINIMAL}\n[login]\ntypo = 1"), "typo"),
-            (format!("{MINIMAL}\n[store]\nbackend = \"mongo\""), "mongo"),
+            // The allowed values, not the one written (it could be a
+            // secret set under the wrong key).
+            (
+                format!("{MINIMAL}\n[store]\nbackend = \"mongo\""),
+                "store.backend: unknown variant, expected one of `memory`, `redis`",
+            ),
             (
                 format!("{MINIMAL}\n[store]\nbackend = \"redis\""),
                 "store.redis_url",
@@ -1451,7 +1465,7 @@ pub(crate) mod tests {
                     "example.com",
                     "[forward_auth.headers]\n\"X-Mail\" = \"email\"",
                 ),
-                "email",
+                "forward_auth.headers.X-Mail: unknown variant, expected one of `id`, `name`, `avatar`",
             ),
             (
                 on_example_com("example.com", "[forward_auth]\ntypo = 1"),

@@ -16,26 +16,29 @@ use std::process::ExitCode;
     reason = "the effective config is the command's output, for the operator or a script"
 )]
 pub(super) fn check_config(cli: &Cli, path: Option<&Path>) -> ExitCode {
-    let checked = cli.load_config(path).and_then(|config| {
-        check_key_files(&config)?;
-        Ok(config)
-    });
-    let config = match checked {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    match config.to_redacted_toml() {
+    // Every problem is the config's (exit 2), printing it included: a path
+    // that is not UTF-8 cannot be written as TOML.
+    let printed = cli
+        .load_config(path)
+        .and_then(|config| {
+            check_key_files(&config)?;
+            Ok(config)
+        })
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            config
+                .to_redacted_toml()
+                .map_err(|e| format!("config: cannot print the configuration: {e}"))
+        });
+    match printed {
         Ok(text) => {
             print!("{text}");
             eprintln!("The configuration is valid (secrets shown as \"<redacted>\").");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("cannot print the configuration: {e}");
-            ExitCode::FAILURE
+        Err(why) => {
+            eprintln!("{why}");
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

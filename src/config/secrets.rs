@@ -2,54 +2,131 @@
 //! `*_file` keys name, and left out of the effective config when it is
 //! printed (`qrlogin check-config`).
 
+use super::sources::origin_of;
 use super::{Config, ConfigError, RedactedString};
-use std::path::Path;
+use figment::value::{Dict, Value};
+use std::path::{Path, PathBuf};
 
-/// Reads every `*_file` key into the value it stands for. Setting both the
-/// value and its file is an error; so is a file that cannot be read (the
-/// message names the key and the path, never the content).
-pub(super) fn read_files(config: &mut Config) -> Result<(), ConfigError> {
+/// The secrets a `<key>_file` can hold, by table; and each `[[clients]]`
+/// entry's.
+const SECRETS: [(&str, &str); 2] = [("mobile_auth", "jwt_hs256_secret"), ("store", "redis_url")];
+const CLIENT_SECRET: &str = "client_secret_sha256";
+
+/// Refuses a config file (its tables, before the environment is laid over
+/// them) that sets a secret and its file both.
+pub(super) fn check_layer(file: &Dict) -> Result<(), ConfigError> {
+    let both = |table: &Dict, key: &str| {
+        table.contains_key(key) && table.contains_key(&format!("{key}_file"))
+    };
+    for (table, key) in SECRETS {
+        if let Some(Value::Dict(_, values)) = file.get(table)
+            && both(values, key)
+        {
+            return Err(set_together(&format!("{table}.{key}"), None));
+        }
+    }
+    if let Some(Value::Array(_, clients)) = file.get("clients") {
+        for (i, client) in clients.iter().enumerate() {
+            if let Value::Dict(_, values) = client
+                && both(values, CLIENT_SECRET)
+            {
+                return Err(set_together(&format!("clients[{i}].{CLIENT_SECRET}"), None));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads every `*_file` key into the value it stands for. `set_by(key)` is
+/// the environment variable that set `key`, if one did. A value and its
+/// file from different layers (one from the file, the other from the
+/// environment): the environment's wins, the other is dropped. Both from
+/// the environment is an error, as both in the file is ([`check_layer`]);
+/// so is a file that cannot be read (the message names the key and the
+/// path, never the content).
+pub(super) fn read_files<'a>(
+    config: &mut Config,
+    set_by: impl Fn(&str) -> Option<&'a str>,
+) -> Result<(), ConfigError> {
     let auth = &mut config.mobile_auth;
-    if let Some(secret) = read(
-        "mobile_auth.jwt_hs256_secret",
-        auth.jwt_hs256_secret.is_some(),
-        auth.jwt_hs256_secret_file.as_deref(),
-    )? {
+    let key = "mobile_auth.jwt_hs256_secret";
+    settle(
+        key,
+        &mut auth.jwt_hs256_secret,
+        &mut auth.jwt_hs256_secret_file,
+        &set_by,
+    )?;
+    if let Some(secret) = read(key, auth.jwt_hs256_secret_file.as_deref())? {
         auth.jwt_hs256_secret = Some(RedactedString::from(secret));
     }
     let store = &mut config.store;
-    if let Some(url) = read(
-        "store.redis_url",
-        store.redis_url.is_some(),
-        store.redis_url_file.as_deref(),
-    )? {
+    let key = "store.redis_url";
+    settle(
+        key,
+        &mut store.redis_url,
+        &mut store.redis_url_file,
+        &set_by,
+    )?;
+    if let Some(url) = read(key, store.redis_url_file.as_deref())? {
         store.redis_url = Some(RedactedString::from(url));
     }
     for (i, client) in config.clients.iter_mut().enumerate() {
-        if let Some(hash) = read(
-            &format!("clients[{i}].client_secret_sha256"),
-            client.client_secret_sha256.is_some(),
-            client.client_secret_sha256_file.as_deref(),
-        )? {
+        let key = format!("clients[{i}].{CLIENT_SECRET}");
+        settle(
+            &key,
+            &mut client.client_secret_sha256,
+            &mut client.client_secret_sha256_file,
+            &set_by,
+        )?;
+        if let Some(hash) = read(&key, client.client_secret_sha256_file.as_deref())? {
             client.client_secret_sha256 = Some(hash);
         }
     }
     Ok(())
 }
 
-/// The content of `file`, the `<key>_file` of a value that is `set` or not,
-/// without its trailing line break.
-fn read(key: &str, set: bool, file: Option<&Path>) -> Result<Option<String>, ConfigError> {
+/// Keeps one of `value` (at `key`) and its `file` if both are set: the one
+/// the environment set, over the file's.
+fn settle<'a, T>(
+    key: &str,
+    value: &mut Option<T>,
+    file: &mut Option<PathBuf>,
+    set_by: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<(), ConfigError> {
+    if value.is_none() || file.is_none() {
+        return Ok(());
+    }
+    match (set_by(key), set_by(&format!("{key}_file"))) {
+        (Some(_), None) => *file = None,
+        (None, Some(_)) => *value = None,
+        // Two variables, or one table with both in it.
+        (Some(value_var), Some(file_var)) if value_var != file_var => {
+            return Err(set_together(key, Some(value_var)));
+        }
+        _ => return Err(set_together(key, None)),
+    }
+    Ok(())
+}
+
+/// The error for `key` set together with its file; `value_var` is the
+/// variable that set `key`, when not the one that set the file.
+fn set_together(key: &str, value_var: Option<&str>) -> ConfigError {
+    let by = value_var
+        .map(|var| format!(" (by {})", origin_of(var)))
+        .unwrap_or_default();
+    ConfigError::new(
+        &format!("{key}_file"),
+        format!("set together with {key}{by}: set one of them"),
+    )
+}
+
+/// The content of `file`, the `<key>_file` of a value, without its
+/// trailing line break.
+fn read(key: &str, file: Option<&Path>) -> Result<Option<String>, ConfigError> {
     let Some(path) = file else {
         return Ok(None);
     };
     let file_key = format!("{key}_file");
-    if set {
-        return Err(ConfigError::new(
-            &file_key,
-            format!("set together with {key}: set one of them"),
-        ));
-    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(&file_key, format!("cannot read {}: {e}", path.display())))?;
     let value = text.trim_end_matches(['\r', '\n']);
@@ -119,7 +196,13 @@ mod tests {
     }
 
     fn load(dir: &Path) -> Result<Config, ConfigError> {
-        Config::load_from(ConfigFile::Required(&dir.join("config.toml")), [])
+        load_env(dir, &[])
+    }
+
+    /// `dir`'s config with these environment variables over it.
+    fn load_env(dir: &Path, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Config::load_from(ConfigFile::Required(&dir.join("config.toml")), env)
     }
 
     const HS256: &str = "0123456789abcdef0123456789abcdef";
@@ -203,6 +286,167 @@ mod tests {
                 assert!(msg.contains(&*path.to_string_lossy()), "{msg}");
             }
         }
+    }
+
+    /// A value and its file from different layers: the environment's wins,
+    /// whichever of the two it sets.
+    #[test]
+    fn the_environment_wins_over_the_files_value_or_file() {
+        const OTHER: &str = "fedcba9876543210fedcba9876543210";
+        let dir = dir_with(
+            "[mobile_auth]\njwt_hs256_secret_file = \"hs256.key\"",
+            &[("hs256.key", HS256), ("other.key", OTHER)],
+        );
+        let c = load_env(&dir, &[("QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET", OTHER)]).unwrap();
+        assert_eq!(
+            c.mobile_auth.jwt_hs256_secret.as_ref().unwrap().expose(),
+            OTHER
+        );
+        assert_eq!(c.mobile_auth.jwt_hs256_secret_file, None);
+        let shown = c.to_redacted_toml().unwrap();
+        assert!(
+            shown.contains("jwt_hs256_secret = \"<redacted>\""),
+            "{shown}"
+        );
+
+        let dir = dir_with(
+            &format!("[mobile_auth]\njwt_hs256_secret = \"{HS256}\""),
+            &[],
+        );
+        let other = dir.join("other.key");
+        std::fs::write(&other, OTHER).unwrap();
+        let c = load_env(
+            &dir,
+            &[(
+                "QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET_FILE",
+                other.to_str().unwrap(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.mobile_auth.jwt_hs256_secret.as_ref().unwrap().expose(),
+            OTHER
+        );
+
+        // A client's hash from its variable, over the file's hash file.
+        let hash = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+        let dir = dir_with(
+            "[[clients]]\nclient_id = \"shop\"\nname = \"Shop\"\n\
+             redirect_uris = [\"https://shop.example/cb\"]\n\
+             client_secret_sha256_file = \"missing.sha256\"",
+            &[],
+        );
+        let c = load_env(&dir, &[("QRLOGIN_CLIENT_SECRET_SHA256__SHOP", hash)]).unwrap();
+        assert_eq!(c.clients[0].client_secret_sha256.as_deref(), Some(hash));
+        assert_eq!(c.clients[0].client_secret_sha256_file, None);
+    }
+
+    /// Both in one layer is refused, blaming that layer.
+    #[test]
+    fn a_value_and_its_file_in_one_layer_are_refused_naming_it() {
+        let key =
+            "mobile_auth.jwt_hs256_secret_file: set together with mobile_auth.jwt_hs256_secret";
+        let dir = dir_with("", &[("k", HS256)]);
+        let file = dir.join("k");
+        let file = file.to_str().unwrap();
+        let both_table =
+            format!("{{jwt_hs256_secret = \"{HS256}\", jwt_hs256_secret_file = \"{file}\"}}");
+        let value_table = format!("{{jwt_hs256_secret = \"{HS256}\"}}");
+        let both_in_file =
+            format!("[mobile_auth]\njwt_hs256_secret = \"{HS256}\"\njwt_hs256_secret_file = \"k\"");
+        // (config file extra, environment, expected message)
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+        let cases: [Case; 4] = [
+            (
+                "",
+                vec![
+                    ("QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET", HS256),
+                    ("QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET_FILE", file),
+                ],
+                format!(
+                    "config: environment variable QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET_FILE: {key} \
+                     (by environment variable QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET): set one of them"
+                ),
+            ),
+            (
+                "",
+                vec![("QRLOGIN_MOBILE_AUTH", &both_table)],
+                format!("config: environment variable QRLOGIN_MOBILE_AUTH: {key}: set one of them"),
+            ),
+            // The file has both: the file is wrong, whatever the
+            // environment does to one of them.
+            (
+                &both_in_file,
+                vec![("QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET", HS256)],
+                format!(
+                    "{}: {key}: set one of them",
+                    dir.join("config.toml").display()
+                ),
+            ),
+            (
+                &both_in_file,
+                vec![("QRLOGIN_MOBILE_AUTH", &value_table)],
+                format!(
+                    "{}: {key}: set one of them",
+                    dir.join("config.toml").display()
+                ),
+            ),
+        ];
+        for (extra, env, expected) in cases {
+            std::fs::write(dir.join("config.toml"), format!("{MINIMAL}\n{extra}")).unwrap();
+            let msg = load_env(&dir, &env).unwrap_err().to_string();
+            assert!(
+                msg.contains(&expected),
+                "{env:?}: expected {expected:?} in {msg:?}"
+            );
+            assert!(!msg.contains(HS256), "{msg}");
+        }
+
+        // A client's whole array from one variable, its hash from another:
+        // both from the environment.
+        let hash = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+        std::fs::write(dir.join("config.toml"), MINIMAL).unwrap();
+        let clients = format!(
+            "[{{client_id = \"shop\", name = \"Shop\", redirect_uris = [\"https://shop.example/cb\"], \
+             client_secret_sha256_file = \"{file}\"}}]"
+        );
+        let msg = load_env(
+            &dir,
+            &[
+                ("QRLOGIN_CLIENTS", &clients),
+                ("QRLOGIN_CLIENT_SECRET_SHA256__SHOP", hash),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains(
+                "environment variable QRLOGIN_CLIENTS: clients[0].client_secret_sha256_file: \
+                 set together with clients[0].client_secret_sha256 \
+                 (by environment variable QRLOGIN_CLIENT_SECRET_SHA256__SHOP)"
+            ),
+            "{msg}"
+        );
+    }
+
+    /// A relative `*_file` from a variable is relative to the working
+    /// directory, not to the config file.
+    #[test]
+    fn relative_secret_files_from_variables_are_not_looked_for_beside_the_config() {
+        let dir = dir_with("", &[("hs256.key", HS256)]);
+        let msg = load_env(
+            &dir,
+            &[("QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET_FILE", "hs256.key")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains(
+                "environment variable QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET_FILE: \
+                 mobile_auth.jwt_hs256_secret_file: cannot read hs256.key:"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]

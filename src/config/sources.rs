@@ -9,9 +9,19 @@
 //! as written, as a string; numbers and booleans are read from it where the
 //! key wants one. A value that starts with `[` or `{` is an array or inline
 //! table in TOML syntax (strings in quotes): `QRLOGIN_SERVER__TRUSTED_PROXIES=["10.0.0.0/8"]`.
+//!
+//! Every value replaces whole what lies below it: a variable's table
+//! replaces the file's table (it is not merged key by key), and a variable
+//! for a key inside a table another variable sets (`QRLOGIN_LOGIN__QR_TTL`
+//! inside `QRLOGIN_LOGIN={…}`) wins over that one, whatever the order of
+//! the environment. So each key's value comes from exactly one place: the
+//! variable with the longest name that covers it, or else the file.
+//!
+//! An error about a value that cannot be read (TOML syntax, a wrong type)
+//! never quotes it, from the file or a variable: it may be a secret, and
+//! errors go to logs.
 
 use super::{Config, ConfigError};
-use figment::providers::{Format as _, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use std::path::Path;
@@ -59,7 +69,38 @@ struct EnvVar {
     name: String,
     /// The dotted key it sets (`login.qr_ttl`).
     key: String,
-    value: String,
+    value: Value,
+}
+
+impl EnvVar {
+    /// The variable `name`, setting `key` to `text` read as a string, or
+    /// as an array or inline table if it starts with `[` or `{`.
+    fn new(name: String, key: String, text: &str) -> Result<Self, ConfigError> {
+        let value = if text.trim_start().starts_with(['[', '{']) {
+            // figment's parser falls back to the whole text, as a string,
+            // when it cannot read it: an error about that string would
+            // quote it, secrets and all.
+            match text.parse::<Value>().unwrap_or_else(|never| match never {}) {
+                Value::String(..) => {
+                    return Err(ConfigError::new(
+                        &key,
+                        "not valid TOML inline syntax (a value starting with [ or { is an array \
+                         or inline table, its strings in quotes)",
+                    )
+                    .with_origin(origin_of(&name)));
+                }
+                value => value,
+            }
+        } else {
+            Value::from(text.to_owned())
+        };
+        Ok(Self { name, key, value })
+    }
+
+    /// How many levels down its key is (`login.qr_ttl`: 2).
+    fn depth(&self) -> usize {
+        self.key.split('.').count()
+    }
 }
 
 impl Provider for EnvVar {
@@ -68,33 +109,160 @@ impl Provider for EnvVar {
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let value = match self.value.trim_start().as_bytes().first() {
-            Some(b'[' | b'{') => self
-                .value
-                .parse::<Value>()
-                .unwrap_or_else(|never| match never {}),
-            _ => Value::from(self.value.clone()),
-        };
-        let dict = figment::util::nest(&self.key, value)
+        let dict = figment::util::nest(&self.key, self.value.clone())
             .into_dict()
             .ok_or_else(|| figment::Error::from(format!("{}: not a config key", self.name)))?;
         Ok(Profile::Default.collect(dict))
     }
 }
 
+/// The config file's tables, as figment's lowest layer.
+struct FileLayer {
+    name: String,
+    dict: Dict,
+}
+
+impl Provider for FileLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
 /// How an error names a variable.
-fn origin_of(var: &str) -> String {
+pub(super) fn origin_of(var: &str) -> String {
     format!("environment variable {var}")
+}
+
+/// Removes the value at the dotted `path` below `dict`, if there is one.
+fn remove_path(dict: &mut Dict, path: &str) {
+    match path.split_once('.') {
+        None => {
+            dict.remove(path);
+        }
+        Some((first, rest)) => {
+            if let Some(Value::Dict(_, inner)) = dict.get_mut(first) {
+                remove_path(inner, rest);
+            }
+        }
+    }
+}
+
+/// The tables of the TOML `text`. A syntax error says where (line and
+/// column) and what toml makes of it, but not the text there: the line may
+/// hold a secret (`redis_url = redis://:password@…` without its quotes),
+/// and `serve` logs the error.
+fn parse_toml(text: &str) -> Result<Dict, ConfigError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let at = e
+            .span()
+            .map(|span| {
+                let (line, column) = line_and_column(text, span.start);
+                format!("line {line}, column {column}: ")
+            })
+            .unwrap_or_default();
+        let why = e.message().lines().collect::<Vec<_>>().join("; ");
+        ConfigError::other(format!("{at}TOML syntax: {why}"))
+    })
+}
+
+/// The line and column (from 1; columns in characters) of byte `at` of `text`.
+fn line_and_column(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// What a figment error says, with any value it quotes replaced by its
+/// kind ("a string"): the value may be a secret, or a whole variable
+/// figment could not read as TOML.
+fn describe(kind: &figment::error::Kind) -> String {
+    use figment::error::{Actual, Kind};
+    let what = |actual: &Actual| match actual {
+        Actual::Bool(_) => "a boolean".to_owned(),
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer".to_owned(),
+        Actual::Float(_) => "a float".to_owned(),
+        Actual::Char(_) => "a character".to_owned(),
+        Actual::Str(_) => "a string".to_owned(),
+        Actual::Bytes(_) => "bytes".to_owned(),
+        Actual::Other(_) => "a value".to_owned(),
+        // The rest are kinds, holding no value.
+        other => other.to_string(),
+    };
+    match kind {
+        Kind::InvalidType(actual, expected) => {
+            format!("invalid type: found {}, expected {expected}", what(actual))
+        }
+        Kind::InvalidValue(actual, expected) => {
+            format!("invalid value: found {}, expected {expected}", what(actual))
+        }
+        Kind::UnknownVariant(_, expected) => {
+            let one_of: Vec<String> = expected.iter().map(|v| format!("`{v}`")).collect();
+            format!("unknown variant, expected one of {}", one_of.join(", "))
+        }
+        Kind::Unsupported(actual) => format!("unsupported type: {}", what(actual)),
+        Kind::UnsupportedKey(actual, expected) => {
+            format!(
+                "unsupported key: found {}, expected {expected}",
+                what(actual)
+            )
+        }
+        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "integer out of range".to_owned(),
+        // Messages, lengths and field names, not values.
+        other => other.to_string(),
+    }
+}
+
+/// The value at figment's `path` below `value`.
+fn find<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |value, segment| match value {
+        Value::Dict(_, dict) => dict.get(segment),
+        Value::Array(_, array) => array.get(segment.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+/// `message` with every string at or below `value` that it quotes
+/// (`"text"`) replaced by `"…"`.
+fn redact(mut message: String, value: Option<&Value>) -> String {
+    fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+        match value {
+            Value::String(_, text) => out.push(text),
+            Value::Dict(_, dict) => dict.values().for_each(|v| strings(v, out)),
+            Value::Array(_, array) => array.iter().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut quoted = Vec::new();
+    if let Some(value) = value {
+        strings(value, &mut quoted);
+    }
+    // Longest first, so a string inside another goes with it.
+    quoted.sort_by_key(|text| std::cmp::Reverse(text.len()));
+    for text in quoted.into_iter().filter(|text| !text.is_empty()) {
+        message = message.replace(&format!("{text:?}"), "\"…\"");
+    }
+    message
 }
 
 /// The environment's share of the config: variables that set keys, and
 /// clients' secret hashes.
 #[derive(Debug, Default)]
 struct Environment {
+    /// Outermost key first (then by key and name): the order they are
+    /// laid on.
     vars: Vec<EnvVar>,
     client_secrets: Vec<(String, String)>,
     /// (dotted key, variable) for every key the environment set, to say
-    /// where a refused value came from.
+    /// where a value came from.
     set_keys: Vec<(String, String)>,
 }
 
@@ -119,10 +287,46 @@ impl Environment {
                     origin_of(&name)
                 )));
             }
-            let key = segments.join(".");
-            this.set_keys.push((key.clone(), name.clone()));
-            this.vars.push(EnvVar { name, key, value });
+            this.vars
+                .push(EnvVar::new(name, segments.join("."), &value)?);
         }
+        // The process's environment has no order worth keeping: lay the
+        // variables on from the outermost key, so the innermost wins.
+        // Two names for one key (`QRLOGIN_login__qr_ttl` beside
+        // `QRLOGIN_LOGIN__QR_TTL`) would leave the choice to that order.
+        this.vars
+            .sort_by(|a, b| (a.depth(), &a.key, &a.name).cmp(&(b.depth(), &b.key, &b.name)));
+        for pair in this.vars.windows(2) {
+            if let [a, b] = pair
+                && a.key == b.key
+            {
+                return Err(ConfigError::new(
+                    &a.key,
+                    format!(
+                        "set by both {} and {}: unset one",
+                        origin_of(&a.name),
+                        origin_of(&b.name)
+                    ),
+                ));
+            }
+        }
+        // Each variable replaces whole what an outer one set around it.
+        for later in 1..this.vars.len() {
+            let (before, after) = this.vars.split_at_mut(later);
+            let key = &after[0].key;
+            for var in before {
+                if let Some(rest) = key.strip_prefix(&format!("{}.", var.key))
+                    && let Value::Dict(_, dict) = &mut var.value
+                {
+                    remove_path(dict, rest);
+                }
+            }
+        }
+        this.set_keys = this
+            .vars
+            .iter()
+            .map(|var| (var.key.clone(), var.name.clone()))
+            .collect();
         Ok(this)
     }
 
@@ -150,8 +354,14 @@ impl Environment {
     }
 
     /// A figment error as a [`ConfigError`] naming the key, and the
-    /// variable or file its value came from.
-    fn explain(&self, e: figment::Error, file: Option<&Path>) -> ConfigError {
+    /// variable or file its value came from. `merged` is the config figment
+    /// read, to take the values the message might quote out of it.
+    fn explain(
+        &self,
+        e: figment::Error,
+        merged: Option<&Value>,
+        file: Option<&Path>,
+    ) -> ConfigError {
         use figment::error::Kind;
         let mut path = e.path.clone();
         let why = match &e.kind {
@@ -170,7 +380,8 @@ impl Environment {
                     format!("is required (in the config file, or as {var})")
                 }
             }
-            _ => e.kind.to_string(),
+            // A type's own message may quote the value (url's does).
+            kind => redact(describe(kind), merged.and_then(|m| find(m, &path))),
         };
         let error = match key_of(&path) {
             Some(key) => ConfigError::new(&key, why),
@@ -253,8 +464,9 @@ fn env_name_of(client_id: &str) -> String {
 }
 
 /// Reads `file` (if any), lays `env` over it, reads the secret files and
-/// validates. Relative paths are resolved against the file's directory
-/// (left as written without a file: relative to the working directory).
+/// validates. Relative paths in the file are resolved against its
+/// directory; those from variables (and all of them without a file) are
+/// left as written: relative to the working directory.
 pub(super) fn load(
     file: ConfigFile<'_>,
     env: impl IntoIterator<Item = (String, String)>,
@@ -288,22 +500,39 @@ fn assemble(
     file: Option<&Path>,
     mut env: Environment,
 ) -> Result<Config, ConfigError> {
+    let in_file = |e: ConfigError| match file {
+        Some(path) => e.with_origin(path.display().to_string()),
+        None => e,
+    };
     let mut figment = Figment::new();
     if let Some(text) = text {
-        figment = figment.merge(Toml::string(text));
+        let mut dict = parse_toml(text).map_err(in_file)?;
+        super::secrets::check_layer(&dict).map_err(in_file)?;
+        // What a variable sets, it sets whole: a table is not merged
+        // into the file's key by key.
+        for var in &env.vars {
+            remove_path(&mut dict, &var.key);
+        }
+        let name = file.map_or_else(|| "the config text".to_owned(), |p| p.display().to_string());
+        figment = figment.merge(FileLayer { name, dict });
     }
     for var in &env.vars {
         figment = figment.merge(var.clone());
     }
     // Lossy: a variable's "60" or "true" is read as the number or boolean
     // its key wants.
-    let mut config: Config = figment.extract_lossy().map_err(|e| env.explain(e, file))?;
+    let mut config: Config = figment.extract_lossy().map_err(|e| {
+        let merged = figment.extract::<Value>().ok();
+        env.explain(e, merged.as_ref(), file)
+    })?;
     env.apply_client_secrets(&mut config)?;
     if let Some(base) = file.and_then(Path::parent) {
-        config.resolve_paths(base);
+        // A variable's relative path means what it would to a program
+        // reading it: relative to the working directory.
+        config.resolve_paths(base, |key| env.var_setting(key).is_none());
     }
     let locate = |e| env.locate(e, file);
-    super::secrets::read_files(&mut config).map_err(locate)?;
+    super::secrets::read_files(&mut config, |key| env.var_setting(key)).map_err(locate)?;
     config.validate().map_err(locate)?;
     config.check_static_dir().map_err(locate)?;
     Ok(config)
@@ -322,13 +551,23 @@ mod tests {
             .collect()
     }
 
-    /// MINIMAL as a file in a temp dir, with `env` over it.
-    fn load_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    /// `text` as `config.toml` in a new temp dir.
+    fn write_file(text: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("qrlogin-cfg-{}", crate::secret::random_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.toml");
-        std::fs::write(&path, MINIMAL).unwrap();
-        Config::load_from(ConfigFile::Required(&path), env(pairs))
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `text` as a file in a temp dir, with `env` over it.
+    fn load_file_with(text: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_from(ConfigFile::Required(&write_file(text)), env(pairs))
+    }
+
+    /// MINIMAL as a file in a temp dir, with `env` over it.
+    fn load_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        load_file_with(MINIMAL, pairs)
     }
 
     fn err_with(pairs: &[(&str, &str)]) -> String {
@@ -431,6 +670,214 @@ mod tests {
                 && !msg.contains("environment variable"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn toml_syntax_errors_say_where_but_never_quote_the_line() {
+        // Line 2 of the file, where the secret sits, at column 13.
+        let cases = [
+            "redis_url = redis://:hunter2@r:6379",
+            "redis_url = \"redis://:hunter2@r:6379",
+            "redis_url = 'hunter2",
+            "redis_url = hunter2 hunter2",
+        ];
+        for line in cases {
+            let text = format!("[store]\n{line}\n{MINIMAL}");
+            let path = write_file(&text);
+            let msg = Config::load_from(ConfigFile::Required(&path), [])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.starts_with(&format!("config: {}: line 2, column ", path.display()))
+                    && msg.contains("TOML syntax: "),
+                "{line}: {msg}"
+            );
+            assert!(!msg.contains("hunter2"), "{line}: {msg}");
+            // Config text alone: the same, without a file name.
+            let msg = Config::parse(&text).unwrap_err().to_string();
+            assert!(msg.starts_with("config: line 2, column "), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        let msg = Config::parse("[store]\nredis_url = redis://:hunter2@r:6379")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 2, column 13"), "{msg}");
+    }
+
+    #[test]
+    fn lines_and_columns_count_characters() {
+        assert_eq!(line_and_column("ab", 0), (1, 1));
+        assert_eq!(line_and_column("a\nbc", 3), (2, 2));
+        assert_eq!(line_and_column("é = x", 5), (1, 5));
+        assert_eq!(line_and_column("é", 1), (1, 1), "inside a character");
+        assert_eq!(line_and_column("a\n", 9), (2, 1), "past the end");
+    }
+
+    /// No error quotes a value, secrets included: ones that are not TOML
+    /// where TOML was meant, or of the wrong type, from a variable or the file.
+    #[test]
+    fn errors_never_quote_a_value() {
+        let env_cases = [
+            (
+                "QRLOGIN_STORE",
+                r#"{backend="redis", redis_url="redis://:hunter2@r:6379""#,
+                "not valid TOML inline syntax",
+            ),
+            (
+                "QRLOGIN_USERS",
+                r#"[{token="hunter2", id="carol", name="Carol"}"#,
+                "not valid TOML inline syntax",
+            ),
+            (
+                "QRLOGIN_SERVER__TRUSTED_PROXIES",
+                r#"  ["10.0.0.0/8", "hunter2"] trailing"#,
+                "not valid TOML inline syntax",
+            ),
+            (
+                "QRLOGIN_STORE",
+                "redis://:hunter2@r:6379",
+                "invalid type: found a string, expected",
+            ),
+            (
+                "QRLOGIN_LOGIN__QR_TTL",
+                "hunter2",
+                "invalid value: found a string, expected",
+            ),
+            (
+                "QRLOGIN_STORE__BACKEND",
+                "redis://:hunter2@r:6379",
+                "unknown variant, expected one of `memory`, `redis`",
+            ),
+            (
+                "QRLOGIN_STORE__REDIS_URL",
+                r#"["redis://:hunter2@r:6379"]"#,
+                "invalid type: found sequence, expected a string",
+            ),
+        ];
+        for (var, value, why) in env_cases {
+            let msg = err_with(&[(var, value)]);
+            assert!(
+                msg.contains(&format!("environment variable {var}")) && msg.contains(why),
+                "{var}={value}: expected {why:?} in {msg:?}"
+            );
+            assert!(!msg.contains("hunter2"), "{var}={value}: {msg}");
+        }
+        let file_cases = [
+            ("[login]\nqr_ttl = \"hunter2\"", "login.qr_ttl"),
+            ("[store]\nbackend = \"hunter2\"", "store.backend"),
+            ("[server]\npublic_url = \"hunter2\"", "server.public_url"),
+            (
+                "[mobile_auth]\njwt_hs256_secret = 12345",
+                "jwt_hs256_secret",
+            ),
+        ];
+        for (extra, key) in file_cases {
+            let text = if extra.starts_with("[server]") {
+                MINIMAL
+                    .replace("public_url = \"http://localhost:8080\"", "")
+                    .replace("[server]", extra)
+            } else {
+                format!("{MINIMAL}\n{extra}")
+            };
+            let msg = load_file_with(&text, &[]).unwrap_err().to_string();
+            assert!(msg.contains("config.toml") && msg.contains(key), "{msg}");
+            assert!(!msg.contains("hunter2") && !msg.contains("12345"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_variables_table_replaces_the_files_whole() {
+        let text = format!("{MINIMAL}\n[login]\nqr_ttl = \"10m\"\npoll_hold = \"30s\"\n");
+        let c = load_file_with(&text, &[]).unwrap();
+        assert_eq!(c.login.poll_hold, Duration::from_secs(30));
+        let c = load_file_with(&text, &[("QRLOGIN_LOGIN", r#"{qr_ttl = "2m"}"#)]).unwrap();
+        assert_eq!(c.login.qr_ttl, Duration::from_secs(120));
+        assert_eq!(
+            c.login.poll_hold,
+            Duration::from_secs(25),
+            "the default, not the file's 30s"
+        );
+        // A key's own variable still merges into the file's table.
+        let c = load_file_with(&text, &[("QRLOGIN_LOGIN__QR_TTL", "2m")]).unwrap();
+        assert_eq!(c.login.poll_hold, Duration::from_secs(30));
+
+        // Tables within tables too: the file's headers are gone.
+        let text = format!("{MINIMAL}\n[forward_auth.headers]\n\"X-File\" = \"id\"\n");
+        let c = load_file_with(
+            &text,
+            &[("QRLOGIN_FORWARD_AUTH__HEADERS", r#"{"X-Env" = "name"}"#)],
+        )
+        .unwrap();
+        let headers: Vec<_> = c
+            .forward_auth
+            .headers
+            .keys()
+            .map(|h| h.as_written())
+            .collect();
+        assert_eq!(headers, ["X-Env"]);
+    }
+
+    #[test]
+    fn the_longest_variable_wins_whatever_the_order_of_the_environment() {
+        let table = ("QRLOGIN_LOGIN", r#"{qr_ttl = "2m", poll_hold = "20s"}"#);
+        let key = ("QRLOGIN_LOGIN__QR_TTL", "3m");
+        for pairs in [[table, key], [key, table]] {
+            let c = load_with(&pairs).unwrap();
+            assert_eq!(c.login.qr_ttl, Duration::from_secs(180), "{pairs:?}");
+            assert_eq!(c.login.poll_hold, Duration::from_secs(20), "{pairs:?}");
+        }
+        // A table inside a variable's table is replaced whole as well.
+        let outer = (
+            "QRLOGIN_FORWARD_AUTH",
+            r#"{headers = {"X-Outer" = "id"}, allowed_redirect_hosts = ["a.example"]}"#,
+        );
+        let inner = ("QRLOGIN_FORWARD_AUTH__HEADERS", r#"{"X-Inner" = "name"}"#);
+        for pairs in [[outer, inner], [inner, outer]] {
+            let c = load_with(&pairs).unwrap();
+            let headers: Vec<_> = c
+                .forward_auth
+                .headers
+                .keys()
+                .map(|h| h.as_written())
+                .collect();
+            assert_eq!(headers, ["X-Inner"], "{pairs:?}");
+            assert_eq!(c.forward_auth.allowed_redirect_hosts.len(), 1);
+        }
+        // Two names for one key: no order to choose by.
+        let msg = err_with(&[
+            ("QRLOGIN_LOGIN__QR_TTL", "2m"),
+            ("QRLOGIN_login__qr_ttl", "3m"),
+        ]);
+        assert!(
+            msg.contains("login.qr_ttl: set by both environment variable QRLOGIN_LOGIN__QR_TTL and environment variable QRLOGIN_login__qr_ttl"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_from_variables_stay_relative_to_the_working_directory() {
+        let text = format!(
+            "{MINIMAL}\n[audit]\npath = \"audit.log\"\n[oidc]\nsigning_keys = [\"a.pem\", \"/abs/b.pem\"]\n"
+        );
+        let path = write_file(&text);
+        let dir = path.parent().unwrap();
+        let c = Config::load_from(ConfigFile::Required(&path), []).unwrap();
+        assert_eq!(c.audit.path.unwrap(), dir.join("audit.log"));
+        assert_eq!(
+            c.oidc.signing_keys,
+            [dir.join("a.pem"), "/abs/b.pem".into()]
+        );
+
+        let c = Config::load_from(
+            ConfigFile::Required(&path),
+            env(&[
+                ("QRLOGIN_AUDIT__PATH", "logs/audit.log"),
+                ("QRLOGIN_OIDC__SIGNING_KEYS", r#"["keys/a.pem"]"#),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.audit.path.unwrap(), Path::new("logs/audit.log"));
+        assert_eq!(c.oidc.signing_keys, [Path::new("keys/a.pem")]);
     }
 
     #[test]

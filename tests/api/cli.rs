@@ -7,17 +7,25 @@ use crate::helpers::{ALICE, HS256_SECRET, SHOP_SECRET, sha256_hex, test_config_t
 use crate::startup::{Binary, temp_dir, write_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs `qrlogin args…` with `env` on top of this process's environment.
+/// Runs `qrlogin args…` in a new empty directory, with `env` on top of
+/// this process's environment.
 fn qrlogin(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    qrlogin_in(&temp_dir(), &args, env)
+}
+
+/// Runs `qrlogin args…` in the working directory `dir`.
+fn qrlogin_in(dir: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_qrlogin"))
         .args(args)
         .env_remove("QRLOGIN_CONFIG")
         .env_remove("QRLOGIN_LISTEN")
         .envs(env.iter().copied())
-        .current_dir(temp_dir())
+        .current_dir(dir)
         .output()
         .unwrap()
 }
@@ -133,6 +141,117 @@ fn check_config_refuses_bad_values_with_exit_code_2_naming_them() {
     let out = check_config(Path::new("/nonexistent/qrlogin.toml"), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot read /nonexistent/qrlogin.toml"));
+}
+
+/// What `check-config` and `serve` (which logs it) say about the config at
+/// `path` with `env`: exit code 2 and the message.
+fn refused(path: &Path, env: Env) -> Vec<String> {
+    let path = path.to_str().unwrap();
+    let mut said = Vec::new();
+    for args in [&["check-config", path][..], &["serve", "--config", path]] {
+        let out = qrlogin(args, env);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        said.push(stderr);
+    }
+    said
+}
+
+#[test]
+fn a_config_file_that_is_not_toml_is_refused_by_line_without_quoting_it() {
+    // The quotes forgotten around a URL holding a password, on line 3.
+    let base = test_config_text("http://127.0.0.1:1", "");
+    let path = write_config(&format!(
+        "# the store\n[store]\nredis_url = redis://:hunter2@redis:6379\n{base}"
+    ));
+    let at = format!("{}: line 3, column 13: TOML syntax: ", path.display());
+    for stderr in refused(&path, &[]) {
+        assert!(stderr.contains(&at), "expected {at:?} in {stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+}
+
+#[test]
+fn environment_values_that_are_not_toml_are_refused_without_quoting_them() {
+    let path = write_config(&test_config_text("http://127.0.0.1:1", ""));
+    for (var, value) in [
+        (
+            "QRLOGIN_STORE",
+            r#"{backend = "redis", redis_url = "redis://:hunter2@redis:6379""#,
+        ),
+        (
+            "QRLOGIN_USERS",
+            r#"[{token = "hunter2", id = "carol", name = "Carol"}"#,
+        ),
+    ] {
+        let why = format!("environment variable {var}: ");
+        for stderr in refused(&path, &[(var, value)]) {
+            assert!(
+                stderr.contains(&why) && stderr.contains("not valid TOML inline syntax"),
+                "{var}: {stderr}"
+            );
+            assert!(!stderr.contains("hunter2"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_relative_secret_file_from_the_environment_is_read_from_the_working_directory() {
+    let base = test_config_text("http://127.0.0.1:1", "");
+    let config = write_config(&base.replace(&format!("jwt_hs256_secret = \"{HS256_SECRET}\""), ""));
+    let work = temp_dir();
+    std::fs::create_dir(work.join("secrets")).unwrap();
+    std::fs::write(work.join("secrets/hs256"), format!("{HS256_SECRET}\n")).unwrap();
+    let env = [(
+        "QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET_FILE",
+        "secrets/hs256",
+    )];
+    let args = [OsStr::new("check-config"), config.as_os_str()];
+
+    let out = qrlogin_in(&work, &args, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("jwt_hs256_secret_file = \"secrets/hs256\""),
+        "{stdout}"
+    );
+    // Run beside the config file, where there is no secrets/hs256.
+    let out = qrlogin_in(config.parent().unwrap(), &args, &env);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "environment variable QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET_FILE: \
+             mobile_auth.jwt_hs256_secret_file: cannot read secrets/hs256"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `check-config` cannot print a path that is not UTF-8 as TOML: a
+/// config problem like any other, exit code 2.
+#[cfg(unix)]
+#[test]
+fn check_config_exits_2_when_the_config_cannot_be_printed() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = temp_dir().join(OsStr::from_bytes(b"not-utf-8-\xff"));
+    std::fs::create_dir(&dir).unwrap();
+    let config = dir.join("config.toml");
+    let text_ = test_config_text("http://127.0.0.1:1", "[audit]\npath = \"audit.log\"");
+    std::fs::write(&config, text_).unwrap();
+    let out = qrlogin_in(
+        &temp_dir(),
+        &[OsStr::new("check-config"), config.as_os_str()],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("config: cannot print the configuration"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -275,4 +394,28 @@ async fn environment_overrides_reach_the_served_api() {
         .await
         .unwrap();
     assert_eq!(created["expires_in"], 120, "{created}");
+}
+
+/// A variable for a secret wins over the file's `*_file` for it: the
+/// token `mint-token` signs with the variable's secret is the one the
+/// server started with that variable accepts, and the file's is refused.
+#[tokio::test]
+async fn an_environment_secret_wins_over_the_config_files_secret_file() {
+    let config = config_with_secret_file("a-secret-only-in-a-file-0123456789abcdef");
+    let env = [(
+        "QRLOGIN_MOBILE_AUTH__JWT_HS256_SECRET",
+        "a-secret-from-the-environment-0123456789",
+    )];
+    let path = config.to_str().unwrap();
+    let out = qrlogin(&["mint-token", "--config", path, "--user", "carol"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    let out = mint_token(&config, &["--user", "carol"]);
+    let file_token = text(&out.stdout).trim().to_owned();
+
+    let server = Binary::start_with(&config, &env);
+    let (status, body) = scan_with(&server, &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = scan_with(&server, &file_token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
