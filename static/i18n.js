@@ -143,6 +143,7 @@ export const STRINGS = {
     'api.over_capacity': 'The server is busy. Try again shortly.',
     'api.contention': 'The server is busy with this code. Try again.',
     'api.busy': 'The server is busy. Try again shortly.',
+    'api.too_many_pollers': 'This code is open in too many tabs. Close some and try again.',
     'api.internal': 'The server ran into an error',
   },
   zh: {
@@ -273,6 +274,7 @@ export const STRINGS = {
     'api.over_capacity': '服务器繁忙，请稍后再试。',
     'api.contention': '服务器正在处理此二维码，请重试。',
     'api.busy': '服务器繁忙，请稍后再试。',
+    'api.too_many_pollers': '此二维码在过多的标签页中打开，请关闭一些后再试。',
     'api.internal': '服务器出错了',
   },
 };

@@ -152,6 +152,7 @@ impl StatusQuery {
         (status = 400, body = ErrorBody, description = "invalid_request"),
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10), with `Retry-After`"),
         (status = 503, body = ErrorBody, description = "busy (as many connections held as `limits.max_held_connections`), store_unavailable"),
     ))]
 pub async fn status(

@@ -26,9 +26,10 @@ impl Refusal {
     }
 }
 
-/// When a client refused for `busy` should come back: a held connection
-/// frees up when its hold ends (`login.poll_hold`, 25 s by default) or its
-/// stream does; retrying every second would only add load.
+/// When a client refused for `busy` (or `too_many_pollers`) should come
+/// back: a held connection frees up when its hold ends (`login.poll_hold`,
+/// 25 s by default) or its stream does; retrying every second would only
+/// add load.
 const BUSY_RETRY_AFTER_SECS: u64 = 5;
 
 /// Everything a request can fail with.
@@ -101,6 +102,8 @@ impl ApiError {
             Self::Login(L::OverCapacity) => (S::SERVICE_UNAVAILABLE, "over_capacity"),
             Self::Login(L::Contention) => (S::SERVICE_UNAVAILABLE, "contention"),
             Self::Login(L::Busy) => (S::SERVICE_UNAVAILABLE, "busy"),
+            Self::Login(L::TooManyPollers) => (S::TOO_MANY_REQUESTS, "too_many_pollers"),
+            Self::Login(L::UnknownEventId) => (S::BAD_REQUEST, "invalid_request"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -145,7 +148,7 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
             }
-            Self::Login(LoginError::Busy) => {
+            Self::Login(LoginError::Busy | LoginError::TooManyPollers) => {
                 headers.insert(header::RETRY_AFTER, BUSY_RETRY_AFTER_SECS.into());
             }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {

@@ -14,7 +14,7 @@ use crate::login::Change;
 use crate::secret::Secret;
 use crate::session::{QrId, TransitionError};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -48,9 +48,10 @@ const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering
     responses(
         EventStream,
         (status = 204, description = "The session's last event (the `Last-Event-ID`) was already received: nothing will follow, and `EventSource` stops reconnecting"),
-        (status = 400, body = ErrorBody, description = "invalid_request: a `Last-Event-ID` this stream never sent"),
+        (status = 400, body = ErrorBody, description = "invalid_request: a `Last-Event-ID` this stream never sent (not a number, or past the session's current event)"),
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10), with `Retry-After`"),
         (status = 503, body = ErrorBody, description = "busy (as many connections held as `limits.max_held_connections`), store_unavailable"),
     ))]
 pub async fn events(
@@ -78,14 +79,20 @@ pub async fn events(
     });
     let stream = Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT));
     Ok((
-        [(X_ACCEL_BUFFERING, HeaderValue::from_static("no"))],
+        [
+            (X_ACCEL_BUFFERING, HeaderValue::from_static("no")),
+            // Replaces `Sse`'s `no-cache`: the confirmed event carries the
+            // ticket, which no cache may keep (as for every API answer).
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
         stream,
     )
         .into_response())
 }
 
 /// The `Last-Event-ID` a reconnecting `EventSource` sends: an id this
-/// stream gave out, i.e. a version number.
+/// stream gave out, i.e. a version number (whether the session has reached
+/// it is the login service's to check).
 fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);

@@ -30,6 +30,17 @@ pub enum LoginError {
     /// `limits.max_held_connections` allows.
     #[error("the server holds as many waiting connections as it may; try again shortly")]
     Busy,
+    /// This QR session holds as many long polls and event streams as one
+    /// session may ([`super::MAX_HELD_PER_QR`]): one client is taking more
+    /// than a page needs.
+    #[error(
+        "this QR code has as many waiting connections as one page may hold; close the others or try again shortly"
+    )]
+    TooManyPollers,
+    /// A stream resumed after an event id the session has not reached, so
+    /// its stream never sent it.
+    #[error("Last-Event-ID must be the id of an event this stream sent")]
+    UnknownEventId,
 }
 
 impl From<StoreError> for LoginError {

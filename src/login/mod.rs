@@ -11,7 +11,7 @@ mod held;
 mod watch;
 
 pub use error::LoginError;
-pub use held::{Held, budget_for_open_files, held_connection_budget};
+pub use held::{Held, MAX_HELD_PER_QR, budget_for_open_files, held_connection_budget};
 pub use watch::Change;
 
 use crate::clock::{Clock, Timestamp};
@@ -124,7 +124,8 @@ impl LoginService {
 
     /// The same service, holding at most `max` connections (long polls and
     /// event streams together); past it a new one is refused with
-    /// [`LoginError::Busy`]. Unlimited unless set.
+    /// [`LoginError::Busy`]. Unlimited unless set (one session's share,
+    /// [`MAX_HELD_PER_QR`], applies either way).
     #[must_use]
     pub fn with_max_held(self, max: usize) -> Self {
         Self {
@@ -304,7 +305,9 @@ impl LoginService {
     /// The long poll: answers as soon as the session's state differs from
     /// `since`, else when `wait` has passed, the session expires, or the
     /// server shuts down. A poll that has to wait takes a place in the held
-    /// budget ([`LoginError::Busy`] when there is none). (Its span is
+    /// budget ([`LoginError::Busy`] when there is none,
+    /// [`LoginError::TooManyPollers`] when this session holds its share
+    /// already). (Its span is
     /// debug-level: polls are the hot path, and the request span already
     /// names the route.)
     #[tracing::instrument(level = "debug", skip(self, poll_token), fields(qr = %id))]
@@ -366,7 +369,7 @@ impl LoginService {
                 return Ok(self.answer(&session, state, poll_token));
             }
             if slot.is_none() {
-                slot = Some(self.held.acquire(HeldKind::Poll).ok_or(LoginError::Busy)?);
+                slot = Some(self.held.acquire(HeldKind::Poll, id)?);
             }
             tokio::select! {
                 waited = self.store.wait_for_change(id, session.version, hold_until) => waited?,
@@ -375,11 +378,12 @@ impl LoginService {
         }
     }
 
-    /// A poll is about to tell its poller the session moved from `since`
-    /// to `state`: an expiry the poller had not seen yet is reported, and a
-    /// held poll's wake-up latency is measured from the transition (or the
-    /// expiry) to now. Time comes from the service's clock, in milliseconds,
-    /// and across instances from their wall clocks.
+    /// A poll (or an event stream) is about to tell its client the session
+    /// moved from `since` to `state`: an expiry the client had not seen yet
+    /// is reported, and if it waited for this, its wake-up latency is
+    /// measured from the transition (or the expiry) to now. Time comes from
+    /// the service's clock, in milliseconds, and across instances from
+    /// their wall clocks.
     fn observe_change(
         &self,
         session: &LoginSession,

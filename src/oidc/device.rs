@@ -170,16 +170,20 @@ fn for_device(e: LoginError) -> OAuthError {
         LoginError::StoreUnavailable(detail) => OAuthError::Unavailable(detail),
         LoginError::OverCapacity => OAuthError::Unavailable("the store is at capacity".into()),
         LoginError::Contention => OAuthError::Unavailable("contention on the session".into()),
-        // Too many connections held: the device backs off (RFC 8628 §3.5)
-        // and keeps polling, rather than giving up on a 503.
-        LoginError::Busy => OAuthError::new(
+        // Too many connections held (in all, or on this device code): the
+        // device backs off (RFC 8628 §3.5) and keeps polling, rather than
+        // giving up on a 503.
+        LoginError::Busy | LoginError::TooManyPollers => OAuthError::new(
             ErrorCode::SlowDown,
             "the server is holding too many requests; poll less often",
         ),
         LoginError::Refused(TransitionError::Expired) => expired(),
         // Forgotten, redeemed by a racing request, or otherwise not this
         // device's to take.
-        LoginError::NotFound | LoginError::NotLoggedIn | LoginError::Refused(_) => {
+        LoginError::NotFound
+        | LoginError::NotLoggedIn
+        | LoginError::UnknownEventId
+        | LoginError::Refused(_) => {
             invalid_grant("the device code is invalid, expired or already used")
         }
     }

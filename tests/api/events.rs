@@ -21,6 +21,7 @@ on_every_store!(
     the_cookie_post_api_qr_sets_opens_the_stream_and_only_that_one,
     a_token_in_the_query_string_is_not_accepted,
     wrong_or_missing_tokens_and_unknown_ids_are_refused,
+    a_rescan_by_the_same_user_sends_no_duplicate,
 );
 
 fn events_url(t: &TestApp, qr: &Qr) -> String {
@@ -31,7 +32,8 @@ async fn events_follow_a_login_in_order_and_end_after_the_confirm(t: &TestApp) {
     let qr = t.create_qr().await;
     let mut events = t.events(&qr, None).await;
     assert_eq!(events.headers()["x-accel-buffering"], "no");
-    assert_eq!(events.headers()["cache-control"], "no-cache");
+    // Not `Sse`'s `no-cache`: the confirmed event carries the ticket.
+    assert_eq!(events.headers()["cache-control"], "no-store");
     assert_eq!(
         events.expect_event().await,
         (1, json!({"code": 408, "state": "pending"}))
@@ -97,6 +99,10 @@ async fn last_event_id_resumes_without_a_duplicate_or_a_gap(t: &TestApp) {
     t.wait_for_held(Held::default()).await;
 
     // Resumed at the current version: nothing is sent until it changes.
+    // An id past the current one (1) was never sent: 400, not a stream
+    // that sends nothing until the session catches up with it.
+    let resp = t.events_raw(&qr, Some(2)).await;
+    expect_error(resp, 400, "invalid_request").await;
     let mut resumed = t.events(&qr, Some(1)).await;
     t.wait_for_held(Held {
         polls: 0,
@@ -131,8 +137,9 @@ async fn last_event_id_resumes_without_a_duplicate_or_a_gap(t: &TestApp) {
     assert_eq!(resumed.expect_event().await.0, 3);
     resumed.expect_end().await;
 
-    // An id this stream never sent is refused.
-    for bad in ["abc", "-1", "1.5", ""] {
+    // An id this stream never sent is refused: not a number, or past the
+    // session's last event (3).
+    for bad in ["abc", "-1", "1.5", "", "4", "999"] {
         let resp = reqwest::Client::new()
             .get(events_url(t, &qr))
             .bearer_auth(&qr.poll_token)
@@ -274,6 +281,95 @@ async fn wrong_or_missing_tokens_and_unknown_ids_are_refused(t: &TestApp) {
         expect_error(resp, 404, "not_found").await;
     }
     assert_eq!(t.held(), Held::default(), "refusals hold nothing");
+}
+
+/// The stream, like the long poll, tells of a change of state: a second
+/// scan by the same user (the phone scanned again) moves the version but
+/// sends nothing; the next event is the confirm.
+async fn a_rescan_by_the_same_user_sends_no_duplicate(t: &TestApp) {
+    let qr = t.create_qr().await;
+    let mut events = t.events(&qr, None).await;
+    assert_eq!(events.expect_event().await.0, 1);
+    t.wait_for_pollers(&qr, 1).await;
+    t.scan_ok(ALICE, &qr).await;
+    assert_eq!(events.expect_event().await.1["state"], "scanned");
+    t.wait_for_pollers(&qr, 1).await;
+    let confirm = t.scan_ok(ALICE, &qr).await;
+    assert_eq!(
+        t.confirm(ALICE, &qr, &confirm).await.status(),
+        StatusCode::OK
+    );
+    let (id, body) = events.expect_event().await;
+    assert_eq!((id, body["state"].as_str()), (4, Some("confirmed")));
+    events.expect_end().await;
+}
+
+/// What a stream learns is reported as a held long poll's answer is: the
+/// wake-up of a stream that waited for a scan is timed, an expiry a stream
+/// tells its client is counted (once), a resumed stream with nothing to
+/// send counts nothing.
+#[tokio::test]
+async fn streams_report_their_wake_ups_and_the_expiries_they_tell() {
+    use crate::observe::sample;
+    let t = spawn_app().await;
+    let woke = |text: &str| sample(text, "qrlogin_poll_wake_up_seconds_count");
+    let expired = |text: &str| sample(text, "qrlogin_qr_expired_total{kind=\"browser\"}");
+
+    let qr = t.create_qr().await;
+    let mut events = t.events(&qr, None).await;
+    assert_eq!(events.expect_event().await.0, 1);
+    t.wait_for_pollers(&qr, 1).await;
+    assert_eq!(
+        woke(&t.metrics().await),
+        Some(0.0),
+        "the first event waited for nothing"
+    );
+    t.scan_ok(ALICE, &qr).await;
+    assert_eq!(events.expect_event().await.0, 2);
+    let text = t.metrics().await;
+    assert_eq!(woke(&text), Some(1.0), "{text}");
+    drop(events);
+    t.wait_for_held(Held::default()).await;
+
+    let late = t.create_qr().await;
+    t.clock().advance(Duration::from_secs(301));
+    let mut events = t.events(&late, None).await;
+    assert_eq!(
+        events.expect_event().await,
+        (2, json!({"code": 400, "state": "expired"}))
+    );
+    events.expect_end().await;
+    let text = t.metrics().await;
+    assert_eq!(expired(&text), Some(1.0), "{text}");
+    assert_eq!(woke(&text), Some(1.0), "it did not wait: {text}");
+    // The client has the expiry: nothing to tell, nothing counted.
+    let resp = t.events_raw(&late, Some(2)).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(expired(&t.metrics().await), Some(1.0));
+}
+
+/// A stream that waits until the code runs out: its wake-up at the expiry
+/// is timed, and the expiry counted once. Paused time: no real waiting.
+#[tokio::test(start_paused = true)]
+async fn a_stream_woken_by_the_expiry_reports_it() {
+    use crate::observe::sample;
+    let t = spawn_app_with(|c| {
+        c.login.qr_ttl = Duration::from_secs(40);
+        c.login.poll_hold = Duration::from_secs(10);
+    })
+    .await;
+    let qr = t.create_qr().await;
+    let mut events = t.events(&qr, None).await;
+    assert_eq!(events.expect_event().await.0, 1);
+    assert_eq!(events.expect_event().await.1["state"], "expired");
+    events.expect_end().await;
+    let text = t.metrics().await;
+    for (series, value) in [
+        ("qrlogin_qr_expired_total{kind=\"browser\"}", 1.0),
+        ("qrlogin_poll_wake_up_seconds_count", 1.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+    }
 }
 
 /// Heartbeat comments come every 15 s while nothing changes, and the

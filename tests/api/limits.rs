@@ -137,3 +137,115 @@ async fn held_polls_and_streams_share_one_budget() {
     .await;
     assert_eq!(t.poll(&third, "since=scanned&wait=1").await["code"], 201);
 }
+
+/// One client with one poll token cannot take the budget from everyone
+/// else: the long polls and streams of one QR code together stop at
+/// `MAX_HELD_PER_QR` (429 `too_many_pollers`, with `Retry-After`), while
+/// other codes still get theirs, and answers that hold nothing still come.
+#[tokio::test]
+async fn one_code_holds_at_most_its_share_of_the_budget() {
+    use qrlogin::login::{Held, MAX_HELD_PER_QR};
+    let t = spawn_app_with(|c| c.limits.max_held_connections = Some(50)).await;
+    let greedy = t.create_qr().await;
+    let (n_polls, n_streams) = (MAX_HELD_PER_QR / 2, MAX_HELD_PER_QR - MAX_HELD_PER_QR / 2);
+    // A client (connection) per poll, as separate tabs would have.
+    let polls: Vec<_> = (0..n_polls)
+        .map(|_| t.held_poll_with(&browser(), &greedy, ""))
+        .collect();
+    let mut streams = Vec::new();
+    for _ in 0..n_streams {
+        let mut events = t.events(&greedy, None).await;
+        assert_eq!(events.expect_event().await.0, 1);
+        streams.push(events);
+    }
+    t.wait_for_held(Held {
+        polls: n_polls,
+        streams: n_streams,
+    })
+    .await;
+
+    let too_many = |resp: reqwest::Response| async move {
+        assert_eq!(resp.headers()["retry-after"], "5");
+        expect_error(resp, 429, "too_many_pollers").await;
+    };
+    too_many(t.status_raw(&greedy, "").await).await;
+    too_many(t.events_raw(&greedy, None).await).await;
+    // An answer at once holds nothing; another code holds its own.
+    assert_eq!(t.poll(&greedy, "wait=0").await["code"], 408);
+    let other = t.create_qr().await;
+    let theirs = t.held_poll(&other, "");
+    t.wait_for_held(Held {
+        polls: n_polls + 1,
+        streams: n_streams,
+    })
+    .await;
+
+    // The scan answers the held polls: the code has room again.
+    t.scan_ok(ALICE, &greedy).await;
+    for poll in polls {
+        assert_eq!(json(poll.await.unwrap()).await["code"], 201);
+    }
+    t.wait_for_held(Held {
+        polls: 1,
+        streams: n_streams,
+    })
+    .await;
+    let mut more = t.events(&greedy, None).await;
+    assert_eq!(more.expect_event().await.1["state"], "scanned");
+    t.wait_for_held(Held {
+        polls: 1,
+        streams: n_streams + 1,
+    })
+    .await;
+    drop((streams, more));
+    t.scan_ok(BOB, &other).await;
+    assert_eq!(json(theirs.await.unwrap()).await["code"], 201);
+    t.wait_for_held(Held::default()).await;
+}
+
+/// The share one code may hold is a constant: the OpenAPI document and
+/// the README name its value.
+#[test]
+fn the_documents_give_the_share_one_code_may_hold() {
+    use qrlogin::login::MAX_HELD_PER_QR;
+    let share = format!("as one session may ({MAX_HELD_PER_QR})");
+    for path in ["/api/qr/{id}/status", "/api/qr/{id}/events"] {
+        let doc = &crate::contract::document()["paths"][path]["get"]["responses"]["429"];
+        let text = doc["description"].as_str().unwrap_or_default();
+        assert!(text.contains(&share), "{path}: {doc}");
+    }
+    let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(readme).unwrap();
+    let row = format!("| this code already holds {MAX_HELD_PER_QR} polls and event streams");
+    assert!(readme.contains(&row), "README: {row}");
+}
+
+/// A stream of a settled session sends one event and ends without waiting,
+/// so it takes no place: with the budget full, the reconnect that brings
+/// the ticket still gets it.
+#[tokio::test]
+async fn a_settled_session_streams_its_event_under_a_full_budget() {
+    use qrlogin::login::Held;
+    let t = spawn_app_with(|c| c.limits.max_held_connections = Some(1)).await;
+    let (confirmed, _) = t.confirmed_qr(ALICE).await;
+    let waiting = t.create_qr().await;
+    let poll = t.held_poll(&waiting, "");
+    t.wait_for_held(Held {
+        polls: 1,
+        streams: 0,
+    })
+    .await;
+    // Full: a stream that would wait is refused…
+    let other = t.create_qr().await;
+    expect_error(t.events_raw(&other, None).await, 503, "busy").await;
+    // …the one with the ticket is not, fresh or resumed.
+    for last in [None, Some(2)] {
+        let mut events = t.events(&confirmed, last).await;
+        let (id, body) = events.expect_event().await;
+        assert_eq!((id, body["code"].as_u64()), (3, Some(200)));
+        assert!(body["ticket"].is_string());
+        events.expect_end().await;
+    }
+    t.scan_ok(BOB, &waiting).await;
+    assert_eq!(json(poll.await.unwrap()).await["code"], 201);
+}
