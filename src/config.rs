@@ -273,6 +273,12 @@ pub struct AuditConfig {
     /// A file the events are appended to (created 0600); unset: stderr,
     /// beside the logs. Relative paths are relative to the config file.
     pub path: Option<PathBuf>,
+    /// `refused` lines written per client IP (per /64 for IPv6) and minute,
+    /// at most; the rest are counted and summarised, so a client that
+    /// hammers the server cannot drown the other lines.
+    pub refusals_per_minute_per_ip: u32,
+    /// `refused` lines written per second, at most, from all clients together.
+    pub refusals_per_second: u32,
 }
 
 impl Default for AuditConfig {
@@ -280,6 +286,8 @@ impl Default for AuditConfig {
         Self {
             enabled: true,
             path: None,
+            refusals_per_minute_per_ip: 60,
+            refusals_per_second: 100,
         }
     }
 }
@@ -804,6 +812,17 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        for (key, value) in [
+            (
+                "audit.refusals_per_minute_per_ip",
+                self.audit.refusals_per_minute_per_ip,
+            ),
+            ("audit.refusals_per_second", self.audit.refusals_per_second),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1"));
+            }
+        }
         if lim.max_held_connections == Some(0) {
             return Err(bad("limits.max_held_connections", "must be at least 1"));
         }
@@ -1281,6 +1300,14 @@ pub(crate) mod tests {
             (
                 format!("{MINIMAL}\n[limits]\nqr_per_minute_per_ip = 0"),
                 "limits.qr_per_minute_per_ip",
+            ),
+            (
+                format!("{MINIMAL}\n[audit]\nrefusals_per_minute_per_ip = 0"),
+                "audit.refusals_per_minute_per_ip",
+            ),
+            (
+                format!("{MINIMAL}\n[audit]\nrefusals_per_second = 0"),
+                "audit.refusals_per_second",
             ),
             (
                 format!("{MINIMAL}\n[[users]]\ntoken = \"demo-alice\"\nid = \"bob\"\nname = \"B\""),

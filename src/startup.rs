@@ -32,6 +32,10 @@ pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
 const ADMIN_BACKLOG: u32 = 128;
 /// Pause after a failed accept (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// What shutdown may take past `server.shutdown_timeout` for the last
+/// chores (the purge task, the audit log's last lines) when the
+/// connections took all of it.
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -187,10 +191,24 @@ impl Application {
         self.state.login()
     }
 
+    /// The state the router is built on (for the HTTP layer's unit tests).
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The router [`Application::run_until_stopped`] serves, for driving
+    /// requests in process (`bench/src/bin/observe-heap.rs` measures what a
+    /// held poll costs through it).
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
     /// Serves until `shutdown` completes; then stops accepting, answers
     /// held polls and ends event streams at once, gives in-flight requests
     /// `server.shutdown_timeout` to finish, and returns (whether or not
-    /// they did).
+    /// they did) once the audit log's last lines are written, at most
+    /// [`SHUTDOWN_MARGIN`] past that timeout.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -276,9 +294,25 @@ impl Application {
         if let Some(admin) = admin {
             let _ = tokio::time::timeout_at(deadline, admin).await;
         }
-        let _ = purge.await;
+        // The purge (a sweep waiting on Redis) and the audit log (a writer
+        // stuck on a full disk or a pipe nobody reads) get the same
+        // deadline, plus a margin should the connections have taken it all.
+        let last_call = deadline + SHUTDOWN_MARGIN;
+        let purge_abort = purge.abort_handle();
+        if tokio::time::timeout_at(last_call, purge).await.is_err() {
+            purge_abort.abort();
+            tracing::warn!("the purge task did not stop in time; stopping without it");
+        }
         // Whatever the audit log still queues reaches its file.
-        observer.flush().await;
+        if tokio::time::timeout_at(last_call, observer.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                queued = observer.audit_queued(),
+                "the audit log's writer is stuck; stopping with its queued lines unwritten"
+            );
+        }
         Ok(())
     }
 }

@@ -15,28 +15,31 @@ use std::net::IpAddr;
 /// one: entries further left were written by the client. An entry that does
 /// not parse ends the walk at the last trusted hop, so garbage cannot steer
 /// the result. `X-Real-IP` is only consulted when there is no `X-Forwarded-For`.
+///
+/// Runs for every request behind a proxy (rate limits, the audit log), so
+/// it walks the headers in place rather than collecting them.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
     let peer = canonical(peer);
     if !is_trusted(peer) {
         return peer;
     }
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .map(|v| v.to_str().unwrap_or("garbage"))
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    if entries.is_empty() {
+    let forwarded = headers.get_all(X_FORWARDED_FOR);
+    if forwarded.iter().next().is_none() {
         return headers
             .get("x-real-ip")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_hop)
             .unwrap_or(peer);
     }
+    // Later headers were appended later: the last entry of the last header
+    // is the closest hop.
+    let entries = forwarded
+        .iter()
+        .rev()
+        .flat_map(|v| v.to_str().unwrap_or("garbage").rsplit(','));
     let mut closest = peer;
-    for entry in entries.iter().rev() {
+    for entry in entries {
         match parse_hop(entry) {
             Some(ip) if is_trusted(ip) => closest = ip,
             Some(ip) => return ip,
@@ -45,6 +48,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     }
     closest
 }
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Whether `peer` (the TCP peer) is one of the `trusted` proxies, whose
 /// forwarding headers are believed.
@@ -118,6 +123,25 @@ mod tests {
             ("x-forwarded-for", "198.51.100.2"),
         ]);
         assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("198.51.100.2"));
+    }
+
+    #[test]
+    fn entries_are_walked_from_the_last_header_backwards() {
+        let trusted = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6, 198.51.100.2"),
+            ("x-forwarded-for", "10.0.0.1,10.0.0.2"),
+        ]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("198.51.100.2"));
+        // Nothing but trusted hops: the farthest of them.
+        let h = headers(&[
+            ("x-forwarded-for", "10.0.0.9"),
+            ("x-forwarded-for", "10.0.0.1"),
+        ]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("10.0.0.9"));
+        // An empty header is garbage next to the proxy: the proxy it is.
+        let h = headers(&[("x-forwarded-for", "198.51.100.2"), ("x-forwarded-for", "")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("127.0.0.1"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format, and the admin listener's
 //! router. On the main listener (no `server.admin_listen`) only loopback
-//! clients and `server.trusted_proxies` may scrape it; everyone else gets
-//! the same 404 as any unknown path, so it is not advertised.
+//! clients and `server.trusted_proxies` may scrape it, with `GET` (or
+//! `HEAD`); everyone else, and every other method, gets the same 404 as any
+//! unknown path, so it is not advertised.
 
 use super::error::ApiError;
 use super::extract::ClientIp;
@@ -10,15 +11,22 @@ use crate::api::paths;
 use crate::observe::metrics::CONTENT_TYPE;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-/// `/metrics` on the main listener.
-pub async fn scrape(State(app): State<AppState>, ClientIp(ip): ClientIp) -> Response {
-    if !may_scrape(ip, &app.config().server.trusted_proxies) {
+/// `/metrics` on the main listener, routed for every method: a method
+/// routing does not serve would answer 405 where an unknown path answers
+/// 404, which would tell that the path exists.
+pub async fn scrape(
+    method: Method,
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Response {
+    let reads = method == Method::GET || method == Method::HEAD;
+    if !reads || !may_scrape(ip, &app.config().server.trusted_proxies) {
         return ApiError::RouteNotFound.into_response();
     }
     render(&app)

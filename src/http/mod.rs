@@ -140,39 +140,52 @@ pub fn router(app: AppState) -> Router {
         ));
 
     let mut router = Router::new().merge(api).merge(pages);
-    // With an admin listener, /metrics lives there only (404 here).
+    // With an admin listener, /metrics lives there only (404 here). Any
+    // method: whatever the scrape refuses answers like an unknown path.
     if app.config().metrics.enabled && app.config().server.admin_listen.is_none() {
-        router = router.route(paths::METRICS, axum::routing::get(metrics::scrape));
+        router = router.route(paths::METRICS, axum::routing::any(metrics::scrape));
     }
+    with_common_layers(router, app)
+}
+
+/// The unknown-path and wrong-method answers, and the layers every route
+/// shares, in one `layer` call (axum boxes each route's future once per
+/// call, and a held poll keeps those boxes for its whole hold).
+fn with_common_layers(router: Router<AppState>, app: AppState) -> Router {
     let request_ids = RequestIdLayer::new(&app.config().server.trusted_proxies);
-    let observer = app.observer();
-    // Innermost of the layers below, so the request id is already set; off
-    // entirely when there are neither metrics nor an audit log.
-    let observe = (observer.metrics().is_some() || observer.audits())
-        .then(|| axum::middleware::from_fn_with_state(app.clone(), observe::observe_request));
-    let mut router = router
+    // Off entirely when there are neither metrics nor an audit log.
+    let observe = observe::ObserveLayer::new(&app);
+    router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(app);
-    if let Some(observe) = observe {
-        router = router.layer(observe);
-    }
-    router.layer(
-        ServiceBuilder::new()
-            .layer(request_ids)
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
-            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            )),
-    )
+        .with_state(app)
+        .layer(
+            ServiceBuilder::new()
+                .layer(request_ids)
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                // Inside the request-id layer, so the id is set for the
+                // audit lines it writes.
+                .option_layer(observe)
+                // Inside the observer, so a handler's panic answers a 500
+                // that is counted as a refusal (`internal`) and timed like
+                // any other answer. There is no second catcher outside: the
+                // layers there (request id, trace, headers, the observer)
+                // are thin and never panic on input, a panic in one would be
+                // a bug that tokio already confines to its connection, and
+                // each catcher costs every answer an allocation (its boxed
+                // body) and every held poll a few bytes.
+                .layer(CatchPanicLayer::custom(panic_response)),
+        )
 }
 
 /// One span per request, named by the matched route (never the raw path,
@@ -246,5 +259,76 @@ async fn readyz(State(app): State<AppState>) -> Response {
             };
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::Config;
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    use tower::ServiceExt as _;
+
+    /// A handler that panics is answered 500 by the catcher inside the
+    /// observer, so the answer is counted, timed and audited like any other.
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_counted_timed_and_audited() {
+        let dir = std::env::temp_dir().join(format!(
+            "qrlogin-panic-{}",
+            crate::session::QrId::generate()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let audit = dir.join("audit.log");
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc/rsa_a.pem");
+        let config = Config::parse(&format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:1"
+[mobile_auth]
+jwt_hs256_secret = "a-test-secret-that-is-long-enough-0123456789"
+[oidc]
+signing_keys = ["{key}"]
+[audit]
+path = "{}"
+"#,
+            audit.display()
+        ))
+        .unwrap();
+        let listener = crate::startup::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let app = crate::Application::build_on(config, listener, Clock::manual())
+            .await
+            .unwrap();
+        let state = app.state().clone();
+        async fn boom() -> StatusCode {
+            panic!("a bug in a handler")
+        }
+        let routes = Router::new().route("/boom", axum::routing::get(boom));
+        let service = with_common_layers(routes, state.clone());
+        let mut request = Request::get("/boom").body(Body::empty()).unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40_000));
+        request.extensions_mut().insert(ConnectInfo(peer));
+
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().contains_key(X_REQUEST_ID));
+        let text = state.observer().metrics().unwrap().render();
+        for series in [
+            "qrlogin_refusals_total{route=\"/boom\",reason=\"internal\"} 1\n",
+            "qrlogin_http_request_duration_seconds_count{route=\"/boom\"} 1\n",
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
+        state.observer().flush().await;
+        let lines = std::fs::read_to_string(&audit).unwrap();
+        let line: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
+        assert_eq!(line["event"], "refused", "{lines}");
+        assert_eq!(line["reason"], "internal", "{lines}");
+        assert_eq!(line["route"], "/boom", "{lines}");
+        assert!(line["request_id"].is_string(), "{lines}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

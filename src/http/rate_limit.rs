@@ -123,7 +123,7 @@ impl<B: Budget> FromRequestParts<AppState> for Spend<B> {
 
 /// The bucket a client IP spends from. One IPv6 subscriber usually holds a
 /// whole /64, so IPv6 addresses share a bucket per /64.
-fn limit_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn limit_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);

@@ -28,11 +28,20 @@ const REQUEST_BUCKETS: [f64; 16] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     120.0,
 ];
-/// Wake-up and store buckets (seconds): a healthy wake-up is well under a
-/// millisecond locally; a lost Redis message shows up near
-/// `store.redis_resync_interval` (2 s).
+/// Store round-trip buckets (seconds), timed with a monotonic clock: a
+/// Redis round trip on the same network is well under a millisecond.
 const FAST_BUCKETS: [f64; 14] = [
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Wake-up buckets (seconds). A wake-up is measured from the transition's
+/// time as stamped in the session (milliseconds, by whichever instance
+/// made it: the only clock two instances share) to the answer, so a
+/// sample is a whole number of milliseconds and buckets below one would
+/// only split that rounding. A healthy wake-up lands in the first bucket
+/// or two; a lost Redis message shows up near `store.redis_resync_interval`
+/// (2 s).
+const WAKE_UP_BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 /// Where the held gauges read their values at each scrape.
@@ -103,6 +112,7 @@ struct Inner {
     wake_up: Histogram,
     store: StoreMetrics,
     audit_dropped: Counter,
+    audit_suppressed: Counter,
     audit_write_errors: Counter,
     held: Arc<HeldGauges>,
 }
@@ -132,9 +142,10 @@ impl Metrics {
             rate_limited: Family::default(),
             refusals: Family::default(),
             requests: Arc::new(RouteHistograms::default()),
-            wake_up: histogram(&FAST_BUCKETS),
+            wake_up: histogram(&WAKE_UP_BUCKETS),
             store: StoreMetrics::new(),
             audit_dropped: Counter::default(),
+            audit_suppressed: Counter::default(),
             audit_write_errors: Counter::default(),
             held: Arc::new(HeldGauges::default()),
             registry: Registry::default(),
@@ -213,6 +224,13 @@ impl Metrics {
             "audit_dropped",
             "Audit events dropped because the audit writer fell behind",
             inner.audit_dropped.clone(),
+        );
+        r.register(
+            "audit_suppressed",
+            "Refusal lines left out of the audit log by its budgets \
+             (audit.refusals_per_minute_per_ip, audit.refusals_per_second, half the queue); \
+             summarised in refusals_suppressed lines",
+            inner.audit_suppressed.clone(),
         );
         r.register(
             "audit_write_errors",
@@ -299,6 +317,10 @@ impl Metrics {
 
     pub(crate) fn audit_dropped(&self) {
         self.0.audit_dropped.inc();
+    }
+
+    pub(crate) fn audit_suppressed(&self) {
+        self.0.audit_suppressed.inc();
     }
 
     pub(crate) fn audit_write_failed(&self) {
@@ -505,6 +527,35 @@ mod tests {
         );
         assert!(
             text.contains("# TYPE qrlogin_poll_wake_up_seconds histogram"),
+            "{text}"
+        );
+    }
+
+    /// Wake-ups are whole milliseconds (session timestamps), so their
+    /// histogram has no bucket below one; store round trips are timed
+    /// with a monotonic clock and keep theirs.
+    #[test]
+    fn wake_up_buckets_start_at_the_resolution_of_their_samples() {
+        let m = Metrics::new();
+        m.woke_up(Duration::from_millis(1));
+        m.store()
+            .op_done("get", Some(Duration::from_micros(200)), true);
+        let text = m.render();
+        let lowest = |family: &str| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(family)?.strip_prefix("_bucket{"))
+                .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+                .filter_map(|le| le.parse::<f64>().ok())
+                .fold(f64::INFINITY, f64::min)
+        };
+        assert!(
+            (lowest("qrlogin_poll_wake_up_seconds") - 0.001).abs() < 1e-12,
+            "{text}"
+        );
+        assert!(lowest("qrlogin_store_round_trip_seconds") < 0.001, "{text}");
+        // A 1 ms wake-up is in the first bucket, not past two finer ones.
+        assert!(
+            text.contains("qrlogin_poll_wake_up_seconds_bucket{le=\"0.001\"} 1\n"),
             "{text}"
         );
     }

@@ -5,12 +5,14 @@
 //! - [`event`]: the events and their labels.
 //! - [`metrics`]: the registry, histograms and gauges, `/metrics`' text.
 //! - [`audit`]: the audit log's schema and its non-blocking writer.
-//! - [`context`]: the request an event happened in (IP, route, request id).
+//! - [`refusal_budget`]: how many refusal lines it writes, per client and in all.
+//! - [`context`]: the request an event happened in (IP, route).
 
 pub mod audit;
 pub mod context;
 pub mod event;
 pub mod metrics;
+mod refusal_budget;
 
 pub use audit::AuditLog;
 pub use context::RequestContext;
@@ -57,15 +59,23 @@ impl Observer {
         }
     }
 
-    /// Records a refused request: counted on its route, audited with its
-    /// reason. The HTTP layer calls it once per error answer.
-    pub fn refused(&self, ctx: &RequestContext, reason: &'static str, status: u16) {
+    /// Records a refused request on `route`: always counted; audited with
+    /// its reason (`ctx`: the request, which the HTTP layer keeps when
+    /// there is an audit log) within the audit log's refusal budgets. The
+    /// HTTP layer calls it once per error answer.
+    pub fn refused(
+        &self,
+        route: &str,
+        ctx: Option<&RequestContext>,
+        reason: &'static str,
+        status: u16,
+    ) {
         let Some(sinks) = &self.0 else { return };
         if let Some(m) = &sinks.metrics {
-            m.refused(ctx.route().unwrap_or("unmatched"), reason);
+            m.refused(route, reason);
         }
-        if let Some(audit) = &sinks.audit {
-            audit.write(&Event::Refused { reason, status }, Some(ctx));
+        if let (Some(audit), Some(ctx)) = (&sinks.audit, ctx) {
+            audit.refused(&Event::Refused { reason, status }, ctx);
         }
     }
 
@@ -79,7 +89,16 @@ impl Observer {
         self.0.as_ref().is_some_and(|s| s.audit.is_some())
     }
 
-    /// Waits until every audit line emitted so far is written.
+    /// Audit lines queued and not yet written.
+    pub fn audit_queued(&self) -> usize {
+        self.0
+            .as_ref()
+            .and_then(|s| s.audit.as_ref())
+            .map_or(0, AuditLog::queued)
+    }
+
+    /// Waits until every audit line emitted so far is written (see
+    /// [`AuditLog::flush`]: a stuck writer never answers, so bound it).
     pub async fn flush(&self) {
         if let Some(audit) = self.0.as_ref().and_then(|s| s.audit.as_ref()) {
             audit.flush().await;

@@ -567,16 +567,10 @@ impl OidcService {
         let grant: Option<GrantRecord> =
             records::get(store, RecordKind::Grant, grant_id, now).await?;
         store.delete_record(RecordKind::Grant, grant_id).await?;
-        if let Some(grant) = &grant {
-            let member = Member::Grant {
-                id: grant.id.clone(),
-            }
-            .to_string();
-            store.index_remove(&grant.user.id, &member).await?;
-            tracing::info!(client = %grant.client_id, user = %grant.user.id, "grant revoked");
-        }
-        // Reported even when the grant was already gone: a reuse detected
-        // after a revocation is still worth an audit line.
+        // Reported once the grant is gone (its tokens with it), whatever
+        // happens to the index below; and even when the grant was already
+        // gone: a reuse detected after a revocation is still worth an
+        // audit line.
         self.1.emit(Event::Revoked {
             what: Revoked::Grant,
             by,
@@ -585,6 +579,14 @@ impl OidcService {
             grant: Some(grant_id),
             login: None,
         });
+        if let Some(grant) = &grant {
+            tracing::info!(client = %grant.client_id, user = %grant.user.id, "grant revoked");
+            let member = Member::Grant {
+                id: grant.id.clone(),
+            }
+            .to_string();
+            store.index_remove(&grant.user.id, &member).await?;
+        }
         Ok(())
     }
 

@@ -555,3 +555,168 @@ async fn the_shipped_alerts_name_real_metrics() {
     }
     assert!(checked >= 10, "only {checked} metrics named");
 }
+
+/// Anyone can cause refusals at will (an unknown QR id costs nothing), so
+/// the audit log writes them within a budget per client: a flood leaves a
+/// few lines and a count, the metrics count every one, and the lines that
+/// matter are still written.
+#[tokio::test]
+async fn a_flood_of_refusals_is_cut_to_a_few_lines_and_a_count() {
+    let path = temp_dir().join("audit.log");
+    let app = spawn_app_with(|c| {
+        c.audit.path = Some(path.clone());
+        c.audit.refusals_per_minute_per_ip = 5;
+    })
+    .await;
+    for _ in 0..30 {
+        let id = qrlogin::session::QrId::generate();
+        let resp = app
+            .client
+            .get(app.url(&format!("/api/qr/{id}/status")))
+            .bearer_auth("not-a-poll-token")
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+    }
+    let qr = app.create_qr().await;
+
+    let (text, lines) = audit_lines(&app, &path).await;
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "refused",
+            "refused",
+            "refused",
+            "refused",
+            "refused",
+            "qr_created",
+            "refusals_suppressed"
+        ],
+        "{text}"
+    );
+    assert_eq!(lines[0]["route"], "/api/qr/{id}/status");
+    assert_eq!(lines[5]["qr"], qr.id.as_str());
+    let summary = &lines[6];
+    assert_eq!(summary["count"], 25, "{text}");
+    assert_eq!(summary["type"], "audit");
+    assert!(summary.get("ip").is_none(), "{summary}");
+
+    let metrics = app.metrics().await;
+    let refusals: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("qrlogin_refusals_total{route=\"/api/qr/{id}/status\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(refusals, 30.0, "every refusal is counted\n{metrics}");
+    assert_eq!(
+        sample(&metrics, "qrlogin_audit_suppressed_total"),
+        Some(25.0),
+        "{metrics}"
+    );
+}
+
+/// The revocation is audited once the grant is deleted, even when removing
+/// it from the user's index then fails (here a real Redis refuses: the index
+/// key holds a string, not a sorted set).
+#[tokio::test]
+async fn a_grant_revocation_is_audited_even_when_the_index_update_fails() {
+    let redis = crate::redis_server::RedisServer::start().await;
+    let path = temp_dir().join("audit.log");
+    let app = spawn_redis_app(
+        &redis.url(),
+        "qrl:",
+        |c| c.audit.path = Some(path.clone()),
+        None,
+    )
+    .await;
+    let request = Authorize::shop();
+    let code = app.code_for(&request, BOB).await;
+    let tokens = json(app.redeem_code(&request, &code).await).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let _: () = redis
+        .cmd(&["SET", "qrl:user:bob", "not a sorted set"])
+        .await
+        .unwrap();
+
+    let resp = app
+        .oauth_post(
+            "/oauth/revoke",
+            &[("token", refresh)],
+            Some((SHOP, SHOP_SECRET)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The grant is gone all the same: its refresh token no longer works.
+    let again = app.refresh(SHOP, refresh).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+
+    let (text, lines) = audit_lines(&app, &path).await;
+    let issued = lines
+        .iter()
+        .find(|l| l["event"] == "tokens_issued")
+        .expect("tokens_issued");
+    let revoked = lines
+        .iter()
+        .find(|l| l["event"] == "revoked")
+        .unwrap_or_else(|| panic!("no revoked line in\n{text}"));
+    assert_eq!(revoked["what"], "grant");
+    assert_eq!(revoked["by"], "client");
+    assert_eq!(revoked["user"], "bob");
+    assert_eq!(revoked["grant"], issued["grant"]);
+}
+
+/// `/metrics` gives itself away by no answer: every refused scrape, and
+/// every method but GET and HEAD, answers exactly as a path that does not
+/// exist does (status, headers, body).
+#[tokio::test]
+async fn refused_scrapes_answer_exactly_like_an_unknown_path() {
+    use reqwest::Method;
+    let app = spawn_app_with(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let answer = |method: Method, path: &'static str, forwarded: Option<&'static str>| {
+        let request = app.client.request(method, app.url(path));
+        let request = match forwarded {
+            Some(client) => request.header("x-forwarded-for", client),
+            None => request,
+        };
+        async move {
+            let resp = request.send().await.unwrap();
+            let status = resp.status();
+            let mut headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .filter(|(name, _)| !["x-request-id", "date"].contains(&name.as_str()))
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            (status, headers, resp.text().await.unwrap())
+        }
+    };
+    let outsider = Some("203.0.113.9");
+    for method in [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ] {
+        let unknown = answer(method.clone(), "/no-such-path", None).await;
+        assert_eq!(unknown.0, StatusCode::NOT_FOUND, "{method}");
+        let scraped = answer(method.clone(), "/metrics", outsider).await;
+        assert_eq!(scraped, unknown, "{method} from outside");
+        if method != Method::GET && method != Method::HEAD {
+            let scraped = answer(method.clone(), "/metrics", None).await;
+            assert_eq!(scraped, unknown, "{method} from loopback");
+        }
+    }
+    // The scraper it is for still reads it.
+    let (status, _, text) = answer(Method::GET, "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("qrlogin_build_info"), "{text}");
+}

@@ -592,3 +592,60 @@ async fn sigterm_exits_within_the_shutdown_timeout_despite_a_stuck_request() {
         "exited after {took:?}"
     );
 }
+
+/// An audit log whose writer is stuck (its file is a pipe nobody reads, as
+/// a hung disk or a stalled log collector would be) holds up the exit by
+/// `qrlogin::startup::SHUTDOWN_MARGIN` past `server.shutdown_timeout` at
+/// most, and the log says how many lines it leaves unwritten.
+#[tokio::test]
+async fn a_stuck_audit_writer_does_not_hold_up_the_exit() {
+    const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+    let margin = qrlogin::startup::SHUTDOWN_MARGIN;
+    let pipe = temp_dir().join("audit.pipe");
+    let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success(), "mkfifo: {made}");
+    // Opens the pipe (which lets the server's open go through) and never
+    // reads it: once the pipe's buffer is full, the writer blocks.
+    let reader = pipe.clone();
+    std::thread::spawn(move || {
+        let _open = std::fs::File::open(&reader).unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    let config = config_with_server(
+        "shutdown_timeout = \"1s\"",
+        &format!(
+            "[limits]\nqr_per_minute_per_ip = 100000\n[audit]\npath = \"{}\"\n",
+            pipe.display()
+        ),
+    );
+    let mut server = Binary::start(&config);
+    // Each qr_created line carries the user agent (up to 256 bytes): 400
+    // of them are several times the pipe's 64 KiB and the writer's buffer.
+    let client = reqwest::Client::builder()
+        .user_agent("x".repeat(256))
+        .build()
+        .unwrap();
+    for _ in 0..400 {
+        let resp = client
+            .post(format!("http://{}/api/qr", server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+
+    terminate(&server);
+    let stopped_at = Instant::now();
+    let (status, took) = exit_of(&mut server, stopped_at, Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}");
+    assert!(
+        took < SHUTDOWN_TIMEOUT + margin + Duration::from_secs(1),
+        "exited after {took:?}"
+    );
+    let warning = server.wait_for_log("the audit log's writer is stuck", Duration::from_secs(5));
+    let warning: serde_json::Value = serde_json::from_str(&warning).unwrap();
+    let queued = warning["fields"]["queued"].as_u64();
+    assert!(queued.is_some_and(|n| n > 0), "{warning}");
+}
