@@ -29,10 +29,17 @@ use tower::{Layer, Service};
 
 /// The layer, applied to every route inside the request-id layer (so the
 /// request id is set when a line is written).
+///
+/// One `Arc` for all it holds: axum clones a route's service for every
+/// request, and each reference count both cores touch on every request
+/// costs the short poll measurably (BENCHMARKS.md, metrics cost).
 #[derive(Clone, Debug)]
-pub struct ObserveLayer {
+pub struct ObserveLayer(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
     observer: Observer,
-    trusted: Arc<[IpNet]>,
+    trusted: Box<[IpNet]>,
 }
 
 impl ObserveLayer {
@@ -40,9 +47,11 @@ impl ObserveLayer {
     /// metrics nor an audit log).
     pub fn new(app: &AppState) -> Option<Self> {
         let observer = app.observer();
-        (observer.metrics().is_some() || observer.audits()).then(|| Self {
-            observer: observer.clone(),
-            trusted: app.config().server.trusted_proxies.as_slice().into(),
+        (observer.metrics().is_some() || observer.audits()).then(|| {
+            Self(Arc::new(Shared {
+                observer: observer.clone(),
+                trusted: app.config().server.trusted_proxies.as_slice().into(),
+            }))
         })
     }
 }
@@ -78,7 +87,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let observer = &self.layer.observer;
+        let observer = &self.layer.0.observer;
         let started = observer.metrics().is_some().then(Instant::now);
         let route = request.extensions().get::<MatchedPath>().cloned();
         let handling = if observer.audits() {
@@ -110,7 +119,7 @@ impl<S> Observe<S> {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        client_ip(peer, request.headers(), &self.layer.trusted)
+        client_ip(peer, request.headers(), &self.layer.0.trusted)
     }
 }
 
