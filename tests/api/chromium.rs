@@ -28,8 +28,15 @@ pub struct Chromium {
 pub struct Tab(String);
 
 impl Chromium {
-    /// Starts a browser; fails (never skips) when Chromium is not installed.
+    /// Starts a browser in English; fails (never skips) when Chromium is
+    /// not installed.
     pub fn start() -> Self {
+        Self::start_in("en-US")
+    }
+
+    /// Starts a browser whose language (`navigator.language` and
+    /// `Accept-Language`) is `lang`, e.g. `zh-CN`.
+    pub fn start_in(lang: &str) -> Self {
         assert!(
             Path::new(CHROMIUM).exists(),
             "the browser tests need Chromium at {CHROMIUM}: `apt-get install chromium` \
@@ -51,11 +58,11 @@ impl Chromium {
                 "--disable-background-networking",
                 "--disable-sync",
                 "--disable-component-update",
-                // navigator.language, which the pages follow.
-                "--lang=en-US",
-                "--accept-lang=en-US",
                 "--remote-debugging-pipe",
             ])
+            // navigator.language and Accept-Language, which the pages follow.
+            .arg(format!("--lang={lang}"))
+            .arg(format!("--accept-lang={lang}"))
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdin(Stdio::piped())
@@ -201,6 +208,142 @@ impl Chromium {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Where the browser tests save what they saw: `target/e2e`.
+pub fn artefacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A phone, as the phone page is tested at: viewport, touch and a mobile
+/// user agent (Chrome on Android).
+pub const PHONE_UA: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
+                            (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+
+impl Chromium {
+    /// Makes `tab` a phone (393×852 CSS pixels at 2.75×, touch, [`PHONE_UA`]);
+    /// takes effect for the next navigation's requests and at once for layout.
+    pub async fn emulate_phone(&mut self, tab: &Tab) {
+        let metrics = json!({
+            "width": 393, "height": 852, "deviceScaleFactor": 2.75, "mobile": true,
+        });
+        self.call(Some(tab), "Emulation.setDeviceMetricsOverride", metrics)
+            .await;
+        self.call(
+            Some(tab),
+            "Emulation.setTouchEmulationEnabled",
+            json!({ "enabled": true, "maxTouchPoints": 5 }),
+        )
+        .await;
+        self.call(
+            Some(tab),
+            "Emulation.setUserAgentOverride",
+            json!({ "userAgent": PHONE_UA, "platform": "Android" }),
+        )
+        .await;
+    }
+
+    /// Sizes `tab` as a desktop window (1280×900 CSS pixels).
+    pub async fn emulate_desktop(&mut self, tab: &Tab) {
+        let metrics = json!({
+            "width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false,
+        });
+        self.call(Some(tab), "Emulation.setDeviceMetricsOverride", metrics)
+            .await;
+    }
+
+    /// Dark or light `prefers-color-scheme` for `tab`.
+    pub async fn emulate_dark(&mut self, tab: &Tab, dark: bool) {
+        let scheme = if dark { "dark" } else { "light" };
+        self.call(
+            Some(tab),
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await;
+    }
+
+    /// A PNG of what `tab` shows, saved as `target/e2e/{name}.png` (a test
+    /// artefact; the README's screenshots are copied from these).
+    pub async fn screenshot(&mut self, tab: &Tab, name: &str) -> Vec<u8> {
+        let shot = self
+            .call(
+                Some(tab),
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": false }),
+            )
+            .await;
+        let png = base64_decode(shot["data"].as_str().unwrap());
+        std::fs::write(artefacts_dir().join(format!("{name}.png")), &png).unwrap();
+        png
+    }
+
+    /// The text a QR code shown by the element `selector` encodes, read
+    /// from pixels the browser rendered (a screenshot of that element at
+    /// twice its size), as a phone's camera would.
+    pub async fn read_qr(&mut self, tab: &Tab, selector: &str) -> String {
+        let rect = self
+            .eval(
+                tab,
+                &format!(
+                    "(() => {{ const r = document.querySelector({selector:?}).getBoundingClientRect(); \
+                     return {{x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}}; }})()"
+                ),
+            )
+            .await;
+        // A quiet zone around the code, as the page draws it.
+        let pad = 16.0;
+        let clip = json!({
+            "x": rect["x"].as_f64().unwrap() - pad,
+            "y": rect["y"].as_f64().unwrap() - pad,
+            "width": rect["width"].as_f64().unwrap() + 2.0 * pad,
+            "height": rect["height"].as_f64().unwrap() + 2.0 * pad,
+            "scale": 2,
+        });
+        let shot = self
+            .call(
+                Some(tab),
+                "Page.captureScreenshot",
+                json!({ "format": "png", "clip": clip, "captureBeyondViewport": true }),
+            )
+            .await;
+        let png = base64_decode(shot["data"].as_str().unwrap());
+        let image = image::load_from_memory(&png).unwrap().to_luma8();
+        let mut prepared = rqrr::PreparedImage::prepare(image);
+        let grids = prepared.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code in {selector}");
+        grids[0].decode().unwrap().1
+    }
+
+    /// axe-core's serious and critical violations on `tab` as it is now
+    /// (axe-core from the committed npm lock in `tests/rp`, injected into the
+    /// page): each as "rule: help (targets)". Empty when the page passes.
+    pub async fn axe(&mut self, tab: &Tab) -> Vec<String> {
+        let source = crate::node::axe_core_source().await;
+        self.eval(tab, &source).await;
+        let result = self
+            .eval(
+                tab,
+                "axe.run(document, { resultTypes: ['violations'] }).then(r => r.violations \
+                   .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                   .map(v => `${v.id} (${v.impact}): ${v.help} — ` + \
+                        v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary).join(' | ')))",
+            )
+            .await;
+        serde_json::from_value(result).unwrap()
+    }
+}
+
+fn base64_decode(data: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap()
 }
 
 impl Drop for Chromium {

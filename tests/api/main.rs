@@ -13,6 +13,7 @@ mod contract;
 mod deploy;
 mod device;
 mod device_clients;
+mod e2e_login;
 mod events;
 mod exchange;
 mod flow;

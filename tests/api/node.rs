@@ -101,7 +101,16 @@ impl NodeScript {
 /// the current lock from a stale or interrupted one.
 const MARKER: &str = "node_modules/.qrlogin-installed";
 
-/// `tests/rp`, with `openid-client` installed from the committed lock. Runs
+/// axe-core's browser bundle (`axe.min.js`), installed by
+/// [`install_openid_client`] with the other packages of `tests/rp`.
+pub async fn axe_core_source() -> String {
+    let dir = install_openid_client().await;
+    let path = dir.join("node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `tests/rp`, with its packages (`openid-client`, `axe-core`) installed
+/// from the committed lock. Runs
 /// `npm ci` at most once at a time across the parallel test processes
 /// (mkdir is atomic: the one that creates the lock directory installs).
 pub async fn install_openid_client() -> PathBuf {
