@@ -126,6 +126,9 @@ pub struct Config {
     /// The audit log: one JSON line per security-relevant step.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// What the login and phone pages offer besides the QR code.
+    #[serde(default)]
+    pub pages: PagesConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -289,6 +292,69 @@ impl Default for AuditConfig {
             refusals_per_minute_per_ip: 60,
             refusals_per_second: 100,
         }
+    }
+}
+
+/// `[pages]`: what the login and phone pages offer besides the QR code.
+/// All unset by default: the pages then offer nothing that leads elsewhere.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// Another way to log in (password, company SSO), linked under the code.
+    pub other_login_url: Option<url::Url>,
+    /// Opens your app at a code, for a login page opened on the phone
+    /// itself (which cannot scan its own screen) and for the phone page
+    /// opened in a plain browser: a deep link or universal link in which
+    /// `{url}` stands for the code's phone link, percent-encoded, e.g.
+    /// `myapp://qrlogin?url={url}`.
+    pub app_link: Option<String>,
+    /// Where to get the app (its store page), offered by the phone page
+    /// opened in a plain browser when there are no demo accounts.
+    pub app_store_url: Option<url::Url>,
+}
+
+impl PagesConfig {
+    /// `app_link` for the code whose phone link is `phone_link`.
+    pub fn app_link_for(&self, phone_link: &str) -> Option<String> {
+        let encoded: String = url::form_urlencoded::byte_serialize(phone_link.as_bytes()).collect();
+        self.app_link
+            .as_ref()
+            .map(|template| template.replace("{url}", &encoded))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("pages.other_login_url", &self.other_login_url),
+            ("pages.app_store_url", &self.app_store_url),
+        ] {
+            if url
+                .as_ref()
+                .is_some_and(|u| !matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(bad(key, "must be an http:// or https:// URL"));
+            }
+        }
+        if let Some(template) = &self.app_link {
+            if !template.contains("{url}") {
+                return Err(bad(
+                    "pages.app_link",
+                    "must contain {url}, where the code's phone link goes",
+                ));
+            }
+            let example = self
+                .app_link_for("https://login.example/l/x")
+                .unwrap_or_default();
+            match url::Url::parse(&example) {
+                Ok(u) if !matches!(u.scheme(), "javascript" | "data" | "vbscript" | "file") => {}
+                _ => {
+                    return Err(bad(
+                        "pages.app_link",
+                        "must be a URL (an app's scheme, or https:// for a universal link)",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -694,6 +760,7 @@ impl Config {
         if self.server.backlog == 0 {
             return Err(bad("server.backlog", "must be at least 1"));
         }
+        self.pages.validate()?;
         if self.server.admin_listen == Some(self.server.listen) && self.server.listen.port() != 0 {
             return Err(bad(
                 "server.admin_listen",
@@ -1678,6 +1745,38 @@ pub(crate) mod tests {
             let msg = err(&text);
             assert!(msg.contains(key), "expected {key:?} in {msg:?}");
         }
+    }
+
+    #[test]
+    fn pages_links_are_checked_and_the_app_link_is_filled_in() {
+        for (table, key) in [
+            (
+                "other_login_url = \"ftp://x.example/\"",
+                "pages.other_login_url",
+            ),
+            (
+                "app_store_url = \"javascript:alert(1)\"",
+                "pages.app_store_url",
+            ),
+            ("app_link = \"myapp://qrlogin\"", "pages.app_link"),
+            ("app_link = \"javascript:go({url})\"", "pages.app_link"),
+            ("app_link = \"no scheme {url}\"", "pages.app_link"),
+        ] {
+            let msg = err(&format!("{MINIMAL}[pages]\n{table}\n"));
+            assert!(msg.contains(key), "expected {key:?} in {msg:?}");
+        }
+        let config = Config::parse(&format!(
+            "{MINIMAL}[pages]\napp_link = \"myapp://qrlogin?url={{url}}\"\n\
+             other_login_url = \"https://sso.example/login\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config
+                .pages
+                .app_link_for("https://a.example/l/AbC?x=1&y")
+                .as_deref(),
+            Some("myapp://qrlogin?url=https%3A%2F%2Fa.example%2Fl%2FAbC%3Fx%3D1%26y")
+        );
     }
 
     #[test]
