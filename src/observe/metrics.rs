@@ -341,14 +341,19 @@ impl Metrics {
 /// The request-latency histograms, one per matched route template. Routes
 /// are a small fixed set (the router's templates), so the map stays small;
 /// it is keyed by `&str` so the hot path neither allocates nor builds a label
-/// set, and read through an [`ArcSwap`] so looking a route up takes no lock.
+/// set, read through an [`ArcSwap`] so looking a route up takes no lock, and
+/// hashed with foldhash rather than SipHash: the keys are the router's own
+/// templates, not attacker-chosen, and SipHash was a quarter of what metrics
+/// cost a short poll (BENCHMARKS.md).
 /// Each histogram's counters are sharded by worker thread: every request
 /// updating one shared set (or taking one lock, as prometheus-client's own
 /// histogram does) bounced it between the cores and cost the short poll
 /// ~3 % of its rate (BENCHMARKS.md).
+type RouteMap = HashMap<Box<str>, Arc<ShardedHistogram>, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct RouteHistograms {
-    routes: ArcSwap<HashMap<Box<str>, Arc<ShardedHistogram>>>,
+    routes: ArcSwap<RouteMap>,
 }
 
 impl RouteHistograms {
@@ -359,7 +364,7 @@ impl RouteHistograms {
         }
         // A route's first request: copy the map with it added (rare).
         self.routes.rcu(|map| {
-            let mut map = HashMap::clone(map);
+            let mut map = RouteMap::clone(map);
             map.entry(route.into()).or_default();
             map
         });
