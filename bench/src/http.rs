@@ -1,6 +1,6 @@
 //! A minimal HTTP/1.1 client over one keep-alive `TcpStream`: the lightest
-//! way to hold thousands of long polls from one process (a few hundred bytes
-//! of buffer per connection, no connection pool).
+//! way to hold thousands of long polls or event streams from one process (a
+//! few hundred bytes of buffer per connection, no connection pool).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +12,16 @@ use tokio::net::{TcpSocket, TcpStream};
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// An event stream's body, de-chunked, not yet split into events.
+    events: Vec<u8>,
+}
+
+/// A response's head: what it takes to read its body.
+#[derive(Debug)]
+pub struct Head {
+    pub status: u16,
+    length: Option<usize>,
+    chunked: bool,
 }
 
 /// A response: status, and the body (de-chunked).
@@ -21,13 +31,27 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// One block of a Server-Sent Events stream.
+#[derive(Debug)]
+pub enum Sse {
+    /// An event: its `data` lines, joined by `\n`.
+    Event(Vec<u8>),
+    /// A block of comment lines only: a heartbeat.
+    Heartbeat,
+}
+
+/// The `code` field of a JSON text, if any.
+pub fn json_code(json: &[u8]) -> Option<i64> {
+    serde_json::from_slice::<serde_json::Value>(json)
+        .ok()?
+        .get("code")?
+        .as_i64()
+}
+
 impl Response {
     /// The `code` field of a JSON body, if any.
     pub fn json_code(&self) -> Option<i64> {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
-            .ok()?
-            .get("code")?
-            .as_i64()
+        json_code(&self.body)
     }
 
     /// A string field of a JSON body.
@@ -57,6 +81,7 @@ impl Conn {
         Ok(Self {
             stream,
             buf: Vec::with_capacity(512),
+            events: Vec::new(),
         })
     }
 
@@ -66,6 +91,32 @@ impl Conn {
 
     /// Reads one response (Content-Length or chunked body).
     pub async fn recv(&mut self) -> io::Result<Response> {
+        let head = self.recv_head().await?;
+        let body = self.recv_body(&head).await?;
+        Ok(Response {
+            status: head.status,
+            body,
+        })
+    }
+
+    /// The whole body of the response whose `head` was just read.
+    pub async fn recv_body(&mut self, head: &Head) -> io::Result<Vec<u8>> {
+        if head.chunked {
+            let mut body = Vec::new();
+            while let Some(chunk) = self.read_chunk().await? {
+                body.extend_from_slice(&chunk);
+            }
+            return Ok(body);
+        }
+        let length = head.length.unwrap_or(0);
+        while self.buf.len() < length {
+            self.fill().await?;
+        }
+        Ok(self.buf.drain(..length).collect())
+    }
+
+    /// Reads a response's head only, leaving its body to be read.
+    pub async fn recv_head(&mut self) -> io::Result<Head> {
         let head_end = loop {
             if let Some(i) = find(&self.buf, b"\r\n\r\n") {
                 break i + 4;
@@ -97,16 +148,45 @@ impl Conn {
             }
         }
         self.buf.drain(..head_end);
-        let body = if chunked {
-            self.read_chunked().await?
-        } else {
-            let length = length.unwrap_or(0);
-            while self.buf.len() < length {
-                self.fill().await?;
+        Ok(Head {
+            status,
+            length,
+            chunked,
+        })
+    }
+
+    /// The next block of an event stream whose head [`Conn::recv_head`]
+    /// read (a chunked `text/event-stream` body). An error once the stream
+    /// has ended.
+    pub async fn next_event(&mut self) -> io::Result<Sse> {
+        loop {
+            if let Some(end) = find(&self.events, b"\n\n") {
+                let block: Vec<u8> = self.events.drain(..end + 2).collect();
+                let mut data: Option<Vec<u8>> = None;
+                for line in block.split(|&b| b == b'\n') {
+                    if let Some(value) = line.strip_prefix(b"data:") {
+                        let value = value.strip_prefix(b" ").unwrap_or(value);
+                        match &mut data {
+                            Some(d) => {
+                                d.push(b'\n');
+                                d.extend_from_slice(value);
+                            }
+                            None => data = Some(value.to_vec()),
+                        }
+                    }
+                }
+                return Ok(data.map_or(Sse::Heartbeat, Sse::Event));
             }
-            self.buf.drain(..length).collect()
-        };
-        Ok(Response { status, body })
+            match self.read_chunk().await? {
+                Some(chunk) => self.events.extend_from_slice(&chunk),
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the event stream ended",
+                    ));
+                }
+            }
+        }
     }
 
     /// `send` then `recv`.
@@ -115,29 +195,25 @@ impl Conn {
         self.recv().await
     }
 
-    async fn read_chunked(&mut self) -> io::Result<Vec<u8>> {
-        let mut body = Vec::new();
-        loop {
-            let line_end = loop {
-                if let Some(i) = find(&self.buf, b"\r\n") {
-                    break i;
-                }
-                self.fill().await?;
-            };
-            let size_text = std::str::from_utf8(&self.buf[..line_end])
-                .map_err(|_| invalid("bad chunk size"))?;
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| invalid("bad chunk size"))?;
-            self.buf.drain(..line_end + 2);
-            while self.buf.len() < size + 2 {
-                self.fill().await?;
+    /// One chunk of a chunked body; `None` for the last (empty) one.
+    async fn read_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let line_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n") {
+                break i;
             }
-            body.extend_from_slice(&self.buf[..size]);
-            self.buf.drain(..size + 2);
-            if size == 0 {
-                return Ok(body);
-            }
+            self.fill().await?;
+        };
+        let size_text =
+            std::str::from_utf8(&self.buf[..line_end]).map_err(|_| invalid("bad chunk size"))?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| invalid("bad chunk size"))?;
+        self.buf.drain(..line_end + 2);
+        while self.buf.len() < size + 2 {
+            self.fill().await?;
         }
+        let chunk = self.buf[..size].to_vec();
+        self.buf.drain(..size + 2);
+        Ok((size > 0).then_some(chunk))
     }
 
     async fn fill(&mut self) -> io::Result<()> {

@@ -1,10 +1,11 @@
 //! The qrlogin benchmark harness. Starts every server itself (qrlogin, a bare
 //! axum baseline, nginx + nchan when installed), runs each scenario against
 //! loopback only, and prints one table: figure | value | baseline | ratio |
-//! target | met?, also written to `target/bench-report.md`.
+//! target | met?, also written to `target/bench-report.md`. qrlogin is
+//! measured twice: with held long polls, and with open event streams (SSE).
 //!
 //! ```sh
-//! bench/run            # full run (~5 min): 1k…19k held polls
+//! bench/run            # full run (~6 min): 1k…19k held polls, then as many streams
 //! bench/run --quick    # smaller counts (~1.5 min)
 //! bench/run --metrics-cost 5   # metrics on vs off, 5 alternating rounds
 //! ```
@@ -16,7 +17,7 @@ mod procs;
 mod scenarios;
 
 use procs::Server;
-use scenarios::{Answer, HeldReport, Kind, Load, Percentiles, Qr};
+use scenarios::{Answer, Due, HeldReport, Kind, Load, Percentiles, Qr};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -111,7 +112,7 @@ impl Plan {
     }
 }
 
-/// Memory and wake-up latency at one held-poll count.
+/// Memory and wake-up latency at one held-poll (or open-stream) count.
 #[derive(Clone, Debug)]
 struct Point {
     n: usize,
@@ -217,6 +218,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     server.stop().await;
     let qrlogin = qrlogin?;
 
+    // A fresh process: its RSS growth is the streams' alone, and the client
+    // and server ends of 19,000 streams stay under each process's 20,000
+    // open files only if the held polls' connections are closed by now.
+    say("== qrlogin: open event streams (SSE), memory, wake-up latency");
+    let server = procs::start_qrlogin(&qrlogin_bin, &work, plan.hold + 5).await?;
+    let sse = scale_run(Kind::QrloginSse, &server, &plan, plan.hold).await;
+    server.stop().await;
+    let sse = sse?;
+
     let naive = if plan.baselines {
         say("== baseline: naive axum long poll (bench-hello)");
         let server = procs::start_hello(&hello_bin, &work).await?;
@@ -247,6 +257,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let report = render(
         &plan,
         &qrlogin,
+        &sse,
         naive.as_ref(),
         nchan.as_ref(),
         &rates,
@@ -264,6 +275,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&out, &report)?;
     say(&format!("report written to {}", out.display()));
     let clean = qrlogin.held.errors + qrlogin.held.unanswered == 0
+        && sse.held.errors + sse.held.unanswered == 0
         && nchan
             .as_ref()
             .is_none_or(|n| n.held.errors + n.held.unanswered == 0);
@@ -300,20 +312,35 @@ fn per_poll(rss: u64, before: u64, n: usize) -> f64 {
     rss.saturating_sub(before) as f64 / n as f64
 }
 
-/// Holds 1k…19k background polls on `server`; at each count reads RSS and
-/// takes wake-up samples; finally checks every held poll's answer.
+/// Holds 1k…19k background polls (or event streams) on `server`; at each
+/// count reads RSS and takes wake-up samples; finally checks every held
+/// poll's answer (every stream's one event).
 async fn scale_run(kind: Kind, server: &Server, plan: &Plan, hold: u64) -> io::Result<ScaleRun> {
     let addr = server.addr;
     let max_n = plan.max_n();
     let probe_count = plan.samples * plan.points.len();
-    let (qrs, scanned) = if kind == Kind::Qrlogin {
+    let (qrs, sessions) = if kind.is_qrlogin() {
         let t = Instant::now();
         let qrs = scenarios::create_qrs(addr, max_n, 4).await?;
         let sample_qrs = scenarios::create_qrs(addr, probe_count, 2).await?;
-        let confirms = scenarios::scan_all(addr, &sample_qrs).await?;
+        // A long-poll probe is woken by the confirm, a stream's by the scan.
+        let confirms = if kind == Kind::Qrlogin {
+            scenarios::scan_all(addr, &sample_qrs)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None; sample_qrs.len()]
+        };
         say(&format!(
-            "  created {} QR sessions (+{probe_count} scanned for probes) in {:.1} s",
+            "  created {} QR sessions (+{probe_count}{} for probes) in {:.1} s",
             qrs.len(),
+            if kind == Kind::Qrlogin {
+                " scanned"
+            } else {
+                ""
+            },
             t.elapsed().as_secs_f64()
         ));
         (
@@ -322,6 +349,11 @@ async fn scale_run(kind: Kind, server: &Server, plan: &Plan, hold: u64) -> io::R
         )
     } else {
         (Vec::<Qr>::new(), Vec::new())
+    };
+    let held_what = if kind == Kind::QrloginSse {
+        "streams open"
+    } else {
+        "held"
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = server.rss_kib()?;
@@ -335,11 +367,11 @@ async fn scale_run(kind: Kind, server: &Server, plan: &Plan, hold: u64) -> io::R
         let requests = (held.len()..n)
             .map(|i| scenarios::background_request(kind, i, &qrs, hold))
             .collect::<io::Result<Vec<_>>>()?;
-        held.open(addr, requests).await?;
+        held.open(addr, kind, requests).await?;
         open_secs += t.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss = server.rss_kib()?;
-        let probes = scenarios::probes(kind, plan.samples, p * plan.samples, &scanned)?;
+        let probes = scenarios::probes(kind, plan.samples, p * plan.samples, &sessions)?;
         let (samples, failures) =
             scenarios::wake_latencies(addr, kind, &probes, Duration::from_millis(5)).await?;
         if let Some(first) = failures.first() {
@@ -357,7 +389,7 @@ async fn scale_run(kind: Kind, server: &Server, plan: &Plan, hold: u64) -> io::R
             failed_probes: failures.len(),
         };
         say(&format!(
-            "  {n:>6} held: RSS {rss} KiB (+{:.2} KiB/poll), wake p50 {} p90 {} p99 {} max {} ({} samples), t+{:.1} s",
+            "  {n:>6} {held_what}: RSS {rss} KiB (+{:.2} KiB each), wake p50 {} p90 {} p99 {} max {} ({} samples), t+{:.1} s",
             point.rss_per_poll_kib,
             ms(latency.p50),
             ms(latency.p90),
@@ -369,32 +401,57 @@ async fn scale_run(kind: Kind, server: &Server, plan: &Plan, hold: u64) -> io::R
         points.push(point);
     }
     let hold_d = Duration::from_secs(hold);
-    if kind != Kind::Nchan && opened_at.elapsed() + Duration::from_secs(1) > hold_d {
+    let held_polls = matches!(kind, Kind::Qrlogin | Kind::Naive);
+    if held_polls && opened_at.elapsed() + Duration::from_secs(1) > hold_d {
         say(&format!(
             "  warning: the run outlasted the {hold} s hold; use a larger --hold for all polls to be held at once"
         ));
     }
+    // Pending: the long poll's timeout answer, a stream's one event.
     let expect = move |a: &Answer| match kind {
-        Kind::Qrlogin | Kind::Naive => a.status == 200 && a.code == Some(408),
+        Kind::Qrlogin | Kind::QrloginSse | Kind::Naive => a.status == 200 && a.code == Some(408),
         Kind::Nchan => a.status == 408 || a.status == 304,
     };
-    let deadline = first_sent + opened_at.elapsed() + hold_d + Duration::from_secs(10);
-    let report = held
-        .finish(deadline, hold_d, Duration::from_millis(500), expect)
-        .await;
-    say(&format!(
-        "  held polls: {}/{} answered as expected within ±0.5 s of {hold} s (worst {}), {} errors, {} unanswered{}",
-        report.ok,
-        report.connections,
-        ms(report.worst_deviation),
-        report.errors,
-        report.unanswered,
-        report
-            .first_error
-            .as_deref()
-            .map(|e| format!(", first error: {e}"))
-            .unwrap_or_default()
-    ));
+    let (due, deadline) = if kind == Kind::QrloginSse {
+        (
+            Due::FirstEventOnly,
+            tokio::time::Instant::now() + Duration::from_secs(10),
+        )
+    } else {
+        (
+            Due::AfterHold {
+                hold: hold_d,
+                tolerance: Duration::from_millis(500),
+            },
+            first_sent + opened_at.elapsed() + hold_d + Duration::from_secs(10),
+        )
+    };
+    let report = held.finish(deadline, due, expect).await;
+    let first_error = report
+        .first_error
+        .as_deref()
+        .map(|e| format!(", first error: {e}"))
+        .unwrap_or_default();
+    if kind == Kind::QrloginSse {
+        say(&format!(
+            "  streams: {}/{} open with the pending event only (slowest first event {}), {} heartbeats, {} errors, {} unanswered{first_error}",
+            report.ok,
+            report.connections,
+            ms(report.worst_deviation),
+            report.heartbeats,
+            report.errors,
+            report.unanswered,
+        ));
+    } else {
+        say(&format!(
+            "  held polls: {}/{} answered as expected within ±0.5 s of {hold} s (worst {}), {} errors, {} unanswered{first_error}",
+            report.ok,
+            report.connections,
+            ms(report.worst_deviation),
+            report.errors,
+            report.unanswered,
+        ));
+    }
     Ok(ScaleRun {
         rss_before_kib: rss_before,
         points,
@@ -520,10 +577,24 @@ fn held_cell(run: &ScaleRun) -> String {
     )
 }
 
+fn sse_cell(run: &ScaleRun) -> String {
+    let h = &run.held;
+    format!(
+        "{}/{} ok, {} errors, {} wrong/extra events, {} heartbeats, slowest first event {}",
+        h.ok,
+        h.connections,
+        h.errors + h.unanswered,
+        h.wrong_answers,
+        h.heartbeats,
+        ms(h.worst_deviation)
+    )
+}
+
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 fn render(
     plan: &Plan,
     q: &ScaleRun,
+    sse: &ScaleRun,
     naive: Option<&ScaleRun>,
     nchan: Option<&ScaleRun>,
     rates: &Rates,
@@ -605,6 +676,45 @@ fn render(
         ]);
     }
 
+    // Event streams, beside the long poll.
+    let s = &sse.held;
+    rows.push([
+        "open SSE streams at once (pending event, then heartbeats only)".into(),
+        sse_cell(sse),
+        dash(),
+        dash(),
+        format!("{max_n}, 0 errors"),
+        yes(s.ok == max_n && s.connections == max_n && s.errors == 0 && s.unanswered == 0),
+    ]);
+    let s_kib = point_at(sse, max_n).map_or(0.0, |p| p.rss_per_poll_kib);
+    rows.push([
+        format!("RSS growth per open SSE stream @{max_n}"),
+        format!("{s_kib:.2} KB"),
+        format!("held poll {q_kib:.2} KB"),
+        ratio(s_kib, q_kib),
+        "reported".into(),
+        dash(),
+    ]);
+    let s_lat = point_at(sse, at).map(|p| p.latency).unwrap_or_default();
+    let s_failed = point_at(sse, at).map_or(0, |p| p.failed_probes);
+    for (name, value, base, target) in [
+        ("p50", s_lat.p50, q_lat.p50, 2.0),
+        ("p99", s_lat.p99, q_lat.p99, 5.0),
+    ] {
+        rows.push([
+            format!("wake-up {name} @{at} SSE, scan → `scanned` event, {at} other streams open"),
+            if s_failed > 0 {
+                format!("{} ({s_failed} probes failed)", ms(value))
+            } else {
+                ms(value)
+            },
+            format!("long poll {} (confirm → answer)", ms(base)),
+            ratio(value.as_secs_f64(), base.as_secs_f64()),
+            format!("≤ {target} ms (the long poll's)"),
+            yes(value.as_secs_f64() * 1000.0 <= target && s_lat.count >= 200 && s_failed == 0),
+        ]);
+    }
+
     // Rates.
     let rate = |r: Option<(f64, u64)>| r.map_or(0.0, |(v, _)| v);
     let errs = |r: Option<(f64, u64)>| r.map_or(0, |(_, e)| e);
@@ -658,6 +768,29 @@ fn render(
             base.map_or_else(na, |b| {
                 format!(
                     "nchan {:.2} KB, {} / {}",
+                    b.rss_per_poll_kib,
+                    ms(b.latency.p50),
+                    ms(b.latency.p99)
+                )
+            }),
+            base.map_or_else(dash, |b| ratio(p.rss_per_poll_kib, b.rss_per_poll_kib)),
+            "linear memory, flat latency".into(),
+            dash(),
+        ]);
+    }
+    for p in &sse.points {
+        let base = point_at(q, p.n);
+        rows.push([
+            format!("@{} open SSE streams: RSS/stream, wake p50 / p99", p.n),
+            format!(
+                "{:.2} KB, {} / {}",
+                p.rss_per_poll_kib,
+                ms(p.latency.p50),
+                ms(p.latency.p99)
+            ),
+            base.map_or_else(dash, |b| {
+                format!(
+                    "held poll {:.2} KB, {} / {}",
                     b.rss_per_poll_kib,
                     ms(b.latency.p50),
                     ms(b.latency.p99)
@@ -722,16 +855,16 @@ fn render(
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Scale detail (RSS growth per held poll over the RSS before any poll; wake-up percentiles of {} samples):",
+        "Scale detail (RSS growth per held poll or open stream over the RSS before any; wake-up percentiles of {} samples; SSE: scan → `scanned` event, the others: confirm/publish → answer):",
         plan.samples
     );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| server | held | RSS before | KB/poll | p50 | p90 | p99 | max | failed probes |"
+        "| server | held | RSS before | KB each | p50 | p90 | p99 | max | failed probes |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
-    let mut runs = vec![("qrlogin", q)];
+    let mut runs = vec![("qrlogin", q), ("qrlogin SSE", sse)];
     if let Some(n) = naive {
         runs.push(("naive axum", n));
     }
@@ -757,8 +890,9 @@ fn render(
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Opening the held polls took {:.1} s (qrlogin){}{}. Rates: {}, {} s each; QR/SVG/PNG: Rust loader, 64 connections.",
+        "Opening the held polls took {:.1} s (qrlogin), the streams {:.1} s (qrlogin SSE){}{}. Rates: {}, {} s each; QR/SVG/PNG: Rust loader, 64 connections.",
         q.open_secs,
+        sse.open_secs,
         naive.map_or_else(String::new, |n| format!(
             ", {:.1} s (naive axum)",
             n.open_secs

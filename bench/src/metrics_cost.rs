@@ -42,7 +42,7 @@ struct Measured {
     server: Server,
     status_path: String,
     auth: String,
-    scanned: Vec<(Qr, String)>,
+    scanned: Vec<(Qr, Option<String>)>,
     rates: Vec<f64>,
     errors: u64,
     wakes: Vec<Duration>,
@@ -67,7 +67,10 @@ pub async fn run(bin: &Path, work: &Path, rounds: usize, secs: u64) -> io::Resul
         measured.push(Measured {
             status_path: format!("/api/qr/{}/status?wait=0", qr.id),
             auth: format!("Authorization: Bearer {}", qr.token),
-            scanned: probes.into_iter().zip(confirms).collect(),
+            scanned: probes
+                .into_iter()
+                .zip(confirms.into_iter().map(Some))
+                .collect(),
             server,
             rates: Vec::new(),
             errors: 0,

@@ -1,22 +1,33 @@
-//! The measurements: thousands of held long polls (memory, hold accuracy),
-//! wake-up latency with them held, and request rates.
+//! The measurements: thousands of held long polls or open event streams
+//! (memory, hold accuracy), wake-up latency with them held, and request rates.
 
-use crate::http::{self, Conn, Response};
+use crate::http::{self, Conn, Response, Sse};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-/// Which server a scenario talks to: the request shapes differ.
+/// Which server a scenario talks to, and how: the request shapes differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// qrlogin's long poll, `GET /api/qr/{id}/status`.
     Qrlogin,
+    /// qrlogin's event stream, `GET /api/qr/{id}/events`: held open, not
+    /// answered, so a background connection holds one stream.
+    QrloginSse,
     /// `bench-hello`'s naive axum long poll.
     Naive,
     Nchan,
+}
+
+impl Kind {
+    /// Talks to qrlogin (needs QR sessions created first).
+    pub fn is_qrlogin(self) -> bool {
+        matches!(self, Self::Qrlogin | Self::QrloginSse)
+    }
 }
 
 /// A QR session as its browser knows it.
@@ -33,21 +44,34 @@ fn source_ip(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-/// The request that holds background poll number `i` for `wait` seconds.
+/// The request that holds background poll number `i` for `wait` seconds
+/// (an event stream: until the harness closes it).
 pub fn background_request(kind: Kind, i: usize, qrs: &[Qr], wait: u64) -> io::Result<Vec<u8>> {
+    let qr = || {
+        qrs.get(i)
+            .ok_or_else(|| io::Error::other("not enough QR sessions created"))
+    };
     Ok(match kind {
         Kind::Qrlogin => {
-            let qr = qrs
-                .get(i)
-                .ok_or_else(|| io::Error::other("not enough QR sessions created"))?;
+            let qr = qr()?;
             http::get(
                 &format!("/api/qr/{}/status?wait={wait}", qr.id),
                 &format!("Authorization: Bearer {}\r\n", qr.token),
             )
         }
+        Kind::QrloginSse => events_request(qr()?),
         Kind::Naive => http::get(&format!("/poll/bg{i}?wait={wait}"), ""),
         Kind::Nchan => http::get(&format!("/sub?id=bg{i}"), ""),
     })
+}
+
+/// The browser's `GET /api/qr/{id}/events`, with the poll token as the
+/// bearer (the page's `EventSource` sends it as a cookie; same check).
+fn events_request(qr: &Qr) -> Vec<u8> {
+    http::get(
+        &format!("/api/qr/{}/events", qr.id),
+        &format!("Authorization: Bearer {}\r\n", qr.token),
+    )
 }
 
 /// Creates `n` QR sessions over `conns` parallel keep-alive connections.
@@ -92,14 +116,7 @@ pub async fn scan_all(addr: SocketAddr, qrs: &[Qr]) -> io::Result<Vec<String>> {
     let mut conn = Conn::connect(addr, None).await?;
     let mut out = Vec::with_capacity(qrs.len());
     for qr in qrs {
-        let r = conn
-            .call(&http::post(
-                "/api/mobile/scan",
-                "Authorization: Bearer demo-alice\r\n",
-                "application/json",
-                &format!(r#"{{"qr":"{}"}}"#, qr.id),
-            ))
-            .await?;
+        let r = conn.call(&scan_request(qr)).await?;
         out.push(r.json_str("confirm_token").ok_or_else(|| {
             io::Error::other(format!(
                 "scan answered {}: {}",
@@ -111,7 +128,17 @@ pub async fn scan_all(addr: SocketAddr, qrs: &[Qr]) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// One answer to a held poll.
+/// Alice's phone scanning `qr`.
+fn scan_request(qr: &Qr) -> Vec<u8> {
+    http::post(
+        "/api/mobile/scan",
+        "Authorization: Bearer demo-alice\r\n",
+        "application/json",
+        &format!(r#"{{"qr":"{}"}}"#, qr.id),
+    )
+}
+
+/// One answer to a held poll (an event stream: one event).
 #[derive(Clone, Copy, Debug)]
 pub struct Answer {
     pub elapsed: Duration,
@@ -122,17 +149,40 @@ pub struct Answer {
 #[derive(Debug, Default)]
 struct Outcome {
     answers: Vec<Answer>,
+    heartbeats: usize,
     error: Option<String>,
 }
 
-/// Background long polls, each on its own connection, re-polling when
-/// answered until told to stop.
-#[derive(Debug, Default)]
+/// Background connections, each on its own connection: long polls,
+/// re-polling when answered until told to stop, or event streams, read
+/// until told to stop.
+#[derive(Debug)]
 pub struct Held {
     tasks: Vec<JoinHandle<Outcome>>,
-    stop: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
     sent: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self {
+            tasks: Vec::new(),
+            stop: watch::Sender::new(false),
+            sent: Arc::default(),
+            failed: Arc::default(),
+        }
+    }
+}
+
+/// What each held connection's answers are judged against.
+#[derive(Clone, Copy, Debug)]
+pub enum Due {
+    /// Long polls: every answer `hold` after its request, within `tolerance`.
+    AfterHold { hold: Duration, tolerance: Duration },
+    /// Event streams: one event (the current state) and then only
+    /// heartbeats until the harness closes the stream.
+    FirstEventOnly,
 }
 
 /// What became of the held polls.
@@ -145,7 +195,10 @@ pub struct HeldReport {
     pub unanswered: usize,
     pub wrong_answers: usize,
     pub answers: usize,
-    /// Largest |answer time − hold time| seen.
+    /// Event streams: heartbeats received over all of them.
+    pub heartbeats: usize,
+    /// Long polls: largest |answer time − hold time| seen. Event streams:
+    /// the slowest first event, from sending the request.
     pub worst_deviation: Duration,
     pub first_error: Option<String>,
 }
@@ -156,62 +209,62 @@ impl Held {
     }
 
     /// Opens connections and sends `requests`, at most 256 connects at a
-    /// time; returns once all were sent (or failed).
-    pub async fn open(&mut self, addr: SocketAddr, requests: Vec<Vec<u8>>) -> io::Result<()> {
+    /// time; returns once all were sent (event streams: once each has its
+    /// first event, so it is open on the server) or failed.
+    pub async fn open(
+        &mut self,
+        addr: SocketAddr,
+        kind: Kind,
+        requests: Vec<Vec<u8>>,
+    ) -> io::Result<()> {
         let target = self.tasks.len() + requests.len();
         let gate = Arc::new(Semaphore::new(256));
         for request in requests {
             let index = self.tasks.len();
             let (gate, stop, sent, failed) = (
                 Arc::clone(&gate),
-                Arc::clone(&self.stop),
+                self.stop.subscribe(),
                 Arc::clone(&self.sent),
                 Arc::clone(&self.failed),
             );
             self.tasks.push(tokio::spawn(async move {
                 let mut outcome = Outcome::default();
                 let permit = gate.acquire_owned().await;
-                let mut conn = match Conn::connect(addr, Some(source_ip(index))).await {
-                    Ok(c) => c,
+                let opened = async {
+                    let mut conn = Conn::connect(addr, Some(source_ip(index)))
+                        .await
+                        .map_err(|e| format!("connect: {e}"))?;
+                    let started = Instant::now();
+                    conn.send(&request)
+                        .await
+                        .map_err(|e| format!("send: {e}"))?;
+                    if kind == Kind::QrloginSse {
+                        let first = first_event(&mut conn)
+                            .await
+                            .map_err(|e| format!("stream did not open: {e}"))?;
+                        outcome.answers.push(Answer {
+                            elapsed: started.elapsed(),
+                            ..first
+                        });
+                    }
+                    Ok::<_, String>((conn, started))
+                };
+                let (conn, started) = match opened.await {
+                    Ok(opened) => opened,
                     Err(e) => {
                         failed.fetch_add(1, Ordering::SeqCst);
-                        outcome.error = Some(format!("connect: {e}"));
+                        outcome.error = Some(e);
                         return outcome;
                     }
                 };
-                let mut started = Instant::now();
-                if let Err(e) = conn.send(&request).await {
-                    failed.fetch_add(1, Ordering::SeqCst);
-                    outcome.error = Some(format!("send: {e}"));
-                    return outcome;
-                }
                 sent.fetch_add(1, Ordering::SeqCst);
                 drop(permit);
-                loop {
-                    match conn.recv().await {
-                        Ok(r) => outcome.answers.push(Answer {
-                            elapsed: started.elapsed(),
-                            status: r.status,
-                            code: r.json_code(),
-                        }),
-                        Err(e) => {
-                            outcome.error = Some(format!(
-                                "recv after {:.1} s (answer #{}): {e}",
-                                started.elapsed().as_secs_f64(),
-                                outcome.answers.len() + 1
-                            ));
-                            return outcome;
-                        }
-                    }
-                    if stop.load(Ordering::SeqCst) {
-                        return outcome;
-                    }
-                    started = Instant::now();
-                    if let Err(e) = conn.send(&request).await {
-                        outcome.error = Some(format!("send: {e}"));
-                        return outcome;
-                    }
+                if kind == Kind::QrloginSse {
+                    read_stream(conn, stop, &mut outcome).await;
+                } else {
+                    repoll(conn, &request, started, &stop, &mut outcome).await;
                 }
+                outcome
             }));
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -230,16 +283,16 @@ impl Held {
         Ok(())
     }
 
-    /// Stops re-polling, waits until `deadline` for the polls still held to
-    /// answer, and judges every answer against `hold` and `expect`.
+    /// Stops re-polling (closes event streams), waits until `deadline` for
+    /// the polls still held to answer, and judges every answer against
+    /// `due` and `expect`.
     pub async fn finish(
         self,
         deadline: tokio::time::Instant,
-        hold: Duration,
-        tolerance: Duration,
+        due: Due,
         expect: impl Fn(&Answer) -> bool,
     ) -> HeldReport {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.send_replace(true);
         let mut report = HeldReport {
             connections: self.tasks.len(),
             ..HeldReport::default()
@@ -248,8 +301,8 @@ impl Held {
             let outcome = match tokio::time::timeout_at(deadline, &mut task).await {
                 Ok(Ok(o)) => o,
                 Ok(Err(e)) => Outcome {
-                    answers: Vec::new(),
                     error: Some(format!("task: {e}")),
+                    ..Outcome::default()
                 },
                 Err(_) => {
                     task.abort();
@@ -258,11 +311,21 @@ impl Held {
                 }
             };
             report.answers += outcome.answers.len();
+            report.heartbeats += outcome.heartbeats;
             let mut good = outcome.error.is_none() && !outcome.answers.is_empty();
-            for a in &outcome.answers {
-                let deviation = a.elapsed.abs_diff(hold);
-                report.worst_deviation = report.worst_deviation.max(deviation);
-                if !expect(a) || deviation > tolerance {
+            for (i, a) in outcome.answers.iter().enumerate() {
+                let on_time = match due {
+                    Due::AfterHold { hold, tolerance } => {
+                        let deviation = a.elapsed.abs_diff(hold);
+                        report.worst_deviation = report.worst_deviation.max(deviation);
+                        deviation <= tolerance
+                    }
+                    Due::FirstEventOnly => {
+                        report.worst_deviation = report.worst_deviation.max(a.elapsed);
+                        i == 0
+                    }
+                };
+                if !expect(a) || !on_time {
                     good = false;
                     report.wrong_answers += 1;
                 }
@@ -279,27 +342,122 @@ impl Held {
     }
 }
 
-/// One wake-up probe: the poll to hold, the request that wakes it, and
-/// whether the poll's answer is the expected one.
+/// A long poll's life after its first request: answered, asked again,
+/// until `stop` (checked after each answer).
+async fn repoll(
+    mut conn: Conn,
+    request: &[u8],
+    mut started: Instant,
+    stop: &watch::Receiver<bool>,
+    outcome: &mut Outcome,
+) {
+    loop {
+        match conn.recv().await {
+            Ok(r) => outcome.answers.push(Answer {
+                elapsed: started.elapsed(),
+                status: r.status,
+                code: r.json_code(),
+            }),
+            Err(e) => {
+                outcome.error = Some(format!(
+                    "recv after {:.1} s (answer #{}): {e}",
+                    started.elapsed().as_secs_f64(),
+                    outcome.answers.len() + 1
+                ));
+                return;
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        started = Instant::now();
+        if let Err(e) = conn.send(request).await {
+            outcome.error = Some(format!("send: {e}"));
+            return;
+        }
+    }
+}
+
+/// The head of an event stream and its first event (heartbeats before it
+/// are skipped), as an answer (`elapsed` left for the caller).
+async fn first_event(conn: &mut Conn) -> io::Result<Answer> {
+    let head = conn.recv_head().await?;
+    if head.status != 200 {
+        let body = conn.recv_body(&head).await.unwrap_or_default();
+        return Err(io::Error::other(format!(
+            "answered {} {}",
+            head.status,
+            String::from_utf8_lossy(&body)
+        )));
+    }
+    loop {
+        if let Sse::Event(data) = conn.next_event().await? {
+            return Ok(Answer {
+                elapsed: Duration::ZERO,
+                status: head.status,
+                code: http::json_code(&data),
+            });
+        }
+    }
+}
+
+/// An open event stream's life after its first event: read (heartbeats
+/// counted, any event recorded as an answer) until `stop`, then closed.
+async fn read_stream(mut conn: Conn, mut stop: watch::Receiver<bool>, outcome: &mut Outcome) {
+    let opened = Instant::now();
+    loop {
+        tokio::select! {
+            next = conn.next_event() => match next {
+                Ok(Sse::Heartbeat) => outcome.heartbeats += 1,
+                Ok(Sse::Event(data)) => outcome.answers.push(Answer {
+                    elapsed: opened.elapsed(),
+                    status: 200,
+                    code: http::json_code(&data),
+                }),
+                Err(e) => {
+                    outcome.error = Some(format!(
+                        "stream broke after {:.1} s: {e}",
+                        opened.elapsed().as_secs_f64()
+                    ));
+                    return;
+                }
+            },
+            _ = stop.wait_for(|&stop| stop) => return,
+        }
+    }
+}
+
+/// One wake-up probe: the poll (or stream) to hold, and the request that
+/// wakes it.
 #[derive(Debug)]
 pub struct Probe {
     pub poll: Vec<u8>,
     pub wake: Vec<u8>,
 }
 
+/// `count` probes from number `offset` on. qrlogin's take one session each
+/// from `sessions`: for long polls scanned ones with their confirm tokens
+/// (the confirm wakes the poll), for event streams pending ones (the scan
+/// wakes the stream).
 pub fn probes(
     kind: Kind,
     count: usize,
     offset: usize,
-    scanned: &[(Qr, String)],
+    sessions: &[(Qr, Option<String>)],
 ) -> io::Result<Vec<Probe>> {
     (offset..offset + count)
         .map(|i| {
+            let session = || {
+                sessions
+                    .get(i)
+                    .ok_or_else(|| io::Error::other("not enough sessions for probes"))
+            };
             Ok(match kind {
                 Kind::Qrlogin => {
-                    let (qr, confirm) = scanned
-                        .get(i)
-                        .ok_or_else(|| io::Error::other("not enough scanned sessions"))?;
+                    let (qr, confirm) = session()?;
+                    let confirm = confirm
+                        .as_deref()
+                        .ok_or_else(|| io::Error::other("probe session not scanned"))?;
                     Probe {
                         poll: http::get(
                             &format!("/api/qr/{}/status?since=scanned&wait=30", qr.id),
@@ -311,6 +469,13 @@ pub fn probes(
                             "application/json",
                             &format!(r#"{{"qr_id":"{}","confirm_token":"{confirm}"}}"#, qr.id),
                         ),
+                    }
+                }
+                Kind::QrloginSse => {
+                    let (qr, _) = session()?;
+                    Probe {
+                        poll: events_request(qr),
+                        wake: scan_request(qr),
                     }
                 }
                 Kind::Naive => Probe {
@@ -329,12 +494,17 @@ pub fn probes(
 fn woke_properly(kind: Kind, r: &Response) -> bool {
     match kind {
         Kind::Qrlogin | Kind::Naive => r.status == 200 && r.json_code() == Some(200),
+        // The `scanned` event.
+        Kind::QrloginSse => r.status == 200 && r.json_code() == Some(201),
         Kind::Nchan => r.status == 200,
     }
 }
 
 /// Wake-up latencies: for each probe, send the poll, wait `settle` so it is
 /// held, then time from sending the wake request until the poll answers.
+/// An event stream is opened on a connection of its own, its first event
+/// (the current state) read before the wait; the time is until the next
+/// event, and the stream is closed after it.
 /// Returns the latencies and the failed probes (wrong answer or no answer
 /// within 10 s; the connections are reopened after a failure).
 pub async fn wake_latencies(
@@ -348,12 +518,28 @@ pub async fn wake_latencies(
     let mut out = Vec::with_capacity(probes.len());
     let mut failures = Vec::new();
     for probe in probes {
+        if kind == Kind::QrloginSse {
+            browser = Conn::connect(addr, None).await?;
+        }
         let sample = async {
             browser.send(&probe.poll).await?;
+            if kind == Kind::QrloginSse {
+                let first = first_event(&mut browser).await?;
+                if first.code != Some(408) {
+                    return Err(io::Error::other(format!(
+                        "first event had code {:?}, not pending's 408",
+                        first.code
+                    )));
+                }
+            }
             tokio::time::sleep(settle).await;
             let t0 = Instant::now();
             phone.send(&probe.wake).await?;
-            let answer = browser.recv().await?;
+            let answer = if kind == Kind::QrloginSse {
+                next_event(&mut browser).await?
+            } else {
+                browser.recv().await?
+            };
             let latency = t0.elapsed();
             let woke = phone.recv().await?;
             if !woke_properly(kind, &answer) || woke.status >= 300 {
@@ -380,6 +566,16 @@ pub async fn wake_latencies(
         phone = Conn::connect(addr, None).await?;
     }
     Ok((out, failures))
+}
+
+/// The next event of an open stream (heartbeats skipped), as a response
+/// with the event's data as its body.
+async fn next_event(conn: &mut Conn) -> io::Result<Response> {
+    loop {
+        if let Sse::Event(body) = conn.next_event().await? {
+            return Ok(Response { status: 200, body });
+        }
+    }
 }
 
 /// Percentiles of a sample, by nearest rank.
