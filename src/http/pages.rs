@@ -85,7 +85,7 @@ pub fn routes(static_dir: Option<&Path>) -> Router<AppState> {
         .route(paths::LOGIN_PAGE, login)
 }
 
-/// The login page. `?rd=` says where to go once logged in (nginx
+/// The login page. `?rd=` (or `?next=`) says where to go once logged in (nginx
 /// forward-auth sends browsers here with it): refused with a 400 page
 /// unless [`redirect_target`] accepts it, and a browser already logged in
 /// goes straight there. The page script passes it on as `next`.
@@ -96,8 +96,10 @@ async fn login_page(
     jar: &CookieJar,
     request: &HeaderMap,
 ) -> Response {
+    // `next` is the same as `rd`, for links written by hand or by a site
+    // (`/?next=/somewhere`), with the same checks.
     let rd: Vec<_> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == "rd")
+        .filter(|(k, _)| k == "rd" || k == "next")
         .map(|(_, v)| v)
         .take(2)
         .collect();
