@@ -296,9 +296,14 @@ export const STRINGS = {
 };
 
 const STORAGE_KEY = 'qrlogin.lang';
+// The switch's choice, also sent to the server so it paints the pages in
+// that language before this script runs (src/http/language.rs).
+const COOKIE = 'qrl_lang';
 const listeners = [];
 
 function readSaved() {
+  const m = document.cookie.match(/(?:^|;\s*)qrl_lang=(zh|en)(?:;|$)/);
+  if (m) return m[1];
   // localStorage throws in some privacy modes; the switch still works for the session.
   try {
     return localStorage.getItem(STORAGE_KEY);
@@ -307,10 +312,26 @@ function readSaved() {
   }
 }
 
+function save(next) {
+  document.cookie = COOKIE + '=' + next + '; path=/; max-age=31536000; SameSite=Lax';
+  try {
+    localStorage.setItem(STORAGE_KEY, next);
+  } catch (_) {
+    /* see readSaved */
+  }
+}
+
 function detect() {
   const saved = readSaved();
-  if (saved === 'zh' || saved === 'en') return saved;
-  return /^zh/i.test(navigator.language || '') ? 'zh' : 'en';
+  if (saved === 'zh' || saved === 'en') {
+    // A choice saved before the cookie existed: tell the server too.
+    save(saved);
+    return saved;
+  }
+  // No choice made: the server chose from Accept-Language and said so in
+  // <html lang>; a page it did not paint falls back on the browser's language.
+  const painted = document.documentElement.lang || navigator.language || '';
+  return /^zh/i.test(painted) ? 'zh' : 'en';
 }
 
 /** The page's language, 'zh' or 'en'. */
@@ -391,11 +412,7 @@ export function setPlain(el, text) {
 export function setLang(next) {
   if (next !== 'zh' && next !== 'en') return;
   lang = next;
-  try {
-    localStorage.setItem(STORAGE_KEY, next);
-  } catch (_) {
-    /* see readSaved */
-  }
+  save(next);
   apply();
   listeners.forEach(function (fn) { fn(lang); });
 }

@@ -347,6 +347,48 @@ impl Chromium {
     }
 }
 
+/// Additions for the phone page and first-paint tests.
+impl Chromium {
+    /// Makes `tab` fail every request whose URL matches one of `patterns`
+    /// (`*` wildcards), from the next request on: e.g. the scripts, to see
+    /// a page as the server sent it.
+    pub async fn block_urls(&mut self, tab: &Tab, patterns: &[&str]) {
+        self.call(Some(tab), "Network.enable", json!({})).await;
+        self.call(
+            Some(tab),
+            "Network.setBlockedURLs",
+            json!({ "urls": patterns }),
+        )
+        .await;
+    }
+
+    /// Clicks the element `selector` as a finger or mouse would: scrolled
+    /// into view, then a real press and release at its centre (so a
+    /// disabled or covered button does not get the click).
+    pub async fn click(&mut self, tab: &Tab, selector: &str) {
+        let at = self
+            .wait_for(
+                tab,
+                &format!(
+                    "(() => {{ const e = document.querySelector({selector:?}); \
+                     if (!e || !e.getClientRects().length) return null; \
+                     e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+                     return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()"
+                ),
+                &format!("{selector} on screen"),
+            )
+            .await;
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                Some(tab),
+                "Input.dispatchMouseEvent",
+                json!({ "type": kind, "x": at["x"], "y": at["y"], "button": "left", "clickCount": 1 }),
+            )
+            .await;
+        }
+    }
+}
+
 fn base64_decode(data: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD
