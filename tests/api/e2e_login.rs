@@ -529,3 +529,61 @@ async fn next_in_the_pages_address_is_where_the_login_lands() {
         )
         .await;
 }
+
+/// Audit finding 15: opened on a phone, which cannot scan its own screen,
+/// the page opens the code in the app (the configured deep link); on a
+/// computer it does not, but both link to another way of logging in, and
+/// a waiting code can be refreshed by hand.
+#[tokio::test]
+async fn on_a_phone_the_page_opens_the_app_and_both_offer_another_login() {
+    let t = spawn_app_with(|c| {
+        c.pages.other_login_url = Some("https://sso.example/login".parse().unwrap());
+        c.pages.app_link = Some("qrlogin://scan?url={url}".to_owned());
+    })
+    .await;
+    let mut browser = Chromium::start();
+    let phone = browser.open("about:blank").await;
+    browser.emulate_phone(&phone).await;
+    browser.navigate(&phone, &t.url("/")).await;
+    let qr = waiting_code(&mut browser, &phone).await;
+    assert!(is_shown(&mut browser, &phone, "open-app").await);
+    let encoded = qr.qr_content.replace(':', "%3A").replace('/', "%2F");
+    let links = browser
+        .eval(
+            &phone,
+            "[document.getElementById('open-app').href, document.getElementById('other-login-link').href]",
+        )
+        .await;
+    assert_eq!(
+        links,
+        json!([
+            format!("qrlogin://scan?url={encoded}"),
+            "https://sso.example/login"
+        ])
+    );
+    assert_eq!(
+        text(&mut browser, &phone, "status-sub").await,
+        "On this phone? Open the code in the app instead of scanning it."
+    );
+    assert!(is_shown(&mut browser, &phone, "other-login").await);
+    audit(&mut browser, &phone, "on-phone").await;
+
+    let desktop = open_page(&mut browser, &t, "/").await;
+    let first = waiting_code(&mut browser, &desktop).await;
+    assert!(!is_shown(&mut browser, &desktop, "open-app").await);
+    assert!(is_shown(&mut browser, &desktop, "other-login").await);
+    assert_eq!(
+        text(&mut browser, &desktop, "other-login-link").await,
+        "Log in another way"
+    );
+    click(&mut browser, &desktop, "#refresh-code").await;
+    browser
+        .wait_for(
+            &desktop,
+            &format!("{STATE} === 'pending' && !document.getElementById('qr-link').textContent.endsWith({:?})", first.id),
+            "a new code",
+        )
+        .await;
+    // The code it replaced cannot be scanned any more.
+    expect_error(t.scan(ALICE, &first).await, 409, "already_finished").await;
+}
