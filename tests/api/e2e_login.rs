@@ -587,3 +587,49 @@ async fn on_a_phone_the_page_opens_the_app_and_both_offer_another_login() {
     // The code it replaced cannot be scanned any more.
     expect_error(t.scan(ALICE, &first).await, 409, "already_finished").await;
 }
+
+/// Audit finding 3: the README's "With curl as the phone" walk, run as
+/// written by bash against a login page open in Chromium — only the
+/// address (the test server's) and the pasted link differ — moves that
+/// page to "Continue as Alice?".
+#[tokio::test]
+async fn the_readmes_curl_walk_works_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("<!-- try-it-with-curl")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's curl walk, after its try-it-with-curl marker");
+    let placeholder = "LINK='http://127.0.0.1:8080/l/…'";
+    assert!(block.contains(placeholder), "{block}");
+
+    let t = spawn_app().await;
+    let mut browser = Chromium::start();
+    let tab = open_page(&mut browser, &t, "/").await;
+    let qr = waiting_code(&mut browser, &tab).await;
+    // What the walk says to copy: the link under "Can't scan the code?".
+    click(&mut browser, &tab, "#cant-scan summary").await;
+    assert!(is_shown(&mut browser, &tab, "qr-link").await);
+    let script = block
+        .replace(placeholder, &format!("LINK='{}'", qr.qr_content))
+        .replace("http://127.0.0.1:8080", &t.base);
+    let run = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .output()
+        .await
+        .expect("bash");
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{script}\n{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.contains("\"user_agent\""), "{out}");
+    assert!(
+        out.trim_end().ends_with(r#"{"state":"confirmed"}"#),
+        "{out}"
+    );
+    wait_text(&mut browser, &tab, "continue-btn", "Continue as Alice").await;
+}
