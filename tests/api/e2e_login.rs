@@ -633,3 +633,28 @@ async fn the_readmes_curl_walk_works_as_written() {
     );
     wait_text(&mut browser, &tab, "continue-btn", "Continue as Alice").await;
 }
+
+/// The README's pictures are files, each one `scripts/update-screenshots`
+/// copies from what this suite saved.
+#[test]
+fn the_readmes_screenshots_come_from_the_suite() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let script = std::fs::read_to_string(format!("{root}/scripts/update-screenshots")).unwrap();
+    let shown: Vec<&str> = readme
+        .split("](docs/screenshots/")
+        .skip(1)
+        .map(|rest| rest.split(".png)").next().unwrap())
+        .collect();
+    assert!(shown.len() >= 4, "{shown:?}");
+    for name in shown {
+        assert!(
+            std::path::Path::new(&format!("{root}/docs/screenshots/{name}.png")).is_file(),
+            "{name}"
+        );
+        assert!(
+            script.lines().any(|l| l.trim() == name),
+            "{name} is not one scripts/update-screenshots copies"
+        );
+    }
+}
