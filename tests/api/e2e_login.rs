@@ -105,6 +105,19 @@ async fn audit(browser: &mut Chromium, tab: &Tab, name: &str) {
     browser.emulate_dark(tab, false).await;
 }
 
+/// axe-core's landmark and heading rules (moderate, so [`Chromium::axe`]
+/// leaves them out) on `tab`, after an [`audit`] injected axe: the ids of
+/// the rules broken.
+async fn landmark_violations(browser: &mut Chromium, tab: &Tab) -> Value {
+    browser
+        .eval(
+            tab,
+            "axe.run(document, {runOnly: ['region', 'landmark-one-main', 'page-has-heading-one']}) \
+               .then(r => r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))",
+        )
+        .await
+}
+
 /// A desktop tab at `path` of `t`, recording its console.
 async fn open_page(browser: &mut Chromium, t: &TestApp, path: &str) -> Tab {
     let tab = browser.open("about:blank").await;
@@ -133,6 +146,16 @@ async fn the_qr_code_on_the_page_is_the_phone_link() {
         .await;
     assert_eq!(href, json!(link));
     audit(&mut browser, &tab, "waiting").await;
+    // Everything on the page is inside a landmark: the top bar too.
+    assert_eq!(landmark_violations(&mut browser, &tab).await, json!([]));
+    // And on the phone page, the demo banner.
+    let phone = browser.open(&link).await;
+    browser.emulate_phone(&phone).await;
+    browser
+        .wait_for(&phone, &shown("demo-banner"), "the demo banner")
+        .await;
+    browser.axe(&phone).await;
+    assert_eq!(landmark_violations(&mut browser, &phone).await, json!([]));
 }
 
 /// The countdown ticks every second on screen, but screen readers are not
