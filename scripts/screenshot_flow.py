@@ -177,7 +177,7 @@ def site_flow(browser):
         phone.eval("document.getElementById('btn-confirm').click()")
         phone.wait_for("!document.getElementById('screen-done').hidden")
 
-        browser.wait_for("!document.getElementById('continue').hidden")
+        browser.wait_for("!document.getElementById('continue-btn').hidden")
         time.sleep(0.3)
         browser.shot("s3-site-continue.png")
         browser.eval("document.getElementById('continue-btn').click()")
@@ -257,7 +257,7 @@ def main():
         time.sleep(1.0)
         page.shot("2-scanned.png")
         api("/api/mobile/confirm", "demo-alice", {"qr_id": qr_id, "confirm_token": scan["confirm_token"]})
-        page.wait_for("!document.getElementById('continue').hidden")
+        page.wait_for("!document.getElementById('continue-btn').hidden")
         time.sleep(0.3)
         page.shot("3-continue-as.png")
         page.eval("document.getElementById('continue-btn').click()")

@@ -23,7 +23,11 @@ pub mod paths {
     pub const QR_PNG: &str = "/api/qr/{id}/qr.png";
     pub const LOGIN_EXCHANGE: &str = "/api/login/exchange";
     pub const LOGIN_COMPLETE: &str = "/api/login/complete";
+    /// A confirmed login's fresh ticket.
+    pub const QR_TICKET: &str = "/api/qr/{id}/ticket";
     pub const ME: &str = "/api/me";
+    /// Who is logged in, if anyone: 200 either way (the page asks on every load).
+    pub const SESSION: &str = "/api/session";
     pub const LOGOUT: &str = "/api/logout";
     pub const MOBILE_SCAN: &str = "/api/mobile/scan";
     pub const MOBILE_CONFIRM: &str = "/api/mobile/confirm";
@@ -182,6 +186,32 @@ pub struct PollBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub redirect: Option<String>,
+    /// Confirmed only: seconds the browser may still finish the login (the
+    /// ticket itself works for `login.ticket_ttl`; `POST /api/qr/{id}/ticket`
+    /// mints a fresh one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /api/qr/{id}/ticket` answer: a fresh one-time ticket for a
+/// confirmed login; the previous one no longer works.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TicketBody {
+    #[schema(value_type = String)]
+    pub ticket: WireSecret,
+    /// Where to navigate to log in with it (`/api/login/complete?ticket=…`).
+    pub redirect: String,
+    /// Seconds the ticket works.
+    pub expires_in: u64,
+}
+
+/// `GET /api/session` answer: the logged-in user, or `null` for nobody.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionBody {
+    pub user: Option<User>,
+    /// When the login ends (Unix seconds); `null` for nobody.
+    pub expires_at: Option<i64>,
 }
 
 /// `POST /api/login/exchange` body.

@@ -151,18 +151,33 @@ secret_hash_kind! {
     ConfirmTokenHash;
 }
 
-/// The one-time login ticket of a QR session: `<qr id>.<mac>` where mac is
-/// `HMAC-SHA256(key = poll token, "qrlogin-ticket" ‖ qr id)`.
+/// The first one-time login ticket of a QR session: `<qr id>.<mac>` where
+/// mac is `HMAC-SHA256(key = poll token, "qrlogin-ticket" ‖ qr id)`.
 ///
 /// The server computes it once at creation to store its hash, and again
 /// whenever a poller holding the poll token sees the session confirmed. So
 /// the plain ticket is never stored, every poller gets the same one, and the
 /// id prefix lets the exchange find the session the ticket belongs to.
 pub fn login_ticket(poll_token: &Secret, qr_id: &crate::session::QrId) -> Secret {
+    login_ticket_at(poll_token, qr_id, 0)
+}
+
+/// The ticket of `generation`: the first (0) as [`login_ticket`] says, a
+/// later one with the generation appended to the MAC's input, so each
+/// fresh ticket differs from every earlier one.
+pub fn login_ticket_at(
+    poll_token: &Secret,
+    qr_id: &crate::session::QrId,
+    generation: u32,
+) -> Secret {
     let mut mac = Hmac::<Sha256>::new_from_slice(poll_token.expose().as_bytes())
         .expect("HMAC accepts keys of any length");
     mac.update(b"qrlogin-ticket\0");
     mac.update(qr_id.as_str().as_bytes());
+    if generation > 0 {
+        mac.update(b"\0");
+        mac.update(&generation.to_be_bytes());
+    }
     let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     Secret(format!("{qr_id}.{tag}"))
 }
@@ -262,6 +277,13 @@ mod tests {
         assert_eq!(t, login_ticket(&p, &id));
         assert_ne!(t, login_ticket(&p, &QrId::generate()));
         assert_ne!(t, login_ticket(&Secret::generate(), &id));
+        assert_eq!(t, login_ticket_at(&p, &id, 0));
+        assert_ne!(t, login_ticket_at(&p, &id, 1));
+        assert_ne!(login_ticket_at(&p, &id, 1), login_ticket_at(&p, &id, 2));
+        assert_eq!(
+            ticket_qr_id(login_ticket_at(&p, &id, 7).expose()),
+            Some(id.clone())
+        );
         assert_eq!(ticket_qr_id(t.expose()), Some(id));
         assert_eq!(ticket_qr_id("nonsense"), None);
         assert_eq!(ticket_qr_id("aaaaaaaaaaaaaaaaaaaaaa.short"), None);

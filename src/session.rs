@@ -11,6 +11,11 @@
 //!   every live state (pending, scanned, confirmed) ──time──▶ expired
 //! ```
 //!
+//! A confirmed session lives the rest of the code's life (at least the
+//! ticket window), so the person at the computer may take their time to
+//! click "Continue"; each ticket, though, lives only the ticket window, and
+//! the browser mints a fresh one when it needs it ([`LoginSession::new_ticket`]).
+//!
 //! Expiry is derived from `expires_at` and the caller's `now`, so no timer has
 //! to flip it and every reader agrees on it. Each successful transition bumps
 //! `version`, which stores use for compare-and-set.
@@ -205,6 +210,8 @@ pub enum TransitionError {
     AlreadyFinished,
     #[error("this QR code has not been scanned yet")]
     NotScanned,
+    #[error("this login has not been confirmed on the phone")]
+    NotConfirmed,
     #[error("the confirm token is wrong or belongs to another account")]
     WrongConfirmToken,
     #[error("the ticket is invalid, expired, already used, or belongs to another browser")]
@@ -216,8 +223,17 @@ pub enum TransitionError {
 pub struct LoginSession {
     pub id: QrId,
     pub poll_hash: PollTokenHash,
-    /// Hash of the one-time ticket, fixed at creation (see [`crate::secret::login_ticket`]).
+    /// Hash of the one-time ticket of generation `ticket_generation` (see
+    /// [`crate::secret::login_ticket`]): generation 0 is fixed at creation,
+    /// each [`LoginSession::new_ticket`] replaces it.
     pub ticket_hash: TicketHash,
+    /// How many tickets were minted after the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ticket_generation: u32,
+    /// When the current ticket stops working (confirmed sessions); `None`
+    /// in sessions stored by a version where `expires_at` was the ticket's window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_expires_at: Option<Timestamp>,
     /// Hash of the creating browser's binding cookie: a ticket redeemed by
     /// page navigation only works in that browser.
     pub browser_hash: BrowserHash,
@@ -246,6 +262,10 @@ pub struct LoginSession {
     pub changed_at: Option<Timestamp>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What a redeemed ticket yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redeemed {
@@ -269,6 +289,8 @@ impl LoginSession {
             id,
             poll_hash,
             ticket_hash,
+            ticket_generation: 0,
+            ticket_expires_at: None,
             browser_hash,
             request,
             created_at: now,
@@ -411,9 +433,11 @@ impl LoginSession {
     }
 
     /// The phone user tapped Confirm, having authenticated at
-    /// `authenticated_at` (now, on the phone). The session's life becomes
-    /// the ticket window, `ticket_ttl` from now; a device's keeps at least
-    /// the rest of its own life, since a device polls at its own pace.
+    /// `authenticated_at` (now, on the phone). The ticket works for
+    /// `ticket_ttl` from now; the confirmed login lives the rest of the
+    /// code's life, and at least as long as the ticket, so a browser can
+    /// mint fresh tickets while its person reads the screen (and a device,
+    /// which polls at its own pace, keeps its own life).
     pub fn confirm(
         &self,
         now: Timestamp,
@@ -430,10 +454,9 @@ impl LoginSession {
                 confirmed_at: authenticated_at.min(now),
             },
         );
-        next.expires_at = now.plus(ticket_ttl);
-        if self.device.is_some() {
-            next.expires_at = next.expires_at.max(self.expires_at);
-        }
+        let ticket_deadline = now.plus(ticket_ttl);
+        next.expires_at = self.expires_at.max(ticket_deadline);
+        next.ticket_expires_at = Some(ticket_deadline);
         Ok(next)
     }
 
@@ -499,7 +522,9 @@ impl LoginSession {
             return refuse(P::Wrong);
         }
         match &self.phase {
-            Phase::Confirmed { user, confirmed_at } if !self.is_expired(now) => {
+            Phase::Confirmed { user, confirmed_at }
+                if !self.is_expired(now) && now < self.ticket_deadline() =>
+            {
                 let next = self.next(
                     now,
                     Phase::Redeemed {
@@ -514,6 +539,41 @@ impl LoginSession {
             }
             Phase::Confirmed { .. } => refuse(P::WindowPassed),
             _ => refuse(P::NotConfirmed),
+        }
+    }
+
+    /// When the current ticket stops working.
+    pub fn ticket_deadline(&self) -> Timestamp {
+        self.ticket_expires_at.unwrap_or(self.expires_at)
+    }
+
+    /// The browser holding the poll token asks for a fresh ticket for its
+    /// confirmed login (the one it had may have run out while its person
+    /// read the screen): the old ticket stops working, the new one, whose
+    /// hash is `ticket_hash`, works for `ticket_ttl` (within the session's life).
+    pub fn new_ticket(
+        &self,
+        now: Timestamp,
+        poll_token: &Secret,
+        ticket_hash: TicketHash,
+        ticket_ttl: Duration,
+    ) -> Result<Self, TransitionError> {
+        self.authorize_poll(poll_token)?;
+        // A device redeems with its device code, never with a ticket.
+        if self.device.is_some() {
+            return Err(TransitionError::WrongPollToken);
+        }
+        self.ensure_live(now)?;
+        match self.phase {
+            Phase::Confirmed { .. } => {
+                let mut next = self.next(now, self.phase.clone());
+                next.ticket_generation = self.ticket_generation + 1;
+                next.ticket_hash = ticket_hash;
+                next.ticket_expires_at = Some(now.plus(ticket_ttl).min(self.expires_at));
+                Ok(next)
+            }
+            Phase::Pending | Phase::Scanned { .. } => Err(TransitionError::NotConfirmed),
+            Phase::Cancelled | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
         }
     }
 
@@ -638,7 +698,9 @@ mod tests {
         assert_eq!(s.user().unwrap().id, "alice");
         let s2 = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
         assert_eq!(s2.state(t(2)), PublicState::Confirmed);
-        assert_eq!(s2.expires_at, t(62));
+        // The login lives the rest of the code's life; the ticket, a minute.
+        assert_eq!(s2.expires_at, t(300));
+        assert_eq!(s2.ticket_deadline(), t(62));
         assert!(s2.version > s.version);
         let (s3, r) = s2.redeem(t(3), &ticket, as_poller()).unwrap();
         assert_eq!(r.user.id, "alice");
@@ -841,10 +903,89 @@ mod tests {
 
         let (s, c, ticket) = with_ticket();
         let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
-        assert_eq!(s.state(t(62)), PublicState::Expired);
+        // The ticket's window passed; the login is still there to finish.
+        assert_eq!(s.state(t(62)), PublicState::Confirmed);
         assert_eq!(
             s.redeem(t(62), &ticket, as_poller()).unwrap_err(),
             bad_ticket(TicketProblem::WindowPassed)
+        );
+        assert_eq!(s.state(late), PublicState::Expired);
+        let fresh_ticket = TicketHash::of(&Secret::generate());
+        assert_eq!(
+            s.new_ticket(late, &poll(), fresh_ticket, TICKET),
+            Err(TransitionError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_code_confirmed_late_still_gets_the_whole_ticket_window() {
+        let (s, c) = scanned("alice");
+        let s = s.confirm(t(290), "alice", &c, TICKET, t(290)).unwrap();
+        assert_eq!((s.expires_at, s.ticket_deadline()), (t(350), t(350)));
+        assert_eq!(s.state(t(349)), PublicState::Confirmed);
+    }
+
+    #[test]
+    fn a_fresh_ticket_replaces_the_old_one_and_is_single_use() {
+        let (s, c, first) = with_ticket();
+        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let second = crate::secret::login_ticket_at(&poll(), &s.id, 1);
+        let renewed = s
+            .new_ticket(t(100), &poll(), TicketHash::of(&second), TICKET)
+            .unwrap();
+        assert!(renewed.version > s.version);
+        assert_eq!(renewed.ticket_generation, 1);
+        assert_eq!(renewed.ticket_deadline(), t(160));
+        assert_eq!(renewed.state(t(100)), PublicState::Confirmed);
+        // The first ticket died with the renewal.
+        assert_eq!(
+            renewed.redeem(t(101), &first, as_poller()).unwrap_err(),
+            bad_ticket(TicketProblem::Wrong)
+        );
+        // The new one works once, and only in the browser that asked.
+        let stranger = Secret::generate();
+        assert_eq!(
+            renewed
+                .redeem(t(101), &second, Proof::BrowserCookie(Some(&stranger)))
+                .unwrap_err(),
+            bad_ticket(TicketProblem::OtherBrowser)
+        );
+        let (done, r) = renewed
+            .redeem(t(101), &second, Proof::BrowserCookie(Some(&browser())))
+            .unwrap();
+        assert_eq!(r.user.id, "alice");
+        assert_eq!(
+            done.redeem(t(102), &second, as_poller()).unwrap_err(),
+            bad_ticket(TicketProblem::NotConfirmed)
+        );
+        // No ticket outlives the login itself.
+        let last = renewed
+            .new_ticket(t(280), &poll(), TicketHash::of(&first), TICKET)
+            .unwrap();
+        assert_eq!(last.ticket_deadline(), t(300));
+    }
+
+    #[test]
+    fn only_the_poll_token_mints_tickets_and_only_for_a_confirmed_login() {
+        let hash = || TicketHash::of(&Secret::generate());
+        let (scanned_s, c) = scanned("alice");
+        assert_eq!(
+            scanned_s.new_ticket(t(2), &poll(), hash(), TICKET),
+            Err(TransitionError::NotConfirmed)
+        );
+        assert_eq!(
+            fresh().new_ticket(t(2), &poll(), hash(), TICKET),
+            Err(TransitionError::NotConfirmed)
+        );
+        let confirmed = scanned_s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        assert_eq!(
+            confirmed.new_ticket(t(3), &Secret::generate(), hash(), TICKET),
+            Err(TransitionError::WrongPollToken)
+        );
+        let cancelled = fresh().cancel_by_browser(t(1), &poll()).unwrap();
+        assert_eq!(
+            cancelled.new_ticket(t(2), &poll(), hash(), TICKET),
+            Err(TransitionError::AlreadyFinished)
         );
     }
 

@@ -44,15 +44,26 @@ export async function fetchJson(path, options) {
 }
 
 /**
- * What to tell the user about a failed fetchJson() answer, as an i18n key and
- * vars. The text comes from the API's `error` code, never from its English
- * `message`; a code this page does not know yet gets a generic text naming it.
+ * What to tell the user about an API error body `{error, message}`, as an
+ * i18n key and vars for I18n.set(): the text comes from the `error` code
+ * (`api.<code>`), never from the English `message`; a code this page does
+ * not know yet gets a generic text naming it (`fallback`, e.g. "HTTP 502",
+ * when the body has no code at all).
+ */
+export function errorMessage(body, fallback) {
+  const code = body && typeof body.error === 'string' ? body.error : '';
+  if (code && I18n.has('api.' + code)) return { key: 'api.' + code };
+  return { key: 'error.unknown', vars: { code: code || fallback || '?' } };
+}
+
+/**
+ * errorMessage() for a whole fetchJson() answer: no answer at all is a
+ * network failure; a 429 without a readable body is still a rate limit.
  */
 export function errorText(r) {
   if (r.status === 0) return { key: 'error.network' };
-  const code = r.body && typeof r.body.error === 'string' ? r.body.error : '';
-  if (code && I18n.has('api.' + code)) return { key: 'api.' + code };
-  return { key: 'error.unknown', vars: { code: code || 'HTTP ' + r.status } };
+  if (r.status === 429 && !(r.body && r.body.error)) return { key: 'api.rate_limited' };
+  return errorMessage(r.body, 'HTTP ' + r.status);
 }
 
 /** Shows `url` in `img`, or the name's initial in `initialEl` when there is none. */

@@ -50,6 +50,13 @@ export const STRINGS = {
     'login.reconnecting': 'Connection lost — reconnecting…',
     'login.expires_in': 'Code expires in {time}',
     'login.expires_soon': 'Code expires in {time} — scan soon',
+    'login.continue_within': 'You can continue for {time}',
+    'login.continue_failed': 'Couldn’t finish the login',
+    'login.cant_scan': 'Can’t scan the code?',
+    'login.cant_scan_help': 'Open this link on your phone, or paste it into the qrlogin app:',
+    'login.open_app': 'Open in the qrlogin app',
+    'login.on_phone': 'On this phone? Open the code in the app instead of scanning it.',
+    'login.other_method': 'Log in another way',
     'login.footer': 'Scanning logs you in on this computer only. Your password is never typed here.',
 
     'me.welcome': 'You’re logged in',
@@ -138,6 +145,7 @@ export const STRINGS = {
     'api.already_claimed': 'Already scanned by another account',
     'api.already_finished': 'This login request is already finished',
     'api.not_scanned': 'This code has not been scanned yet',
+    'api.not_confirmed': 'This login has not been confirmed on the phone yet',
     'api.rate_limited': 'Too many attempts. Wait a moment and try again.',
     'api.store_unavailable': 'The server is briefly unavailable. Try again shortly.',
     'api.over_capacity': 'The server is busy. Try again shortly.',
@@ -182,6 +190,13 @@ export const STRINGS = {
     'login.reconnecting': '连接中断，正在重新连接…',
     'login.expires_in': '二维码 {time} 后过期',
     'login.expires_soon': '二维码 {time} 后过期，请尽快扫描',
+    'login.continue_within': '请在 {time} 内继续',
+    'login.continue_failed': '登录未能完成',
+    'login.cant_scan': '无法扫码？',
+    'login.cant_scan_help': '在手机上打开此链接，或将其粘贴到 qrlogin App 中：',
+    'login.open_app': '在 qrlogin App 中打开',
+    'login.on_phone': '正在用这台手机浏览？无需扫码，直接在 App 中打开即可。',
+    'login.other_method': '使用其他方式登录',
     'login.footer': '扫码仅登录当前这台电脑，无需在此输入密码。',
 
     'me.welcome': '你已登录',
@@ -269,6 +284,7 @@ export const STRINGS = {
     'api.already_claimed': '该二维码已被其他账号扫描',
     'api.already_finished': '该登录请求已结束',
     'api.not_scanned': '该二维码尚未被扫描',
+    'api.not_confirmed': '该登录尚未在手机上确认',
     'api.rate_limited': '操作过于频繁，请稍后再试。',
     'api.store_unavailable': '服务器暂时不可用，请稍后再试。',
     'api.over_capacity': '服务器繁忙，请稍后再试。',
@@ -280,9 +296,14 @@ export const STRINGS = {
 };
 
 const STORAGE_KEY = 'qrlogin.lang';
+// The switch's choice, also sent to the server so it paints the pages in
+// that language before this script runs (src/http/language.rs).
+const COOKIE = 'qrl_lang';
 const listeners = [];
 
 function readSaved() {
+  const m = document.cookie.match(/(?:^|;\s*)qrl_lang=(zh|en)(?:;|$)/);
+  if (m) return m[1];
   // localStorage throws in some privacy modes; the switch still works for the session.
   try {
     return localStorage.getItem(STORAGE_KEY);
@@ -291,10 +312,26 @@ function readSaved() {
   }
 }
 
+function save(next) {
+  document.cookie = COOKIE + '=' + next + '; path=/; max-age=31536000; SameSite=Lax';
+  try {
+    localStorage.setItem(STORAGE_KEY, next);
+  } catch (_) {
+    /* see readSaved */
+  }
+}
+
 function detect() {
   const saved = readSaved();
-  if (saved === 'zh' || saved === 'en') return saved;
-  return /^zh/i.test(navigator.language || '') ? 'zh' : 'en';
+  if (saved === 'zh' || saved === 'en') {
+    // A choice saved before the cookie existed: tell the server too.
+    save(saved);
+    return saved;
+  }
+  // No choice made: the server chose from Accept-Language and said so in
+  // <html lang>; a page it did not paint falls back on the browser's language.
+  const painted = document.documentElement.lang || navigator.language || '';
+  return /^zh/i.test(painted) ? 'zh' : 'en';
 }
 
 /** The page's language, 'zh' or 'en'. */
@@ -375,11 +412,7 @@ export function setPlain(el, text) {
 export function setLang(next) {
   if (next !== 'zh' && next !== 'en') return;
   lang = next;
-  try {
-    localStorage.setItem(STORAGE_KEY, next);
-  } catch (_) {
-    /* see readSaved */
-  }
+  save(next);
   apply();
   listeners.forEach(function (fn) { fn(lang); });
 }

@@ -19,7 +19,15 @@ const el = {
   statusTitle: $('status-title'),
   statusSub: $('status-sub'),
   countdown: $('countdown'),
+  countdownLive: $('countdown-live'),
   reconnecting: $('reconnecting'),
+  notice: $('login-notice'),
+  extras: $('qr-extras'),
+  refresh: $('refresh-code'),
+  qrLink: $('qr-link'),
+  openApp: $('open-app'),
+  otherLogin: $('other-login'),
+  otherLoginLink: $('other-login-link'),
   meAvatar: $('me-avatar'),
   meInitial: $('me-initial'),
   continueBox: $('continue'),
@@ -40,7 +48,18 @@ const MAX_BACKOFF_MS = 10000;
 const AUTHORIZE = location.pathname === '/oauth/authorize' ? location.search.slice(1) : null;
 // Where to go once logged in (`?rd=`, from nginx forward-auth): the server
 // checked it before serving this page and checks it again as `next`.
-const RETURN_TO = AUTHORIZE ? null : new URLSearchParams(location.search).get('rd');
+// `?next=` is the same, for links written by hand (`/?next=/reports`).
+const RETURN_TO = AUTHORIZE ? null : (function () {
+  const params = new URLSearchParams(location.search);
+  return params.get('rd') || params.get('next');
+})();
+// What the server's `[pages]` config adds, as meta tags: a link to another
+// way of logging in, and the app's deep link (a template with {url}).
+const OTHER_LOGIN_URL = metaContent('qrl-other-login-url');
+const APP_LINK = metaContent('qrl-app-link');
+// A page opened on a phone cannot be scanned by that phone: offer the app.
+const ON_PHONE = /Mobi|Android|iPhone|iPad/i.test(navigator.userAgent) ||
+  (matchMedia('(pointer: coarse)').matches && !matchMedia('(hover: hover)').matches);
 // The site's name, once the server told us ("Log in to Example Shop").
 let clientName = null;
 // An unattended tab would otherwise mint codes forever; after this many
@@ -51,9 +70,19 @@ const MAX_AUTO_RENEWALS = 5;
 // so a superseded poll loop stops on its own.
 let current = null;
 let countdownTimer = 0;
+// What the countdown counts down to: the code's expiry ('code'), or the end
+// of a confirmed login's wait for "Continue" ('continue').
+let countdown = null;
+// The last thing the polite live region said about the countdown.
+let announced = '';
 let autoRenewals = 0;
 let createFailures = 0; // consecutive failed POST /api/qr, for backoff
 let me = null;
+
+function metaContent(name) {
+  const meta = document.querySelector('meta[name="' + name + '"]');
+  return meta ? meta.content : '';
+}
 
 // ---------- QR view rendering ----------
 
@@ -72,6 +101,11 @@ function setState(state) {
   el.newCode.hidden = !needsButton;
   I18n.set(el.newCode, state === 'error' ? 'login.retry' : 'login.new_code');
   el.countdown.hidden = state !== 'pending';
+  el.extras.hidden = state !== 'pending';
+  el.openApp.hidden = !(state === 'pending' && ON_PHONE && APP_LINK);
+  // Scanned: the way out ("Not you?"); "Continue" only once confirmed.
+  el.continueBox.hidden = state !== 'scanned';
+  el.continueBtn.hidden = true;
   if (state !== 'pending' && state !== 'scanned') stopCountdown();
 }
 
@@ -80,15 +114,39 @@ function showReconnecting(on) {
 }
 
 function renderCountdown() {
-  if (!current) return;
-  const left = (current.expiresAt - Date.now()) / 1000;
+  if (!current || !countdown) return;
+  const left = (countdown.until - Date.now()) / 1000;
+  if (countdown.kind === 'continue') {
+    I18n.set(el.countdown, 'login.continue_within', { time: formatMmSs(left) });
+    el.countdown.classList.toggle('soon', left < 30);
+    if (left <= 0) {
+      // The confirmed login is gone on the server too: start over.
+      el.continueBox.hidden = true;
+      current.live = false;
+      renderExpired();
+    }
+    return;
+  }
   const soon = left < 30;
-  I18n.set(el.countdown, soon ? 'login.expires_soon' : 'login.expires_in', { time: formatMmSs(left) });
+  const key = soon ? 'login.expires_soon' : 'login.expires_in';
+  I18n.set(el.countdown, key, { time: formatMmSs(left) });
   el.countdown.classList.toggle('soon', soon);
+  // The visible countdown changes every second; screen readers hear it
+  // only at each whole minute and once when it gets short.
+  const step = soon ? 'soon' : String(Math.ceil(left / 60));
+  if (announced === '') {
+    announced = step;
+  } else if (step !== announced) {
+    announced = step;
+    I18n.set(el.countdownLive, key, { time: formatMmSs(left) });
+  }
 }
 
-function startCountdown() {
+function startCountdown(kind, until) {
   stopCountdown();
+  countdown = { kind: kind, until: until };
+  announced = '';
+  I18n.setPlain(el.countdownLive, '');
   renderCountdown();
   countdownTimer = setInterval(renderCountdown, 1000);
 }
@@ -96,6 +154,7 @@ function startCountdown() {
 function stopCountdown() {
   clearInterval(countdownTimer);
   countdownTimer = 0;
+  countdown = null;
 }
 
 // ---------- QR lifecycle ----------
@@ -139,10 +198,13 @@ async function newCode() {
       setStatus('login.error', why.key, why.vars);
     }
     // Outages are usually brief (server restart), so keep trying in the
-    // background; a 4xx won't fix itself and waits for the button.
-    if (res.status === 0 || res.status >= 500 || res.status === 429) {
+    // background. A 4xx won't fix itself and waits for the button; a rate
+    // limit (429) too: it is no lost connection, and retrying spends it.
+    if (res.status === 0 || res.status >= 500) {
       createFailures += 1;
-      showReconnecting(true);
+      // "Connection lost" only when no server answered (a proxy's page has
+      // no error code); a server saying it is busy said so above.
+      showReconnecting(!(body && body.error));
       await sleep(Math.min(1000 * 2 ** (createFailures - 1), MAX_BACKOFF_MS));
       if (session === current) newCode();
     }
@@ -158,8 +220,14 @@ async function newCode() {
   session.expiresAt = Date.now() + (Number(body.expires_in) || 0) * 1000;
 
   el.img.src = body.qr_svg || '/api/qr/' + encodeURIComponent(body.id) + '/qr.svg';
+  // The code as text: for people who cannot scan, screen readers, and
+  // the README's curl walk; on a phone, the app opens it directly.
+  const link = body.qr_content || '';
+  el.qrLink.href = link;
+  I18n.setPlain(el.qrLink, link);
+  if (APP_LINK) el.openApp.href = APP_LINK.split('{url}').join(encodeURIComponent(link));
   renderPending();
-  startCountdown();
+  startCountdown('code', session.expiresAt);
   pollLoop(session);
 }
 
@@ -173,12 +241,14 @@ function showClient(name) {
 
 function renderPending() {
   setState('pending');
-  setStatus('login.pending', 'login.pending_sub');
+  setStatus('login.pending', ON_PHONE && APP_LINK ? 'login.on_phone' : 'login.pending_sub');
 }
 
 function renderScanned(user) {
   user = user || {};
   autoRenewals = 0; // someone is actively using the page
+  // A notice about an earlier attempt (a refused ticket) is stale now.
+  el.notice.hidden = true;
   setState('scanned');
   showAvatar(el.ovAvatarImg, el.ovInitial, user.avatar, user.name);
   el.ovAvatarImg.alt = user.name || '';
@@ -187,19 +257,53 @@ function renderScanned(user) {
 
 // Whoever can see the QR could scan it with their own account; so the
 // person at this computer says "yes, that's me" before the login happens.
+// They may take their time: the login waits on the server (`expires_in`),
+// and the click asks for a fresh ticket, since the poll's may have run out.
 function askToContinue(body) {
   const name = (body.user && body.user.name) || '';
   showAvatar(el.ovAvatarImg, el.ovInitial, body.user && body.user.avatar, name);
+  el.notice.hidden = true;
   setState('scanned');
   setStatus('login.confirmed_ask', 'login.confirmed_ask_sub', { name: name });
-  stopCountdown();
   I18n.set(el.continueBtn, 'login.continue_as', { name: name });
-  el.continueBox.hidden = false;
-  el.continueBtn.onclick = function () {
-    el.continueBox.hidden = true;
-    finishLogin(body);
-  };
+  el.continueBtn.hidden = false;
+  el.continueBtn.disabled = false;
+  const lasts = Number(body.expires_in) > 0 ? Number(body.expires_in) : 60;
+  startCountdown('continue', Date.now() + lasts * 1000);
+  el.countdown.hidden = false;
+  const session = current;
+  el.continueBtn.onclick = function () { continueLogin(session); };
   el.continueBtn.focus();
+}
+
+async function continueLogin(session) {
+  el.continueBtn.disabled = true;
+  el.notice.hidden = true;
+  const res = await fetchJson('/api/qr/' + encodeURIComponent(session.id) + '/ticket', {
+    method: 'POST',
+    token: session.pollToken,
+  });
+  if (session !== current) return;
+  if (res.ok && res.body && res.body.redirect) {
+    stopCountdown();
+    el.continueBox.hidden = true;
+    el.countdown.hidden = true;
+    finishLogin(res.body);
+    return;
+  }
+  const why = errorText(res);
+  if (res.status === 0 || res.status >= 500 || res.status === 429) {
+    // Worth another click: the login still waits.
+    I18n.set(el.notice, why.key, why.vars);
+    el.notice.hidden = false;
+    el.continueBtn.disabled = false;
+    return;
+  }
+  // The login is gone (its time ran out, or it was used): say why, offer a new code.
+  session.live = false;
+  setState('expired');
+  setStatus('login.continue_failed', why.key, why.vars);
+  el.newCode.focus();
 }
 
 function finishLogin(body) {
@@ -246,7 +350,7 @@ function renderExpired() {
 
 function whenVisible(fn) {
   if (document.visibilityState === 'visible') {
-    setTimeout(fn, 600); // brief pause so the "expired" state is noticeable
+    setTimeout(fn, 1500); // a pause so the dimmed, expired code is noticed
     return;
   }
   document.addEventListener('visibilitychange', function handler() {
@@ -329,6 +433,7 @@ function showQrView() {
   el.viewMe.hidden = true;
   el.viewQr.hidden = false;
   el.foot.hidden = false;
+  el.otherLogin.hidden = !OTHER_LOGIN_URL;
   newCode();
 }
 
@@ -356,6 +461,7 @@ function showMeView(data) {
   renderMe();
   el.viewQr.hidden = true;
   el.foot.hidden = true;
+  el.otherLogin.hidden = true;
   el.viewMe.hidden = false;
   el.meError.hidden = true;
   el.logout.disabled = false;
@@ -382,9 +488,8 @@ async function logout() {
 function showLoginError() {
   const params = new URLSearchParams(location.search);
   if (params.get('login_error') !== 'invalid_ticket') return;
-  const notice = $('login-notice');
-  I18n.set(notice, 'api.invalid_ticket');
-  notice.hidden = false;
+  I18n.set(el.notice, 'api.invalid_ticket');
+  el.notice.hidden = false;
   params.delete('login_error');
   const query = params.toString();
   history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
@@ -397,7 +502,8 @@ async function start() {
     showQrView();
     return;
   }
-  const res = await fetchJson('/api/me');
+  // `/api/session` answers 200 for nobody too: no 401 in the console.
+  const res = await fetchJson('/api/session');
   if (res.ok && res.body && res.body.user) {
     showMeView(res.body);
     return;
@@ -414,6 +520,11 @@ el.newCode.addEventListener('click', function () {
   autoRenewals = 0;
   newCode();
 });
+el.refresh.addEventListener('click', function () {
+  autoRenewals = 0;
+  newCode();
+});
+if (OTHER_LOGIN_URL) el.otherLoginLink.href = OTHER_LOGIN_URL;
 el.logout.addEventListener('click', logout);
 avatarFallback(el.ovAvatarImg, el.ovInitial);
 avatarFallback(el.meAvatar, el.meInitial);

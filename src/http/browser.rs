@@ -7,7 +7,7 @@ use super::rate_limit::{QrCreation, Spend};
 use super::state::AppState;
 use crate::api::{
     ClientBody, CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody,
-    NewQrRequest, PollBody, ScannedBy, StatusQuery, WireSecret, paths,
+    NewQrRequest, PollBody, ScannedBy, SessionBody, StatusQuery, TicketBody, WireSecret, paths,
 };
 use crate::config::Config;
 use crate::forward_auth::redirect::{query_value, redirect_target};
@@ -189,7 +189,35 @@ pub(super) fn poll_body(answer: PollAnswer, issuer: &str) -> PollBody {
             .map(|t| paths::complete_login(t.expose()))
             .or(declined),
         ticket,
+        expires_in: answer.expires_in.map(|d| d.as_secs()),
     }
+}
+
+/// A fresh one-time ticket for the confirmed login: the person at the
+/// computer may read the screen for longer than a ticket lives, so the page
+/// asks for one when they click "Continue". The previous ticket dies.
+#[utoipa::path(post, path = paths::QR_TICKET, tag = "browser",
+    params(("id" = String, Path, description = "QR session id")),
+    security(("poll_token" = [])),
+    responses(
+        (status = 200, body = TicketBody, description = "A fresh ticket"),
+        (status = 401, body = ErrorBody, description = "unauthorized"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 409, body = ErrorBody, description = "not_confirmed, already_finished"),
+        (status = 410, body = ErrorBody, description = "expired"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
+    ))]
+pub async fn new_ticket(
+    State(app): State<AppState>,
+    QrIdPath(id): QrIdPath,
+    PollToken(token): PollToken,
+) -> Result<Json<TicketBody>, ApiError> {
+    let (ticket, lasts) = app.login().new_ticket(&id, &token).await?;
+    Ok(Json(TicketBody {
+        redirect: paths::complete_login(ticket.expose()),
+        ticket: WireSecret::from(&ticket),
+        expires_in: lasts.as_secs(),
+    }))
 }
 
 /// The page gives up on its code: pending or scanned → cancelled.
@@ -350,6 +378,36 @@ pub async fn me(State(app): State<AppState>, jar: CookieJar) -> Result<Json<MeBo
         user,
         expires_at: expires_at.as_secs(),
     }))
+}
+
+/// Who is logged in in this browser, if anyone: like `/api/me`, but nobody
+/// is an answer (`{"user": null}`), not an error, so the login page can ask
+/// on every load without an error in the browser's console.
+#[utoipa::path(get, path = paths::SESSION, tag = "browser",
+    responses(
+        (status = 200, body = SessionBody, description = "The logged-in user, or `user: null`"),
+        (status = 503, body = ErrorBody, description = "store_unavailable"),
+    ))]
+pub async fn session(
+    State(app): State<AppState>,
+    jar: CookieJar,
+) -> Result<Json<SessionBody>, ApiError> {
+    let cookie = jar
+        .get(SESSION_COOKIE)
+        .map(|c| Secret::from_client(c.value()));
+    match app.login().current_login(cookie.as_ref()).await {
+        Ok(AccountSession {
+            user, expires_at, ..
+        }) => Ok(Json(SessionBody {
+            user: Some(user),
+            expires_at: Some(expires_at.as_secs()),
+        })),
+        Err(crate::login::LoginError::NotLoggedIn) => Ok(Json(SessionBody {
+            user: None,
+            expires_at: None,
+        })),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Ends this browser's login, server-side.

@@ -1,11 +1,13 @@
 //! What the `/device` pages say, in English and Chinese (the login and phone
-//! pages' two languages), picked from the browser's `Accept-Language`:
+//! pages' two languages), picked as for those pages (`language.rs`):
 //! these pages are server-rendered, so the choice is made here rather than
 //! by the pages' script. `{name}`-style holes are filled by [`fill`], which
 //! escapes what goes in.
 
+use super::language;
+use super::page_strings::PageLang;
 use super::pages::escape;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 
 /// One language's texts.
 #[derive(Debug)]
@@ -120,25 +122,13 @@ pub const ZH: Words = Words {
     cross_site: "此表单只能从本站提交。",
 };
 
-/// The browser's preferred one of the two (English unless it prefers Chinese).
+/// The request's language, as the login and phone pages choose it
+/// (their switch's cookie, else `Accept-Language`).
 pub fn for_request(headers: &HeaderMap) -> &'static Words {
-    let Some(accept) = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return &EN;
-    };
-    // Tags best first; the first in one of our two languages decides.
-    for tag in accept_language::parse(accept) {
-        let primary = tag.split('-').next().unwrap_or_default();
-        if primary.eq_ignore_ascii_case("zh") {
-            return &ZH;
-        }
-        if primary.eq_ignore_ascii_case("en") {
-            return &EN;
-        }
+    match language::for_request(headers) {
+        PageLang::Zh => &ZH,
+        PageLang::En => &EN,
     }
-    &EN
 }
 
 /// `template` with each `{key}` replaced by its value, escaped for HTML.
@@ -154,6 +144,7 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     fn asking(accept: &str) -> &'static str {
         let mut headers = HeaderMap::new();

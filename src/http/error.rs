@@ -97,6 +97,7 @@ impl ApiError {
             Self::Login(L::Refused(T::ClaimedByAnotherUser)) => (S::CONFLICT, "already_claimed"),
             Self::Login(L::Refused(T::AlreadyFinished)) => (S::CONFLICT, "already_finished"),
             Self::Login(L::Refused(T::NotScanned)) => (S::CONFLICT, "not_scanned"),
+            Self::Login(L::Refused(T::NotConfirmed)) => (S::CONFLICT, "not_confirmed"),
             Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Login(L::StoreUnavailable(_)) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
             Self::Login(L::OverCapacity) => (S::SERVICE_UNAVAILABLE, "over_capacity"),
@@ -198,6 +199,7 @@ mod tests {
             (T::ClaimedByAnotherUser, 409, "already_claimed"),
             (T::AlreadyFinished, 409, "already_finished"),
             (T::NotScanned, 409, "not_scanned"),
+            (T::NotConfirmed, 409, "not_confirmed"),
             (
                 T::InvalidTicket(TicketProblem::Unknown),
                 400,

@@ -9,11 +9,14 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod forward_auth;
+pub mod language;
 pub mod metrics;
 pub mod mobile;
 pub mod oauth;
 pub mod observe;
 pub mod openapi;
+pub mod page_render;
+pub mod page_strings;
 pub mod pages;
 pub mod qr_image;
 pub mod rate_limit;
@@ -70,7 +73,9 @@ fn own_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(qr_image::png))
         .routes(routes!(browser::exchange))
         .routes(routes!(browser::complete))
+        .routes(routes!(browser::new_ticket))
         .routes(routes!(browser::me))
+        .routes(routes!(browser::session))
         .routes(routes!(browser::logout))
         .routes(routes!(mobile::scan))
         .routes(routes!(mobile::confirm))
@@ -128,16 +133,19 @@ pub fn router(app: AppState) -> Router {
         );
 
     // The document policies matter for pages; JSON answers stay lean.
-    let pages = pages::routes(app.config().server.static_dir.as_deref())
-        .merge(oauth_pages)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ));
+    let pages = pages::routes(
+        app.config().server.static_dir.as_deref(),
+        &app.config().pages,
+    )
+    .merge(oauth_pages)
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    ));
 
     let mut router = Router::new().merge(api).merge(pages);
     // With an admin listener, /metrics lives there only (404 here). Any

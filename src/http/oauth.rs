@@ -515,7 +515,7 @@ pub async fn authorize(
 ) -> Response {
     let query = query.unwrap_or_default();
     match app.oidc().authorize(&query) {
-        Ok(_) => pages::login_page_from(app.config().server.static_dir.as_deref(), &headers).await,
+        Ok(_) => pages::login_page_from(&app, &headers).await,
         Err(refusal) => refusal_response(&app, refusal),
     }
 }

@@ -1,12 +1,17 @@
 //! The pages: the login page at `/` (which `?rd=` may send on), the phone
 //! page at `/l/{id}`, and the assets they load under `/static/`. `static/`
 //! is compiled into the binary, so it serves them from wherever it runs;
-//! `server.static_dir` puts a directory in its place (branding).
+//! `server.static_dir` puts a directory in its place (branding). The two
+//! pages leave already in the reader's language (`page_render.rs`).
 
 use super::browser::SESSION_COOKIE;
 use super::error::ApiError;
+use super::language;
+use super::page_render::{PageLinks, render};
+use super::page_strings::{PageLang, PageStrings};
 use super::state::AppState;
 use crate::api::paths;
+use crate::config::PagesConfig;
 use crate::forward_auth::redirect::carries_login;
 use crate::forward_auth::redirect_target;
 use crate::login::LoginError;
@@ -19,15 +24,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use axum_extra::headers::{ETag, HeaderMapExt, IfNoneMatch};
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::UNIX_EPOCH;
 
 /// The file served at `/`.
 pub const LOGIN_PAGE: &str = "index.html";
 /// The file served at `/l/{id}`.
 pub const PHONE_PAGE: &str = "phone.html";
+/// The pages' strings, which the server paints them with too.
+const STRINGS_FILE: &str = "i18n.js";
 
 /// Asset names carry no content hash (`/static/login.js` is the same URL in
 /// every version), so browsers must revalidate each time: with a max-age an
@@ -50,6 +58,19 @@ enum Files {
     Dir(Arc<Path>),
 }
 
+/// The files and what the two pages are painted with.
+#[derive(Clone, Debug)]
+struct Pages {
+    files: Files,
+    links: Arc<PageLinks>,
+    /// The strings of `static_dir`'s i18n.js, by that file's ETag: read
+    /// again only when it changes (the embedded ones are in [`embedded_strings`]).
+    dir_strings: Arc<Mutex<Option<StringsOf>>>,
+}
+
+/// Parsed strings, with the ETag of the i18n.js they came from.
+type StringsOf = (ETag, Arc<PageStrings>);
+
 /// A file that exists, not read yet: a revalidation needs only its ETag.
 struct Asset {
     etag: ETag,
@@ -64,45 +85,47 @@ enum Contents {
 
 /// The page and asset routes: the embedded files, or those of `static_dir`
 /// when given (already checked by `Config::load` to hold both pages).
-pub fn routes(static_dir: Option<&Path>) -> Router<AppState> {
-    let files = Files::new(static_dir);
+pub fn routes(static_dir: Option<&Path>, links: &PagesConfig) -> Router<AppState> {
+    let pages = Pages::new(static_dir, links);
     let login = {
-        let files = files.clone();
+        let pages = pages.clone();
         get(
             move |State(app): State<AppState>,
                   RawQuery(query): RawQuery,
                   jar: CookieJar,
                   request: HeaderMap| {
-                let files = files.clone();
-                async move { login_page(&files, &app, query.as_deref(), &jar, &request).await }
+                let pages = pages.clone();
+                async move { login_page(&pages, &app, query.as_deref(), &jar, &request).await }
             },
         )
     };
     Router::new()
         .route(paths::PHONE_PAGE, get(phone_page))
         .route("/static/{*name}", get(asset))
-        .with_state(files)
+        .with_state(pages)
         .route(paths::LOGIN_PAGE, login)
 }
 
-/// The login page. `?rd=` says where to go once logged in (nginx
+/// The login page. `?rd=` (or `?next=`) says where to go once logged in (nginx
 /// forward-auth sends browsers here with it): refused with a 400 page
 /// unless [`redirect_target`] accepts it, and a browser already logged in
 /// goes straight there. The page script passes it on as `next`.
 async fn login_page(
-    files: &Files,
+    pages: &Pages,
     app: &AppState,
     query: Option<&str>,
     jar: &CookieJar,
     request: &HeaderMap,
 ) -> Response {
+    // `next` is the same as `rd`, for links written by hand or by a site
+    // (`/?next=/somewhere`), with the same checks.
     let rd: Vec<_> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == "rd")
+        .filter(|(k, _)| k == "rd" || k == "next")
         .map(|(_, v)| v)
         .take(2)
         .collect();
     let raw = match rd.as_slice() {
-        [] => return serve(files, LOGIN_PAGE, request).await,
+        [] => return serve_page(pages, LOGIN_PAGE, request).await,
         [raw] => raw,
         _ => return not_allowed_page("The link gives more than one return address."),
     };
@@ -126,7 +149,7 @@ async fn login_page(
             Err(e) => tracing::warn!(error = %e, "could not read the login behind ?rd="),
         }
     }
-    serve(files, LOGIN_PAGE, request).await
+    serve_page(pages, LOGIN_PAGE, request).await
 }
 
 /// "Logged in as …: continue to <target>", for a return address the login
@@ -157,8 +180,10 @@ fn not_allowed_page(message: &str) -> Response {
 
 /// The login page, for routes outside this router (`/oauth/authorize`
 /// shows it for a relying site).
-pub async fn login_page_from(static_dir: Option<&Path>, request: &HeaderMap) -> Response {
-    serve(&Files::new(static_dir), LOGIN_PAGE, request).await
+pub async fn login_page_from(app: &AppState, request: &HeaderMap) -> Response {
+    let config = app.config();
+    let pages = Pages::new(config.server.static_dir.as_deref(), &config.pages);
+    serve_page(&pages, LOGIN_PAGE, request).await
 }
 
 /// A small page telling a person why their request went nowhere, for the
@@ -251,16 +276,156 @@ pub(super) fn escape(text: &str) -> String {
 }
 
 /// Any id gets the page; the page itself tells a stale or mistyped one.
-async fn phone_page(State(files): State<Files>, request: HeaderMap) -> Response {
-    serve(&files, PHONE_PAGE, &request).await
+async fn phone_page(State(pages): State<Pages>, request: HeaderMap) -> Response {
+    serve_page(&pages, PHONE_PAGE, &request).await
 }
 
 async fn asset(
-    State(files): State<Files>,
+    State(pages): State<Pages>,
     UrlPath(name): UrlPath<String>,
     request: HeaderMap,
 ) -> Response {
-    serve(&files, &name, &request).await
+    serve(&pages.files, &name, &request).await
+}
+
+/// A page (`name`: [`LOGIN_PAGE`] or [`PHONE_PAGE`]) in the request's
+/// language. One URL, several bodies: `Vary` says on what, and each has its
+/// own ETag, made of the page's and the strings' files, the language and
+/// the links.
+async fn serve_page(pages: &Pages, name: &str, request: &HeaderMap) -> Response {
+    let lang = language::for_request(request);
+    let Some(page) = pages.files.find(name).await else {
+        return ApiError::RouteNotFound.into_response();
+    };
+    let strings_file = pages.files.find(STRINGS_FILE).await;
+    let etag = {
+        let mut hash = Sha256::new();
+        // `ETag` has no Display; its Debug form holds the whole tag.
+        for part in [
+            format!("{:?}", page.etag),
+            format!("{:?}", strings_file.as_ref().map(|f| &f.etag)),
+            lang.code().to_owned(),
+            pages.links.fingerprint(),
+        ] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        entity_tag(&hex(&hash.finalize()[..16]))
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, CACHE_CONTROL);
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
+    headers.typed_insert(etag.clone());
+    let fresh = request
+        .typed_get::<IfNoneMatch>()
+        .is_some_and(|cached| !cached.precondition_passes(&etag));
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let html = match read(page.contents).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(response) => return response,
+    };
+    let strings = match strings_file {
+        Some(file) => pages.strings(file).await,
+        None => None,
+    };
+    let html = match strings.as_deref() {
+        Some(strings) => painted(&html, strings, lang, &pages.links, name),
+        None => html,
+    };
+    headers.insert(header::CONTENT_TYPE, page.content_type);
+    (headers, html).into_response()
+}
+
+/// `html` painted in `lang`, or as it is (in English) if the rewriter
+/// fails: the script still translates it then, as before server rendering.
+fn painted(
+    html: &str,
+    strings: &PageStrings,
+    lang: PageLang,
+    links: &PageLinks,
+    name: &str,
+) -> String {
+    render(html, strings, lang, links).unwrap_or_else(|e| {
+        tracing::warn!(page = name, error = %e, "could not paint the page in its language");
+        html.to_owned()
+    })
+}
+
+async fn read(contents: Contents) -> Result<Cow<'static, [u8]>, Response> {
+    match contents {
+        Contents::Embedded(bytes) => Ok(bytes),
+        Contents::OnDisk(path) => match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Cow::Owned(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ApiError::RouteNotFound.into_response())
+            }
+            Err(e) => {
+                Err(ApiError::Internal(format!("reading {}: {e}", path.display())).into_response())
+            }
+        },
+    }
+}
+
+/// The embedded i18n.js, parsed once.
+fn embedded_strings() -> Option<Arc<PageStrings>> {
+    static STRINGS: OnceLock<Option<Arc<PageStrings>>> = OnceLock::new();
+    STRINGS
+        .get_or_init(|| {
+            let file = Embedded::get(STRINGS_FILE)?;
+            parsed(&file.data)
+        })
+        .clone()
+}
+
+/// i18n.js's tables, or `None` (logged) when they cannot be read: the
+/// pages are then served in their own English and translated by the script.
+fn parsed(source: &[u8]) -> Option<Arc<PageStrings>> {
+    match PageStrings::parse(&String::from_utf8_lossy(source)) {
+        Ok(strings) => Some(Arc::new(strings)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the pages' strings are unreadable; pages go out untranslated");
+            None
+        }
+    }
+}
+
+impl Pages {
+    fn new(static_dir: Option<&Path>, links: &PagesConfig) -> Self {
+        Self {
+            files: Files::new(static_dir),
+            links: Arc::new(PageLinks::from_config(links)),
+            dir_strings: Arc::default(),
+        }
+    }
+
+    /// The strings in `file` (this page set's i18n.js).
+    async fn strings(&self, file: Asset) -> Option<Arc<PageStrings>> {
+        if matches!(self.files, Files::Embedded) {
+            return embedded_strings();
+        }
+        let cached = self
+            .dir_strings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .filter(|(etag, _)| *etag == file.etag)
+            .map(|(_, strings)| strings.clone());
+        if cached.is_some() {
+            return cached;
+        }
+        let etag = file.etag.clone();
+        let strings = parsed(&read(file.contents).await.ok()?)?;
+        *self
+            .dir_strings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((etag, strings.clone()));
+        Some(strings)
+    }
 }
 
 async fn serve(files: &Files, name: &str, request: &HeaderMap) -> Response {
@@ -277,18 +442,9 @@ async fn serve(files: &Files, name: &str, request: &HeaderMap) -> Response {
     if fresh {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    let body = match asset.contents {
-        Contents::Embedded(bytes) => Body::from(bytes),
-        Contents::OnDisk(path) => match tokio::fs::read(&path).await {
-            Ok(bytes) => Body::from(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return ApiError::RouteNotFound.into_response();
-            }
-            Err(e) => {
-                return ApiError::Internal(format!("reading {}: {e}", path.display()))
-                    .into_response();
-            }
-        },
+    let body = match read(asset.contents).await {
+        Ok(bytes) => Body::from(bytes),
+        Err(response) => return response,
     };
     headers.insert(header::CONTENT_TYPE, asset.content_type);
     (headers, body).into_response()

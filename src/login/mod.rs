@@ -19,7 +19,8 @@ use crate::config::LoginConfig;
 use crate::observe::{CancelledBy, Event, Observer, QrKind};
 use crate::oidc::{AuthorizationRequest, DeviceRequest};
 use crate::secret::{
-    BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket, ticket_qr_id,
+    BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket,
+    login_ticket_at, ticket_qr_id,
 };
 use crate::session::{
     LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem, TransitionError,
@@ -52,6 +53,9 @@ pub struct PollAnswer {
     pub user: Option<User>,
     /// The one-time ticket, once confirmed.
     pub ticket: Option<Secret>,
+    /// Once confirmed: how long the browser may still finish the login
+    /// (with fresh tickets, [`LoginService::new_ticket`]).
+    pub expires_in: Option<Duration>,
     /// The relying site's request, when a site asked for this login.
     pub authorization: Option<AuthorizationRequest>,
 }
@@ -425,13 +429,15 @@ impl LoginService {
             PublicState::Scanned | PublicState::Confirmed => session.user().cloned(),
             _ => None,
         };
-        let ticket =
-            (state == PublicState::Confirmed).then(|| login_ticket(poll_token, &session.id));
+        let ticket = (state == PublicState::Confirmed)
+            .then(|| login_ticket_at(poll_token, &session.id, session.ticket_generation));
         PollAnswer {
             id: session.id.clone(),
             state,
             user,
             ticket,
+            expires_in: (state == PublicState::Confirmed)
+                .then(|| self.clock.now().until(session.expires_at)),
             authorization: session.authorization.as_deref().cloned(),
         }
     }
@@ -507,6 +513,26 @@ impl LoginService {
             user: &user.id,
         });
         Ok(())
+    }
+
+    /// A fresh ticket for the confirmed login `id`, for the browser holding
+    /// its poll token; the previous ticket stops working. Returns the
+    /// ticket and how long it works.
+    #[tracing::instrument(skip(self, poll_token), fields(qr = %id))]
+    pub async fn new_ticket(&self, id: &QrId, poll_token: &Secret) -> Result<(Secret, Duration)> {
+        let ticket_ttl = self.policy.ticket_ttl;
+        let (session, (ticket, now)) = self
+            .transition(id, |s, now| {
+                let ticket = login_ticket_at(poll_token, id, s.ticket_generation + 1);
+                let next = s.new_ticket(now, poll_token, TicketHash::of(&ticket), ticket_ttl)?;
+                Ok((next, (ticket, now)))
+            })
+            .await?;
+        tracing::info!(
+            generation = session.ticket_generation,
+            "fresh ticket minted"
+        );
+        Ok((ticket, now.until(session.ticket_deadline())))
     }
 
     /// The phone user tapped Cancel.

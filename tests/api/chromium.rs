@@ -21,6 +21,8 @@ pub struct Chromium {
     from_browser: mpsc::UnboundedReceiver<Value>,
     next_id: u64,
     profile: PathBuf,
+    /// Console and exception events seen so far (see [`Chromium::console_errors`]).
+    console: Vec<Value>,
 }
 
 /// A tab, by its protocol session.
@@ -90,6 +92,7 @@ impl Chromium {
             from_browser,
             next_id: 0,
             profile,
+            console: Vec::new(),
         }
     }
 
@@ -125,7 +128,12 @@ impl Chromium {
                 .await
                 .unwrap_or_else(|_| panic!("{method}: no answer from Chromium in {PATIENCE:?}"))
                 .unwrap_or_else(|| panic!("{method}: Chromium exited"));
-            // Anything else is an event or an older answer: not ours.
+            // Anything else is an event or an older answer: not ours, but
+            // what the console says is kept for `console_errors`.
+            if CONSOLE_EVENTS.contains(&answer["method"].as_str().unwrap_or_default()) {
+                self.console.push(answer);
+                continue;
+            }
             if answer["id"] == id {
                 return match answer.get("error") {
                     Some(error) => Err(error.clone()),
@@ -339,6 +347,48 @@ impl Chromium {
     }
 }
 
+/// Additions for the phone page and first-paint tests.
+impl Chromium {
+    /// Makes `tab` fail every request whose URL matches one of `patterns`
+    /// (`*` wildcards), from the next request on: e.g. the scripts, to see
+    /// a page as the server sent it.
+    pub async fn block_urls(&mut self, tab: &Tab, patterns: &[&str]) {
+        self.call(Some(tab), "Network.enable", json!({})).await;
+        self.call(
+            Some(tab),
+            "Network.setBlockedURLs",
+            json!({ "urls": patterns }),
+        )
+        .await;
+    }
+
+    /// Clicks the element `selector` as a finger or mouse would: scrolled
+    /// into view, then a real press and release at its centre (so a
+    /// disabled or covered button does not get the click).
+    pub async fn click(&mut self, tab: &Tab, selector: &str) {
+        let at = self
+            .wait_for(
+                tab,
+                &format!(
+                    "(() => {{ const e = document.querySelector({selector:?}); \
+                     if (!e || !e.getClientRects().length) return null; \
+                     e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+                     return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()"
+                ),
+                &format!("{selector} on screen"),
+            )
+            .await;
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                Some(tab),
+                "Input.dispatchMouseEvent",
+                json!({ "type": kind, "x": at["x"], "y": at["y"], "button": "left", "clickCount": 1 }),
+            )
+            .await;
+        }
+    }
+}
+
 fn base64_decode(data: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD
@@ -351,5 +401,50 @@ impl Drop for Chromium {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// The protocol events [`Chromium::console_errors`] reads.
+const CONSOLE_EVENTS: [&str; 3] = [
+    "Log.entryAdded",
+    "Runtime.consoleAPICalled",
+    "Runtime.exceptionThrown",
+];
+
+impl Chromium {
+    /// Starts recording what `tab`'s console says (the browser's own
+    /// messages, such as a failed request's, and the page's `console.*`
+    /// calls and uncaught exceptions), for [`Self::console_errors`].
+    pub async fn record_console(&mut self, tab: &Tab) {
+        self.call(Some(tab), "Log.enable", json!({})).await;
+        self.call(Some(tab), "Runtime.enable", json!({})).await;
+    }
+
+    /// The errors `tab`'s console showed since [`Self::record_console`],
+    /// each as one line of text.
+    pub async fn console_errors(&mut self, tab: &Tab) -> Vec<String> {
+        // A round trip, so every event the browser sent before it is in.
+        self.eval(tab, "0").await;
+        self.console
+            .iter()
+            .filter(|e| e["sessionId"] == tab.0.as_str())
+            .filter_map(|e| {
+                let p = &e["params"];
+                match e["method"].as_str()? {
+                    "Log.entryAdded" if p["entry"]["level"] == "error" => Some(format!(
+                        "{}: {} ({})",
+                        p["entry"]["source"], p["entry"]["text"], p["entry"]["url"]
+                    )),
+                    "Runtime.consoleAPICalled" if p["type"] == "error" => {
+                        Some(format!("console.error: {}", p["args"]))
+                    }
+                    "Runtime.exceptionThrown" => Some(format!(
+                        "exception: {}",
+                        p["exceptionDetails"]["exception"]["description"]
+                    )),
+                    _ => None,
+                }
+            })
+            .collect()
     }
 }

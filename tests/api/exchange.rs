@@ -52,15 +52,61 @@ async fn a_ticket_works_once() {
 }
 
 #[tokio::test]
-async fn a_ticket_dies_after_ticket_ttl() {
+async fn a_ticket_dies_after_ticket_ttl_but_the_login_waits_for_a_fresh_one() {
     let t = spawn_app().await;
     let (qr, ticket) = t.confirmed_qr(ALICE).await;
     t.clock().advance(Duration::from_secs(61));
     expect_error(t.exchange(&qr, &ticket).await, 400, "invalid_ticket").await;
+    // The person at the computer still has the rest of the code's life.
+    let body = t.poll(&qr, "wait=0&since=pending").await;
+    assert_eq!(body["state"], "confirmed", "{body}");
+    assert!(body["expires_in"].as_u64().unwrap() > 200, "{body}");
+    let fresh = new_ticket(&t, &qr).await;
+    assert_eq!(fresh["expires_in"], 60, "{fresh}");
+    let fresh_ticket = fresh["ticket"].as_str().unwrap();
+    assert_ne!(fresh_ticket, ticket);
     assert_eq!(
-        t.poll(&qr, "wait=0&since=confirmed").await["state"],
-        "expired"
+        fresh["redirect"],
+        format!("/api/login/complete?ticket={fresh_ticket}")
     );
+    assert_eq!(t.exchange(&qr, fresh_ticket).await.status(), StatusCode::OK);
+    // Single use, and no more tickets once it is used.
+    expect_error(t.exchange(&qr, fresh_ticket).await, 400, "invalid_ticket").await;
+    expect_error(new_ticket_raw(&t, &qr).await, 409, "already_finished").await;
+}
+
+#[tokio::test]
+async fn a_fresh_ticket_kills_the_old_and_needs_the_poll_token_and_a_confirm() {
+    let t = spawn_app().await;
+    let pending = t.create_qr().await;
+    expect_error(new_ticket_raw(&t, &pending).await, 409, "not_confirmed").await;
+    let (qr, first) = t.confirmed_qr(ALICE).await;
+    let mut stranger = qr.clone();
+    stranger.poll_token = pending.poll_token.clone();
+    expect_error(new_ticket_raw(&t, &stranger).await, 401, "unauthorized").await;
+    let fresh = new_ticket(&t, &qr).await;
+    expect_error(t.exchange(&qr, &first).await, 400, "invalid_ticket").await;
+    // The poll now hands out the fresh ticket.
+    let body = t.poll(&qr, "wait=0&since=pending").await;
+    assert_eq!(body["ticket"], fresh["ticket"], "{body}");
+    // Past the code's life, the login is gone.
+    t.clock().advance(Duration::from_secs(301));
+    expect_error(new_ticket_raw(&t, &qr).await, 410, "expired").await;
+}
+
+async fn new_ticket_raw(t: &TestApp, qr: &Qr) -> reqwest::Response {
+    t.client
+        .post(t.url(&format!("/api/qr/{}/ticket", qr.id)))
+        .bearer_auth(&qr.poll_token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn new_ticket(t: &TestApp, qr: &Qr) -> serde_json::Value {
+    let resp = new_ticket_raw(t, qr).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    json(resp).await
 }
 
 #[tokio::test]

@@ -272,3 +272,21 @@ async fn other_sites_cannot_log_users_out() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     expect_error(t.me(&t.client).await, 401, "unauthorized").await;
 }
+
+/// `/api/session` answers who is logged in without an error for nobody,
+/// so the login page's first question leaves no error in the console.
+#[tokio::test]
+async fn the_session_endpoint_answers_200_logged_in_or_not() {
+    let t = spawn_app().await;
+    let nobody = t.client.get(t.url("/api/session")).send().await.unwrap();
+    assert_eq!(nobody.status(), StatusCode::OK);
+    assert_eq!(
+        json(nobody).await,
+        serde_json::json!({"user": null, "expires_at": null})
+    );
+    let (qr, ticket) = t.confirmed_qr(ALICE).await;
+    assert_eq!(t.exchange(&qr, &ticket).await.status(), StatusCode::OK);
+    let body = json(t.client.get(t.url("/api/session")).send().await.unwrap()).await;
+    assert_eq!(body["user"]["id"], "alice");
+    assert!(body["expires_at"].as_i64().unwrap() > 1_600_000_000);
+}

@@ -493,7 +493,7 @@ async fn forward_auth_login_page_passes_rd_on_as_next() {
     chromium
         .wait_for(
             &tab,
-            "!document.getElementById('continue').hidden",
+            "!document.getElementById('continue-btn').hidden",
             "“Continue as”",
         )
         .await;

@@ -29,6 +29,7 @@ mod node;
 mod observe;
 mod oidc;
 mod openapi;
+mod page_language;
 mod pages;
 mod poll;
 mod qr_image;

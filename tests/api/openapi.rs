@@ -29,7 +29,9 @@ const README_ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/api/qr/{id}"),
     ("POST", "/api/login/exchange"),
     ("GET", "/api/login/complete"),
+    ("POST", "/api/qr/{id}/ticket"),
     ("GET", "/api/me"),
+    ("GET", "/api/session"),
     ("POST", "/api/logout"),
     ("GET", "/api/openapi.json"),
     ("GET", "/healthz"),
@@ -120,6 +122,7 @@ impl Inputs {
                 .query(&[("wait", "0")]),
             // Confirmed: the stream sends that one event and ends.
             ("GET", "/api/qr/{id}/events") => request.bearer_auth(&self.qr.poll_token),
+            ("POST", "/api/qr/{id}/ticket") => request.bearer_auth(&self.qr.poll_token),
             ("POST", "/api/login/exchange") => request
                 .bearer_auth(&self.qr.poll_token)
                 .json(&json!({ "ticket": self.ticket })),

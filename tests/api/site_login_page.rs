@@ -97,7 +97,7 @@ async fn a_sites_login_names_the_site_and_ends_at_the_site_with_a_code() {
     browser
         .wait_for(
             &tab,
-            "!document.getElementById('continue').hidden",
+            "!document.getElementById('continue-btn').hidden",
             "“Continue as”",
         )
         .await;
@@ -162,7 +162,7 @@ async fn a_sites_login_names_the_site_and_ends_at_the_site_with_a_code() {
     browser
         .wait_for(
             &tab,
-            "!document.getElementById('continue').hidden",
+            "!document.getElementById('continue-btn').hidden",
             "“Continue as”",
         )
         .await;
