@@ -14,6 +14,7 @@ mod deploy;
 mod device;
 mod device_clients;
 mod e2e_login;
+mod e2e_phone;
 mod events;
 mod exchange;
 mod flow;
