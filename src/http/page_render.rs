@@ -158,6 +158,7 @@ mod tests {
             &strings(),
             PageLang::En,
             &PageLinks::from_config(&pages),
+            &[("code", "expired")],
         )
         .unwrap();
         assert!(

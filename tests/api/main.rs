@@ -32,6 +32,7 @@ mod oidc;
 mod openapi;
 mod page_language;
 mod pages;
+mod phone_page;
 mod poll;
 mod qr_image;
 mod redis_server;
