@@ -6,7 +6,7 @@
 import * as I18n from './i18n.js';
 import { $, avatarFallback, errorText, fetchJson, formatMmSs, showAvatar } from './common.js';
 
-const SCREENS = ['loading', 'noapp', 'accounts', 'confirm', 'done'];
+const SCREENS = ['loading', 'noapp', 'accounts', 'confirm', 'done', 'error'];
 const CHEVRON =
   '<svg class="chevron" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">' +
   '<path d="M9 6l6 6-6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>';
@@ -45,6 +45,12 @@ const el = {
   errorDetail: $('error-detail'),
   errorAction: $('error-action'),
   errorActions: $('error-actions'),
+  fatalTitle: $('fatal-title'),
+  fatalDetail: $('fatal-detail'),
+  fatalAction: $('fatal-action'),
+  fatalActions: $('fatal-actions'),
+  openApp: $('open-app'),
+  getApp: $('get-app'),
   announce: $('announce'),
   sessions: $('sessions'),
   sessionsTitle: $('sessions-title'),
@@ -126,27 +132,30 @@ function describeError(r) {
 }
 
 // `onRetry` is used for transient failures; `keepScreen` leaves the current
-// screen visible so the user can simply try the same button again.
+// screen visible (the error in a box below it) so the user can simply try
+// the same button again; otherwise the error is a screen of its own.
 function showError(r, opts) {
   opts = opts || {};
   const e = describeError(r);
-  if (!opts.keepScreen) showScreen(null);
-  I18n.set(el.errorTitle, e.title.key, e.title.vars);
-  if (e.detail) I18n.set(el.errorDetail, e.detail);
-  else I18n.setPlain(el.errorDetail, '');
-  el.errorDetail.hidden = !e.detail;
+  const box = opts.keepScreen
+    ? { title: el.errorTitle, detail: el.errorDetail, action: el.errorAction, actions: el.errorActions }
+    : { title: el.fatalTitle, detail: el.fatalDetail, action: el.fatalAction, actions: el.fatalActions };
+  I18n.set(box.title, e.title.key, e.title.vars);
+  if (e.detail) I18n.set(box.detail, e.detail);
+  else I18n.setPlain(box.detail, '');
+  box.detail.hidden = !e.detail;
 
   errorActionFn = null;
   if (e.retryable && opts.onRetry) {
-    I18n.set(el.errorAction, 'phone.retry');
+    I18n.set(box.action, 'phone.retry');
     errorActionFn = opts.onRetry;
   } else if (e.back && account !== null) {
-    I18n.set(el.errorAction, 'phone.back');
+    I18n.set(box.action, 'phone.back');
     errorActionFn = backToAccounts;
   }
-  el.errorActions.hidden = !errorActionFn;
-  el.error.classList.toggle('standalone', !opts.keepScreen);
-  el.error.hidden = false;
+  box.actions.hidden = !errorActionFn;
+  if (opts.keepScreen) el.error.hidden = false;
+  else showScreen('error');
 }
 
 function hideError() {
@@ -160,6 +169,7 @@ async function loadAccounts() {
   I18n.set(el.loadingText, 'common.loading');
   const r = await api('GET', '/api/demo/users');
   if (r.status === 404) {
+    offerApp();
     showScreen('noapp');
     return;
   }
@@ -170,6 +180,23 @@ async function loadAccounts() {
   el.banner.hidden = false;
   renderAccounts(r.body.users);
   showScreen('accounts');
+}
+
+// No demo accounts (production): this is a plain browser, not the app.
+// Offer what [pages] configures: open this code in the app, get the app.
+function offerApp() {
+  const meta = function (name) {
+    const m = document.querySelector('meta[name="' + name + '"]');
+    return m ? m.content : '';
+  };
+  const template = meta('qrl-app-link');
+  // As PagesConfig::app_link_for: {url} is this page's link, percent-encoded.
+  const phoneLink = location.origin + location.pathname;
+  if (template) el.openApp.href = template.split('{url}').join(encodeURIComponent(phoneLink));
+  el.openApp.hidden = !template;
+  const store = meta('qrl-app-store-url');
+  if (store) el.getApp.href = store;
+  el.getApp.hidden = !store;
 }
 
 function renderAccounts(users) {
@@ -343,13 +370,24 @@ async function decide(action) {
   showError(r);
 }
 
+// Says what is true: a browser login (for qrlogin or a site) still waits
+// for "Continue" on the computer; a device (TV, CLI) is signed in already.
 function showDone(confirmed) {
-  const client = claim && claim.request.client && claim.request.client.name;
+  const req = claim ? claim.request : {};
+  const client = req.client && req.client.name;
   claim = null;
   el.doneIcon.className = 'big-icon ' + (confirmed ? 'ok' : 'cancel');
-  if (confirmed && client) I18n.set(el.doneTitle, 'phone.done_confirmed_client', { name: client });
-  else I18n.set(el.doneTitle, confirmed ? 'phone.done_confirmed' : 'phone.done_cancelled');
-  I18n.set(el.doneSub, confirmed ? 'phone.done_confirmed_sub' : 'phone.done_cancelled_sub');
+  if (!confirmed) {
+    I18n.set(el.doneTitle, 'phone.done_cancelled');
+    I18n.set(el.doneSub, 'phone.done_cancelled_sub');
+  } else if (client && req.user_code) {
+    I18n.set(el.doneTitle, 'phone.done_confirmed_device', { name: client });
+    I18n.set(el.doneSub, 'phone.done_device_sub');
+  } else {
+    if (client) I18n.set(el.doneTitle, 'phone.done_confirmed_client', { name: client });
+    else I18n.set(el.doneTitle, 'phone.done_confirmed');
+    I18n.set(el.doneSub, 'phone.done_confirmed_sub');
+  }
   showScreen('done');
 }
 
@@ -573,6 +611,9 @@ el.cancel.addEventListener('click', function () { decide('cancel'); });
 el.errorAction.addEventListener('click', function () {
   if (errorActionFn) errorActionFn();
 });
+el.fatalAction.addEventListener('click', function () {
+  if (errorActionFn) errorActionFn();
+});
 el.sessionsRefresh.addEventListener('click', function () { loadSessions(); });
 // Back from the computer: what changed there (a login, a logout) shows at once.
 document.addEventListener('visibilitychange', function () {
@@ -583,12 +624,15 @@ avatarFallback(el.asAvatar, el.asInitial);
 I18n.onChange(renderTimes);
 I18n.onChange(renderSessions);
 
+// The server looked the code up before sending this page (without scanning
+// it) and says here when it is unknown, expired or finished: explained
+// first, before anyone picks an account (src/http/phone_page.rs).
+const CHECKED = { not_found: 404, expired: 410, already_finished: 409 };
+const checked = document.body.dataset.code;
 if (!qrId) {
-  showScreen(null);
-  I18n.set(el.errorTitle, 'phone.invalid_code');
-  el.errorDetail.hidden = el.errorActions.hidden = true;
-  el.error.classList.add('standalone');
-  el.error.hidden = false;
+  showError({ status: 404, body: { error: 'not_found' } });
+} else if (Object.hasOwn(CHECKED, checked)) {
+  showError({ status: CHECKED[checked], body: { error: checked } });
 } else {
   loadAccounts();
 }

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod page_render;
 pub mod page_strings;
 pub mod pages;
+pub mod phone_page;
 pub mod qr_image;
 pub mod rate_limit;
 pub mod request_id;

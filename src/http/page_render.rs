@@ -55,19 +55,27 @@ impl PageLinks {
     }
 }
 
-/// `html` in `lang`, with `links`. Keys missing from `strings` keep the
-/// page's own (English) text; an element with `data-i18n-vars` is left to
-/// the script, which knows its values.
+/// `html` in `lang`, with `links`, and `body_data` as `data-*` attributes
+/// of `<body>` (what the server knows that the script should). Keys missing
+/// from `strings` keep the page's own (English) text; an element with
+/// `data-i18n-vars` is left to the script, which knows its values.
 pub fn render(
     html: &str,
     strings: &PageStrings,
     lang: PageLang,
     links: &PageLinks,
+    body_data: &[(&str, &str)],
 ) -> Result<String, lol_html::errors::RewritingError> {
     let text = |key: &str| strings.get(lang, key.trim());
     let settings = RewriteStrSettings::new()
         .append_element_content_handler(element!("html", |el| {
             el.set_attribute("lang", lang.tag())?;
+            Ok(())
+        }))
+        .append_element_content_handler(element!("body", |el| {
+            for (name, value) in body_data {
+                el.set_attribute(&format!("data-{name}"), &literal(value))?;
+            }
             Ok(())
         }))
         .append_element_content_handler(element!("[data-i18n]", |el: &mut Element| {
@@ -125,7 +133,7 @@ mod tests {
 
     #[test]
     fn text_attributes_and_lang_are_translated_escaped() {
-        let page = render(PAGE, &strings(), PageLang::Zh, &PageLinks::default()).unwrap();
+        let page = render(PAGE, &strings(), PageLang::Zh, &PageLinks::default(), &[]).unwrap();
         assert!(page.contains("<html lang=\"zh-CN\">"), "{page}");
         assert!(
             page.contains("<h1 data-i18n=\"p.title\">你好 &lt;b&gt;&amp;</h1>"),
@@ -150,6 +158,7 @@ mod tests {
             &strings(),
             PageLang::En,
             &PageLinks::from_config(&pages),
+            &[("code", "expired")],
         )
         .unwrap();
         assert!(
@@ -160,5 +169,6 @@ mod tests {
         );
         assert!(!page.contains("qrl-app-store-url"), "{page}");
         assert!(page.contains("<html lang=\"en\">"));
+        assert!(page.contains("<body data-code=\"expired\">"), "{page}");
     }
 }

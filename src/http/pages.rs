@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::language;
 use super::page_render::{PageLinks, render};
 use super::page_strings::{PageLang, PageStrings};
+use super::phone_page;
 use super::state::AppState;
 use crate::api::paths;
 use crate::config::PagesConfig;
@@ -60,7 +61,7 @@ enum Files {
 
 /// The files and what the two pages are painted with.
 #[derive(Clone, Debug)]
-struct Pages {
+pub(super) struct Pages {
     files: Files,
     links: Arc<PageLinks>,
     /// The strings of `static_dir`'s i18n.js, by that file's ETag: read
@@ -99,11 +100,24 @@ pub fn routes(static_dir: Option<&Path>, links: &PagesConfig) -> Router<AppState
             },
         )
     };
+    let phone = {
+        let pages = pages.clone();
+        get(move |app, ip, id, request| phone_page::route(pages.clone(), app, ip, id, request))
+    };
+    let no_code = {
+        let pages = pages.clone();
+        get(move |request: HeaderMap| {
+            let pages = pages.clone();
+            async move { phone_page::without_code(&pages, &request).await }
+        })
+    };
     Router::new()
-        .route(paths::PHONE_PAGE, get(phone_page))
         .route("/static/{*name}", get(asset))
         .with_state(pages)
         .route(paths::LOGIN_PAGE, login)
+        .route(paths::PHONE_PAGE, phone)
+        .route("/l/", no_code.clone())
+        .route("/l", no_code)
 }
 
 /// The login page. `?rd=` (or `?next=`) says where to go once logged in (nginx
@@ -275,11 +289,6 @@ pub(super) fn escape(text: &str) -> String {
     out
 }
 
-/// Any id gets the page; the page itself tells a stale or mistyped one.
-async fn phone_page(State(pages): State<Pages>, request: HeaderMap) -> Response {
-    serve_page(&pages, PHONE_PAGE, &request).await
-}
-
 async fn asset(
     State(pages): State<Pages>,
     UrlPath(name): UrlPath<String>,
@@ -293,6 +302,18 @@ async fn asset(
 /// own ETag, made of the page's and the strings' files, the language and
 /// the links.
 async fn serve_page(pages: &Pages, name: &str, request: &HeaderMap) -> Response {
+    serve_page_with(pages, name, request, StatusCode::OK, &[]).await
+}
+
+/// [`serve_page`] with `status`, and `body_data` for the script as
+/// `data-*` attributes of `<body>` (part of the ETag too).
+pub(super) async fn serve_page_with(
+    pages: &Pages,
+    name: &str,
+    request: &HeaderMap,
+    status: StatusCode,
+    body_data: &[(&str, &str)],
+) -> Response {
     let lang = language::for_request(request);
     let Some(page) = pages.files.find(name).await else {
         return ApiError::RouteNotFound.into_response();
@@ -306,6 +327,7 @@ async fn serve_page(pages: &Pages, name: &str, request: &HeaderMap) -> Response 
             format!("{:?}", strings_file.as_ref().map(|f| &f.etag)),
             lang.code().to_owned(),
             pages.links.fingerprint(),
+            format!("{body_data:?}"),
         ] {
             hash.update(part.as_bytes());
             hash.update([0]);
@@ -319,9 +341,11 @@ async fn serve_page(pages: &Pages, name: &str, request: &HeaderMap) -> Response 
         HeaderValue::from_static("Accept-Language, Cookie"),
     );
     headers.typed_insert(etag.clone());
-    let fresh = request
-        .typed_get::<IfNoneMatch>()
-        .is_some_and(|cached| !cached.precondition_passes(&etag));
+    // Only a 200 is cached: a 404 page names what is missing, not a resource.
+    let fresh = status == StatusCode::OK
+        && request
+            .typed_get::<IfNoneMatch>()
+            .is_some_and(|cached| !cached.precondition_passes(&etag));
     if fresh {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
@@ -334,11 +358,11 @@ async fn serve_page(pages: &Pages, name: &str, request: &HeaderMap) -> Response 
         None => None,
     };
     let html = match strings.as_deref() {
-        Some(strings) => painted(&html, strings, lang, &pages.links, name),
+        Some(strings) => painted(&html, strings, lang, &pages.links, body_data, name),
         None => html,
     };
     headers.insert(header::CONTENT_TYPE, page.content_type);
-    (headers, html).into_response()
+    (status, headers, html).into_response()
 }
 
 /// `html` painted in `lang`, or as it is (in English) if the rewriter
@@ -348,9 +372,10 @@ fn painted(
     strings: &PageStrings,
     lang: PageLang,
     links: &PageLinks,
+    body_data: &[(&str, &str)],
     name: &str,
 ) -> String {
-    render(html, strings, lang, links).unwrap_or_else(|e| {
+    render(html, strings, lang, links, body_data).unwrap_or_else(|e| {
         tracing::warn!(page = name, error = %e, "could not paint the page in its language");
         html.to_owned()
     })
@@ -401,6 +426,12 @@ impl Pages {
             links: Arc::new(PageLinks::from_config(links)),
             dir_strings: Arc::default(),
         }
+    }
+
+    /// The strings of this page set's i18n.js, if it has readable ones.
+    pub(super) async fn strings_now(&self) -> Option<Arc<PageStrings>> {
+        let file = self.files.find(STRINGS_FILE).await?;
+        self.strings(file).await
     }
 
     /// The strings in `file` (this page set's i18n.js).

@@ -50,7 +50,8 @@ fn tables() -> (BTreeMap<String, BTreeSet<String>>, String) {
     (tables, code)
 }
 
-/// Every `namespace.name` written as a key in the pages and scripts: quoted
+/// Every `namespace.name` written as a key in the pages and scripts (and in
+/// the server's page code, which paints some texts itself): quoted
 /// (`'login.title'`, `data-i18n="login.title"`) or after a colon in
 /// `data-i18n-attr="alt:login.qr_alt"`, and only in the namespaces the
 /// tables use (so the storage key `'qrlogin.lang'` is not taken for one).
@@ -64,6 +65,9 @@ fn used_keys(namespaces: &BTreeSet<String>, i18n_code: &str) -> BTreeSet<String>
             sources.push(std::fs::read_to_string(&path).unwrap());
         }
     }
+    // Not all of src/: file names such as "phone.html" would pass for keys.
+    let painter = manifest_path("src/http/phone_page.rs");
+    sources.push(std::fs::read_to_string(painter).unwrap());
     let key_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
     let mut keys = BTreeSet::new();
     for source in &sources {

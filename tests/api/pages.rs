@@ -93,7 +93,8 @@ async fn the_binary_alone_serves_the_pages_and_every_asset_they_load() {
     let client = reqwest::Client::new();
 
     let mut to_fetch = Vec::new();
-    let phone = format!("/l/{}", qrlogin::session::QrId::generate());
+    let created = client.post(format!("{base}/api/qr")).send().await.unwrap();
+    let phone = format!("/l/{}", json(created).await["id"].as_str().unwrap());
     for page in ["/", phone.as_str()] {
         let text = fetch_typed(&client, &base, page, "text/html; charset=utf-8").await;
         to_fetch.extend(html_references(&text));
@@ -141,7 +142,14 @@ async fn the_binary_alone_serves_the_pages_and_every_asset_they_load() {
 #[tokio::test]
 async fn pages_and_assets_revalidate_with_their_etag() {
     let t = spawn_app().await;
-    for path in ["/", "/l/x", "/static/login.js", "/static/avatars/bob.svg"] {
+    // A live code's page (an unknown one is a 404 page, not cached).
+    let phone_path = format!("/l/{}", t.create_qr().await.id);
+    for path in [
+        "/",
+        &phone_path,
+        "/static/login.js",
+        "/static/avatars/bob.svg",
+    ] {
         let resp = t.client.get(t.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         assert_eq!(resp.headers()["cache-control"], "no-cache", "{path}");
@@ -159,7 +167,7 @@ async fn pages_and_assets_revalidate_with_their_etag() {
     }
     // Different files, different tags.
     let login = t.client.get(t.url("/")).send().await.unwrap();
-    let phone = t.client.get(t.url("/l/x")).send().await.unwrap();
+    let phone = t.client.get(t.url(&phone_path)).send().await.unwrap();
     assert_ne!(login.headers()["etag"], phone.headers()["etag"]);
 }
 

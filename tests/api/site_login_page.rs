@@ -154,7 +154,7 @@ async fn a_sites_login_names_the_site_and_ends_at_the_site_with_a_code() {
         &mut browser,
         &phone,
         "done-title",
-        "Logged in to Example Shop",
+        "Confirmed — finish logging in to Example Shop on the computer",
     )
     .await;
 
