@@ -7,26 +7,8 @@
 
 use crate::chromium::{Chromium, Tab};
 use crate::helpers::*;
+use crate::site_login_page::qr_id_on_page;
 use std::time::Duration;
-
-/// The id of the code the login page in `tab` shows.
-async fn qr_id_on_page(browser: &mut Chromium, tab: &Tab) -> String {
-    let src = browser
-        .wait_for(
-            tab,
-            "document.getElementById('qr-img').getAttribute('src')",
-            "the QR image",
-        )
-        .await;
-    let src = src.as_str().unwrap();
-    src.split("/api/qr/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned()
-}
 
 /// A phone tab at `url`: emulated before the page loads, so the server
 /// and the page see a phone from the first request.

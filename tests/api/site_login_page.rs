@@ -24,7 +24,7 @@ async fn spawn_site_app() -> (TestApp, String) {
 }
 
 /// The id of the code the login page in `tab` shows.
-async fn qr_id_on_page(browser: &mut Chromium, tab: &Tab) -> String {
+pub(crate) async fn qr_id_on_page(browser: &mut Chromium, tab: &Tab) -> String {
     let src = browser
         .wait_for(
             tab,
