@@ -1,10 +1,13 @@
-// Login page: shows the logged-in user, or a QR code plus a long-poll loop
-// that follows the code through pending → scanned → confirmed/cancelled/expired.
+// Login page: shows the logged-in user, or a QR code it follows (watch.js:
+// Server-Sent Events, or the long poll) through pending → scanned →
+// confirmed/cancelled/expired, shared by all tabs of the login (tabs.js).
 
 import * as I18n from './i18n.js';
 import {
   $, avatarFallback, errorText, fetchJson, formatMmSs, showAvatar, sleep,
 } from './common.js';
+import { tabGroup } from './tabs.js';
+import { watch } from './watch.js';
 
 const el = {
   viewQr: $('view-qr'),
@@ -66,8 +69,8 @@ let clientName = null;
 // automatic renewals in a row we wait for a click instead.
 const MAX_AUTO_RENEWALS = 5;
 
-// The code currently on screen. Every async step checks `session === current`
-// so a superseded poll loop stops on its own.
+// The code currently on screen (this tab's copy of it). Every async step
+// checks `code === current`, so a superseded step stops on its own.
 let current = null;
 let countdownTimer = 0;
 // What the countdown counts down to: the code's expiry ('code'), or the end
@@ -107,10 +110,6 @@ function setState(state) {
   el.continueBox.hidden = state !== 'scanned';
   el.continueBtn.hidden = true;
   if (state !== 'pending' && state !== 'scanned') stopCountdown();
-}
-
-function showReconnecting(on) {
-  el.reconnecting.hidden = !on;
 }
 
 function renderCountdown() {
@@ -158,11 +157,111 @@ function stopCountdown() {
 }
 
 // ---------- QR lifecycle ----------
+//
+// Tabs of one login (same `?next=` or site request) share one code: the
+// leading tab creates it, follows it (watch.js) and tells the others
+// (tabs.js); any tab may click "Continue". When the leader closes, the next
+// tab takes over the same code.
+
+const GROUP = 'qrlogin-login ' + (AUTHORIZE ? 'authorize?' + AUTHORIZE : 'next=' + (RETURN_TO || ''));
+let group = null;
+let leading = false;
+// The QR view is showing (not the logged-in one).
+let wantQr = false;
+// What the leader last reported about `current`, for tabs that ask.
+let lastReport = null;
+
+function joinGroup() {
+  group = tabGroup(GROUP, lead, heard);
+}
+
+// This tab leads now: at start, or because the leader went away.
+function lead() {
+  leading = true;
+  if (!wantQr) return;
+  // Another tab is finishing this login: nothing to lead.
+  if (current && current.continuing) return;
+  if (current && current.live) follow(current);
+  else newCode();
+}
+
+// A message from another tab of this login.
+function heard(msg) {
+  if (!msg || typeof msg.type !== 'string') return;
+  switch (msg.type) {
+    case 'hello':
+      if (!leading || !wantQr) return;
+      if (current && current.id) {
+        group.post({ type: 'code', code: shareable(current) });
+        if (lastReport) group.post(lastReport);
+      }
+      return;
+    case 'renew':
+      if (!leading || !wantQr) return;
+      // Several tabs may ask for the same expired code: renew it once.
+      if (current && current.id && current.id !== msg.id) return;
+      if (!msg.auto) autoRenewals = 0;
+      newCode();
+      return;
+    case 'code':
+      if (leading || !wantQr || !msg.code) return;
+      if (!current || current.id !== msg.code.id) showCode(Object.assign({}, msg.code));
+      return;
+    case 'create-failed':
+      if (leading || !wantQr) return;
+      showCreateFailed(msg.res);
+      return;
+    case 'report':
+      if (leading || !wantQr || !current || current.id !== msg.id) return;
+      onReport(current, msg.report, msg.at);
+      return;
+    case 'continuing':
+      if (!current || current.id !== msg.id) return;
+      current.live = false;
+      current.continuing = true;
+      stopCountdown();
+      el.continueBox.hidden = true;
+      setState('confirmed');
+      setStatus('login.continued_elsewhere', 'login.continued_elsewhere_sub');
+      // The other tab comes back logged in and says so; if it went on to
+      // another page instead, look for ourselves in a moment.
+      setTimeout(function () { checkSession(true); }, 3000);
+      return;
+    case 'logged-in':
+      if (!me) checkSession(false);
+      return;
+    case 'logged-out':
+      if (me) showQrView();
+      return;
+    default:
+      // A message from a newer version of this page: ignore.
+  }
+}
+
+// Tells the other tabs (the leader's reports carry the code's id).
+function tell(msg) {
+  if (group) group.post(msg);
+}
+
+// What another tab needs of a code: data only (a message cannot carry
+// this tab's functions, such as the watch's stop).
+function shareable(code) {
+  return {
+    id: code.id,
+    pollToken: code.pollToken,
+    pollHold: code.pollHold,
+    expiresAt: code.expiresAt,
+    qrSrc: code.qrSrc,
+    link: code.link,
+    client: code.client,
+  };
+}
 
 function abandonCurrent() {
-  if (current && current.controller) current.controller.abort();
-  // Tell the server this code is dead, so nobody can still scan it.
-  if (current && current.live) {
+  if (current && current.stopWatch) current.stopWatch();
+  // Tell the server this code is dead, so nobody can still scan it. Only
+  // the leader does: the code is every tab's.
+  if (leading && current && current.live && current.pollToken) {
     fetchJson('/api/qr/' + encodeURIComponent(current.id), {
       method: 'DELETE',
       token: current.pollToken,
@@ -171,14 +270,25 @@ function abandonCurrent() {
   }
   el.continueBox.hidden = true;
   current = null;
+  lastReport = null;
   stopCountdown();
-  showReconnecting(false);
+  showOffline(false);
+}
+
+// A new code, by the leader; a follower asks the leader for one.
+function renew(auto) {
+  if (!auto) autoRenewals = 0;
+  if (leading) {
+    newCode();
+    return;
+  }
+  tell({ type: 'renew', id: current && current.id, auto: auto });
 }
 
 async function newCode() {
   abandonCurrent();
-  const session = { controller: null };
-  current = session;
+  const pending = {};
+  current = pending;
   setState('loading');
   setStatus('login.loading');
 
@@ -187,48 +297,145 @@ async function newCode() {
     json: AUTHORIZE ? { authorize: AUTHORIZE } : {},
   });
   const body = res.body;
-  if (session !== current) return;
+  if (pending !== current) return;
 
   if (res.status !== 201 || !body || !body.id || !body.poll_token) {
-    setState('error');
-    if (res.status === 0) {
-      setStatus('login.error', 'login.error_sub');
-    } else {
-      const why = errorText(res);
-      setStatus('login.error', why.key, why.vars);
-    }
+    const failed = { status: res.status, body: body };
+    tell({ type: 'create-failed', res: failed });
+    showCreateFailed(failed);
     // Outages are usually brief (server restart), so keep trying in the
     // background. A 4xx won't fix itself and waits for the button; a rate
     // limit (429) too: it is no lost connection, and retrying spends it.
     if (res.status === 0 || res.status >= 500) {
       createFailures += 1;
-      // "Connection lost" only when no server answered (a proxy's page has
-      // no error code); a server saying it is busy said so above.
-      showReconnecting(!(body && body.error));
       await sleep(Math.min(1000 * 2 ** (createFailures - 1), MAX_BACKOFF_MS));
-      if (session === current) newCode();
+      if (pending === current) newCode();
     }
     return;
   }
   createFailures = 0;
-  if (body.client && body.client.name) showClient(body.client.name);
+  // Everything another tab needs to show and follow this code.
+  const code = {
+    id: body.id,
+    pollToken: body.poll_token,
+    pollHold: Number(body.poll_hold) > 0 ? Number(body.poll_hold) : 25,
+    expiresAt: Date.now() + (Number(body.expires_in) || 0) * 1000,
+    qrSrc: body.qr_svg || '/api/qr/' + encodeURIComponent(body.id) + '/qr.svg',
+    link: body.qr_content || '',
+    client: body.client && body.client.name ? body.client.name : null,
+  };
+  showCode(code);
+  tell({ type: 'code', code: shareable(code) });
+  follow(code);
+}
 
-  session.id = body.id;
-  session.live = true;
-  session.pollToken = body.poll_token;
-  session.pollHold = Number(body.poll_hold) > 0 ? Number(body.poll_hold) : 25;
-  session.expiresAt = Date.now() + (Number(body.expires_in) || 0) * 1000;
+function showCreateFailed(res) {
+  setState('error');
+  if (res.status === 0) {
+    setStatus('login.error', 'login.error_sub');
+  } else {
+    const why = errorText(res);
+    setStatus('login.error', why.key, why.vars);
+  }
+  // "Connection lost" only when no server answered (a proxy's page has
+  // no error code); a server saying it is busy said so above.
+  showOffline((res.status === 0 || res.status >= 500) && !(res.body && res.body.error));
+}
 
-  el.img.src = body.qr_svg || '/api/qr/' + encodeURIComponent(body.id) + '/qr.svg';
+function showCode(code) {
+  if (current && current !== code && current.stopWatch) current.stopWatch();
+  current = code;
+  code.live = true;
+  lastReport = null;
+  showOffline(false);
+  if (code.client) showClient(code.client);
+  el.img.src = code.qrSrc;
   // The code as text: for people who cannot scan, screen readers, and
   // the README's curl walk; on a phone, the app opens it directly.
-  const link = body.qr_content || '';
-  el.qrLink.href = link;
-  I18n.setPlain(el.qrLink, link);
-  if (APP_LINK) el.openApp.href = APP_LINK.split('{url}').join(encodeURIComponent(link));
+  el.qrLink.href = code.link;
+  I18n.setPlain(el.qrLink, code.link);
+  if (APP_LINK) el.openApp.href = APP_LINK.split('{url}').join(encodeURIComponent(code.link));
   renderPending();
-  startCountdown('code', session.expiresAt);
-  pollLoop(session);
+  startCountdown('code', code.expiresAt);
+}
+
+// The leader follows the code and tells the other tabs what it hears.
+function follow(code) {
+  if (code.stopWatch) code.stopWatch();
+  code.stopWatch = watch(code, function (report) {
+    if (code !== current) return;
+    const msg = { type: 'report', id: code.id, report: report, at: Date.now() };
+    if (report.kind === 'state') lastReport = msg;
+    tell(msg);
+    onReport(code, report, msg.at);
+  });
+}
+
+// What a report means on screen, in every tab alike. `at` is when the
+// leader heard it (tabs share a clock), so a late tab counts down right.
+function onReport(code, report, at) {
+  switch (report.kind) {
+    case 'lost':
+      showOffline(true);
+      return;
+    case 'restored':
+      showOffline(false);
+      return;
+    case 'limited':
+      // A rate limit is no lost connection: say what it is.
+      I18n.set(el.notice, 'api.rate_limited');
+      el.notice.hidden = false;
+      return;
+    case 'gone': {
+      // The server no longer knows the code (it restarted without a shared
+      // store, or purged it): whatever was on screen is void. Say so, so a
+      // scan that vanished is not a mystery.
+      const wasScanned = el.box.dataset.state === 'scanned';
+      I18n.set(el.notice, wasScanned ? 'login.scan_lost' : 'login.code_replaced');
+      el.notice.hidden = false;
+      code.live = false;
+      if (leading) newCode();
+      return;
+    }
+    case 'state':
+      showState(code, report.body, at);
+      return;
+    default:
+  }
+}
+
+function showState(code, body, at) {
+  showOffline(false);
+  switch (body.state) {
+    case 'pending':
+      // Also covers a scan that was abandoned on the phone and timed out.
+      if (el.box.dataset.state !== 'pending') renderPending();
+      return;
+    case 'scanned':
+      renderScanned(body.user);
+      return;
+    case 'confirmed':
+      code.live = false;
+      askToContinue(code, body, at);
+      return;
+    case 'cancelled':
+      code.live = false;
+      renderCancelled(body);
+      return;
+    case 'expired':
+    case 'redeemed':
+      code.live = false;
+      renderExpired();
+      return;
+    default:
+      // A state from a newer server: keep what is shown.
+  }
+}
+
+// Dims the code while the connection is down: it may be dead by now.
+function showOffline(on) {
+  el.viewQr.classList.toggle('offline', on);
+  el.reconnecting.hidden = !on;
 }
 
 // Names the site the user is logging in to, in the heading.
@@ -259,7 +466,7 @@ function renderScanned(user) {
 // person at this computer says "yes, that's me" before the login happens.
 // They may take their time: the login waits on the server (`expires_in`),
 // and the click asks for a fresh ticket, since the poll's may have run out.
-function askToContinue(body) {
+function askToContinue(code, body, at) {
   const name = (body.user && body.user.name) || '';
   showAvatar(el.ovAvatarImg, el.ovInitial, body.user && body.user.avatar, name);
   el.notice.hidden = true;
@@ -269,25 +476,26 @@ function askToContinue(body) {
   el.continueBtn.hidden = false;
   el.continueBtn.disabled = false;
   const lasts = Number(body.expires_in) > 0 ? Number(body.expires_in) : 60;
-  startCountdown('continue', Date.now() + lasts * 1000);
+  startCountdown('continue', (at || Date.now()) + lasts * 1000);
   el.countdown.hidden = false;
-  const session = current;
-  el.continueBtn.onclick = function () { continueLogin(session); };
+  el.continueBtn.onclick = function () { continueLogin(code); };
   el.continueBtn.focus();
 }
 
-async function continueLogin(session) {
+async function continueLogin(code) {
   el.continueBtn.disabled = true;
   el.notice.hidden = true;
-  const res = await fetchJson('/api/qr/' + encodeURIComponent(session.id) + '/ticket', {
+  const res = await fetchJson('/api/qr/' + encodeURIComponent(code.id) + '/ticket', {
     method: 'POST',
-    token: session.pollToken,
+    token: code.pollToken,
   });
-  if (session !== current) return;
+  if (code !== current) return;
   if (res.ok && res.body && res.body.redirect) {
     stopCountdown();
     el.continueBox.hidden = true;
     el.countdown.hidden = true;
+    // The other tabs of this login stand down: this one finishes it.
+    tell({ type: 'continuing', id: code.id });
     finishLogin(res.body);
     return;
   }
@@ -300,7 +508,7 @@ async function continueLogin(session) {
     return;
   }
   // The login is gone (its time ran out, or it was used): say why, offer a new code.
-  session.live = false;
+  code.live = false;
   setState('expired');
   setStatus('login.continue_failed', why.key, why.vars);
   el.newCode.focus();
@@ -340,11 +548,12 @@ function renderExpired() {
   const auto = autoRenewals < MAX_AUTO_RENEWALS;
   setStatus('login.expired', auto ? 'login.expired_auto' : 'login.expired_sub');
   if (!auto) return;
-  autoRenewals += 1;
-  const session = current;
-  // Renew right away if visible; a hidden tab renews when the user comes back.
+  if (leading) autoRenewals += 1;
+  const expired = current;
+  // Renew right away if visible; a hidden tab waits until the user comes
+  // back (whichever tab of the login that is asks the leader).
   whenVisible(function () {
-    if (session === current) newCode();
+    if (expired === current) renew(true);
   });
 }
 
@@ -360,72 +569,6 @@ function whenVisible(fn) {
   });
 }
 
-async function pollOnce(session, since) {
-  const controller = new AbortController();
-  session.controller = controller;
-  const timeout = setTimeout(function () { controller.abort(); }, (session.pollHold + 10) * 1000);
-  const url = '/api/qr/' + encodeURIComponent(session.id) + '/status' +
-    '?since=' + encodeURIComponent(since) + '&wait=' + encodeURIComponent(session.pollHold);
-  const res = await fetchJson(url, { token: session.pollToken, signal: controller.signal });
-  clearTimeout(timeout);
-  if (res.status === 401 || res.status === 404) return { gone: true };
-  // Status 0 is a network failure or our own timeout.
-  if (!res.ok) return { retry: true };
-  return res.body && res.body.state ? { body: res.body } : { retry: true };
-}
-
-async function pollLoop(session) {
-  let since = 'pending';
-  let failures = 0;
-  while (session === current) {
-    const r = await pollOnce(session, since);
-    if (session !== current) return;
-
-    if (r.gone) {
-      newCode();
-      return;
-    }
-    if (r.retry) {
-      failures += 1;
-      showReconnecting(true);
-      await sleep(Math.min(1000 * 2 ** (failures - 1), MAX_BACKOFF_MS));
-      continue;
-    }
-    failures = 0;
-    showReconnecting(false);
-
-    const body = r.body;
-    switch (body.state) {
-      case 'pending':
-        // Also covers a scan that was abandoned on the phone and timed out.
-        if (since !== 'pending') renderPending();
-        since = 'pending';
-        break;
-      case 'scanned':
-        renderScanned(body.user);
-        since = 'scanned';
-        break;
-      case 'confirmed':
-        session.live = false;
-        askToContinue(body);
-        return;
-      case 'cancelled':
-        session.live = false;
-        renderCancelled(body);
-        current = null;
-        return;
-      case 'expired':
-      case 'redeemed':
-        session.live = false;
-        renderExpired();
-        return;
-      default:
-        // Unknown state from a newer server: keep listening without spinning.
-        await sleep(1000);
-    }
-  }
-}
-
 // ---------- logged-in view ----------
 
 function showQrView() {
@@ -434,7 +577,15 @@ function showQrView() {
   el.viewQr.hidden = false;
   el.foot.hidden = false;
   el.otherLogin.hidden = !OTHER_LOGIN_URL;
-  newCode();
+  wantQr = true;
+  if (leading) {
+    newCode();
+    return;
+  }
+  // The leading tab has (or is making) this login's code: ask for it.
+  setState('loading');
+  setStatus('login.loading');
+  tell({ type: 'hello' });
 }
 
 function renderMe() {
@@ -457,6 +608,7 @@ function renderMe() {
 
 function showMeView(data) {
   abandonCurrent();
+  wantQr = false;
   me = data;
   renderMe();
   el.viewQr.hidden = true;
@@ -475,6 +627,7 @@ async function logout() {
   const res = await fetchJson('/api/logout', { method: 'POST' });
   // 401 means the session was already gone, which is what we wanted anyway.
   if (res.ok || res.status === 401) {
+    tell({ type: 'logged-out' });
     showQrView();
     return;
   }
@@ -495,7 +648,22 @@ function showLoginError() {
   history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
 }
 
+// Another tab logged in (or is finishing a login): show who, if so. When
+// the other tab's login came to nothing, `orQr` brings back a code.
+async function checkSession(orQr) {
+  const res = await fetchJson('/api/session');
+  if (res.ok && res.body && res.body.user) {
+    if (!me) showMeView(res.body);
+    return;
+  }
+  if (orQr && current && current.continuing) {
+    current = null;
+    showQrView();
+  }
+}
+
 async function start() {
+  if (!group) joinGroup();
   showLoginError();
   // Every site login is a fresh scan, even in a browser logged in here.
   if (AUTHORIZE) {
@@ -506,24 +674,16 @@ async function start() {
   const res = await fetchJson('/api/session');
   if (res.ok && res.body && res.body.user) {
     showMeView(res.body);
+    tell({ type: 'logged-in' });
     return;
   }
   // Not logged in, or we can't tell (network): offering a QR code is the useful fallback.
   showQrView();
 }
 
-el.notMe.addEventListener('click', function () {
-  autoRenewals = 0;
-  newCode();
-});
-el.newCode.addEventListener('click', function () {
-  autoRenewals = 0;
-  newCode();
-});
-el.refresh.addEventListener('click', function () {
-  autoRenewals = 0;
-  newCode();
-});
+for (const button of [el.notMe, el.newCode, el.refresh]) {
+  button.addEventListener('click', function () { renew(false); });
+}
 if (OTHER_LOGIN_URL) el.otherLoginLink.href = OTHER_LOGIN_URL;
 el.logout.addEventListener('click', logout);
 avatarFallback(el.ovAvatarImg, el.ovInitial);

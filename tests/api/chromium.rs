@@ -448,3 +448,37 @@ impl Chromium {
             .collect()
     }
 }
+
+/// Additions for the transport tests (e2e_transport).
+impl Chromium {
+    /// Runs `source` in `tab` before any of the page's own scripts, on
+    /// every later navigation: e.g. to take away `EventSource`.
+    pub async fn add_script_on_new_document(&mut self, tab: &Tab, source: &str) {
+        self.call(Some(tab), "Page.enable", json!({})).await;
+        self.call(
+            Some(tab),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        )
+        .await;
+    }
+
+    /// Closes `tab` as a person closing it would (its page's locks are
+    /// released, its connections dropped).
+    pub async fn close_tab(&mut self, tab: &Tab) {
+        let targets = self.call(None, "Target.getTargets", json!({})).await;
+        // The session knows its target only through the browser's list.
+        let info = self
+            .call(Some(tab), "Target.getTargetInfo", json!({}))
+            .await;
+        let id = info["targetInfo"]["targetId"].clone();
+        assert!(
+            targets["targetInfos"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|t| t["targetId"] == id)),
+            "{tab:?} is not open"
+        );
+        self.call(None, "Target.closeTarget", json!({ "targetId": id }))
+            .await;
+    }
+}

@@ -15,38 +15,38 @@ use std::time::Duration;
 const STATE: &str = "document.getElementById('qr-box').dataset.state";
 
 /// Text of the element with `id`, as a JavaScript expression.
-fn text_of(id: &str) -> String {
+pub(crate) fn text_of(id: &str) -> String {
     format!("document.getElementById({id:?}).textContent")
 }
 
 /// Whether the element with `id` is shown, as a JavaScript expression.
-fn shown(id: &str) -> String {
+pub(crate) fn shown(id: &str) -> String {
     format!(
         "(e => !!e && !e.hidden && !e.closest('[hidden]') && e.getClientRects().length > 0)\
          (document.getElementById({id:?}))"
     )
 }
 
-async fn wait_state(browser: &mut Chromium, tab: &Tab, state: &str) {
+pub(crate) async fn wait_state(browser: &mut Chromium, tab: &Tab, state: &str) {
     let expression = format!("{STATE} === {state:?}");
     browser
         .wait_for(tab, &expression, &format!("the {state} state"))
         .await;
 }
 
-async fn wait_text(browser: &mut Chromium, tab: &Tab, id: &str, expected: &str) {
+pub(crate) async fn wait_text(browser: &mut Chromium, tab: &Tab, id: &str, expected: &str) {
     let expression = format!("{} === {expected:?}", text_of(id));
     browser
         .wait_for(tab, &expression, &format!("#{id} saying {expected:?}"))
         .await;
 }
 
-async fn text(browser: &mut Chromium, tab: &Tab, id: &str) -> String {
+pub(crate) async fn text(browser: &mut Chromium, tab: &Tab, id: &str) -> String {
     let value = browser.eval(tab, &text_of(id)).await;
     value.as_str().unwrap_or_default().to_owned()
 }
 
-async fn is_shown(browser: &mut Chromium, tab: &Tab, id: &str) -> bool {
+pub(crate) async fn is_shown(browser: &mut Chromium, tab: &Tab, id: &str) -> bool {
     browser.eval(tab, &shown(id)).await == Value::Bool(true)
 }
 
@@ -57,7 +57,7 @@ async fn click(browser: &mut Chromium, tab: &Tab, selector: &str) {
 
 /// Waits for a code waiting for its scan, painted, and returns the link it
 /// offers as text ("Can't scan?"), which is also what the phone scans.
-async fn waiting_code(browser: &mut Chromium, tab: &Tab) -> Qr {
+pub(crate) async fn waiting_code(browser: &mut Chromium, tab: &Tab) -> Qr {
     wait_state(browser, tab, "pending").await;
     browser
         .wait_for(
@@ -81,7 +81,7 @@ async fn waiting_code(browser: &mut Chromium, tab: &Tab) -> Qr {
 
 /// Saves `login-{name}.png` and checks axe-core finds nothing serious, in
 /// light and in dark mode (`login-{name}-dark.png`).
-async fn audit(browser: &mut Chromium, tab: &Tab, name: &str) {
+pub(crate) async fn audit(browser: &mut Chromium, tab: &Tab, name: &str) {
     for dark in [false, true] {
         browser.emulate_dark(tab, dark).await;
         // Pictures of the page at rest: fades and the avatar's pop done.
@@ -119,7 +119,7 @@ async fn landmark_violations(browser: &mut Chromium, tab: &Tab) -> Value {
 }
 
 /// A desktop tab at `path` of `t`, recording its console.
-async fn open_page(browser: &mut Chromium, t: &TestApp, path: &str) -> Tab {
+pub(crate) async fn open_page(browser: &mut Chromium, t: &TestApp, path: &str) -> Tab {
     let tab = browser.open("about:blank").await;
     browser.emulate_desktop(&tab).await;
     browser.record_console(&tab).await;
