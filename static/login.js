@@ -78,7 +78,6 @@ let countdownTimer = 0;
 let countdown = null;
 // The last thing the polite live region said about the countdown.
 let announced = '';
-let autoRenewals = 0;
 let createFailures = 0; // consecutive failed POST /api/qr, for backoff
 let me = null;
 
@@ -168,8 +167,10 @@ let group = null;
 let leading = false;
 // The QR view is showing (not the logged-in one).
 let wantQr = false;
-// What the leader last reported about `current`, for tabs that ask.
+// What the leader last reported about `current` (its state, and whether
+// the connection is down), for tabs that ask.
 let lastReport = null;
+let lastLoss = null;
 
 function joinGroup() {
   group = tabGroup(GROUP, lead, heard);
@@ -179,40 +180,61 @@ function joinGroup() {
 function lead() {
   leading = true;
   if (!wantQr) return;
-  // Another tab is finishing this login: nothing to lead.
-  if (current && current.continuing) return;
-  if (current && current.live) follow(current);
-  else newCode();
+  if (current && current.id) {
+    // Keep what is shown — a waiting code is followed on from here; a
+    // confirmed login, a cancelled or expired code stay as they are (their
+    // buttons work from any tab).
+    if (current.live) follow(current);
+    return;
+  }
+  // Nothing shown yet (the old leader went while making a code), or a
+  // failed attempt: make one.
+  newCode(false);
 }
 
-// A message from another tab of this login.
+// A message from another tab of this login. Only pages of this origin can
+// post on the channel; still, a code is checked before it is shown.
 function heard(msg) {
   if (!msg || typeof msg.type !== 'string') return;
   switch (msg.type) {
     case 'hello':
-      if (!leading || !wantQr) return;
+      if (!leading) return;
+      if (!wantQr) {
+        // This tab shows someone logged in, the asking tab a login page:
+        // one of us is out of date.
+        recheckForNewTab();
+        return;
+      }
       if (current && current.id) {
         group.post({ type: 'code', code: shareable(current) });
         if (lastReport) group.post(lastReport);
+        if (lastLoss) group.post(lastLoss);
+      } else if (current && current.failed) {
+        group.post({ type: 'create-failed', res: current.failed });
       }
       return;
     case 'renew':
-      if (!leading || !wantQr) return;
-      // Several tabs may ask for the same expired code: renew it once.
-      if (current && current.id && current.id !== msg.id) return;
-      if (!msg.auto) autoRenewals = 0;
-      newCode();
+      if (!leading || !wantQr || !current) return;
+      // Several tabs may ask to replace the same code: the first asks, the
+      // rest find it replaced, or being made (no id, no failure yet).
+      if (!current.id && !current.failed) return;
+      if ((current.id || null) !== (msg.id || null)) return;
+      if (msg.auto && !autoRenew(current)) return;
+      newCode(!!msg.auto);
       return;
-    case 'code':
-      if (leading || !wantQr || !msg.code) return;
-      if (!current || current.id !== msg.code.id) showCode(Object.assign({}, msg.code));
-      return;
-    case 'create-failed':
+    case 'code': {
       if (leading || !wantQr) return;
+      const code = checkedCode(msg.code);
+      if (code && (!current || current.id !== code.id)) showCode(code);
+      return;
+    }
+    case 'create-failed':
+      if (leading || !wantQr || !msg.res) return;
+      current = null;
       showCreateFailed(msg.res);
       return;
     case 'report':
-      if (leading || !wantQr || !current || current.id !== msg.id) return;
+      if (leading || !wantQr || !current || current.id !== msg.id || !msg.report) return;
       onReport(current, msg.report, msg.at);
       return;
     case 'continuing':
@@ -251,10 +273,44 @@ function shareable(code) {
     pollToken: code.pollToken,
     pollHold: code.pollHold,
     expiresAt: code.expiresAt,
-    qrSrc: code.qrSrc,
     link: code.link,
     client: code.client,
+    renewal: code.renewal,
   };
+}
+
+// A code from another tab, if it is one: an id of URL-safe characters, an
+// http(s) link, the image from this server's own URL for that id.
+function checkedCode(c) {
+  if (!c || typeof c.id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(c.id)) return null;
+  if (typeof c.pollToken !== 'string' || typeof c.link !== 'string') return null;
+  let link;
+  try {
+    link = new URL(c.link);
+  } catch (_) {
+    return null;
+  }
+  if (link.protocol !== 'https:' && link.protocol !== 'http:') return null;
+  return {
+    id: c.id,
+    pollToken: c.pollToken,
+    pollHold: Number(c.pollHold) > 0 ? Number(c.pollHold) : 25,
+    expiresAt: Number(c.expiresAt) || Date.now(),
+    qrSrc: qrImage(c.id),
+    link: link.href,
+    client: typeof c.client === 'string' ? c.client : null,
+    renewal: Number(c.renewal) || 0,
+  };
+}
+
+function qrImage(id) {
+  return '/api/qr/' + encodeURIComponent(id) + '/qr.svg';
+}
+
+// Whether `code`, expired, may be replaced without a click: an unattended
+// page would otherwise mint codes forever. A scan shows someone is there.
+function autoRenew(code) {
+  return code.scanned || (code.renewal || 0) < MAX_AUTO_RENEWALS;
 }
 
 function abandonCurrent() {
@@ -271,21 +327,26 @@ function abandonCurrent() {
   el.continueBox.hidden = true;
   current = null;
   lastReport = null;
+  lastLoss = null;
   stopCountdown();
   showOffline(false);
 }
 
-// A new code, by the leader; a follower asks the leader for one.
+// A new code in place of the one shown: made by the leader; another tab
+// asks the leader for it. `auto` when no one clicked (an expired code).
 function renew(auto) {
-  if (!auto) autoRenewals = 0;
   if (leading) {
-    newCode();
+    if (!auto || !current || autoRenew(current)) newCode(auto);
     return;
   }
   tell({ type: 'renew', id: current && current.id, auto: auto });
 }
 
-async function newCode() {
+// Makes a code (the leader). An automatic renewal counts on from the code
+// it replaces; a click, or a first code, starts the count again.
+async function newCode(auto) {
+  const replaced = current;
+  const renewal = auto && replaced && !replaced.scanned ? (replaced.renewal || 0) + 1 : 0;
   abandonCurrent();
   const pending = {};
   current = pending;
@@ -301,6 +362,7 @@ async function newCode() {
 
   if (res.status !== 201 || !body || !body.id || !body.poll_token) {
     const failed = { status: res.status, body: body };
+    pending.failed = failed;
     tell({ type: 'create-failed', res: failed });
     showCreateFailed(failed);
     // Outages are usually brief (server restart), so keep trying in the
@@ -309,7 +371,7 @@ async function newCode() {
     if (res.status === 0 || res.status >= 500) {
       createFailures += 1;
       await sleep(Math.min(1000 * 2 ** (createFailures - 1), MAX_BACKOFF_MS));
-      if (pending === current) newCode();
+      if (pending === current) newCode(false);
     }
     return;
   }
@@ -320,9 +382,10 @@ async function newCode() {
     pollToken: body.poll_token,
     pollHold: Number(body.poll_hold) > 0 ? Number(body.poll_hold) : 25,
     expiresAt: Date.now() + (Number(body.expires_in) || 0) * 1000,
-    qrSrc: body.qr_svg || '/api/qr/' + encodeURIComponent(body.id) + '/qr.svg',
+    qrSrc: body.qr_svg || qrImage(body.id),
     link: body.qr_content || '',
     client: body.client && body.client.name ? body.client.name : null,
+    renewal: renewal,
   };
   showCode(code);
   tell({ type: 'code', code: shareable(code) });
@@ -347,6 +410,7 @@ function showCode(code) {
   current = code;
   code.live = true;
   lastReport = null;
+  lastLoss = null;
   showOffline(false);
   if (code.client) showClient(code.client);
   el.img.src = code.qrSrc;
@@ -366,6 +430,8 @@ function follow(code) {
     if (code !== current) return;
     const msg = { type: 'report', id: code.id, report: report, at: Date.now() };
     if (report.kind === 'state') lastReport = msg;
+    if (report.kind === 'lost') lastLoss = msg;
+    if (report.kind === 'state' || report.kind === 'restored') lastLoss = null;
     tell(msg);
     onReport(code, report, msg.at);
   });
@@ -394,7 +460,7 @@ function onReport(code, report, at) {
       I18n.set(el.notice, wasScanned ? 'login.scan_lost' : 'login.code_replaced');
       el.notice.hidden = false;
       code.live = false;
-      if (leading) newCode();
+      if (leading) newCode(false);
       return;
     }
     case 'state':
@@ -453,7 +519,7 @@ function renderPending() {
 
 function renderScanned(user) {
   user = user || {};
-  autoRenewals = 0; // someone is actively using the page
+  if (current) current.scanned = true; // someone is using the page
   // A notice about an earlier attempt (a refused ticket) is stale now.
   el.notice.hidden = true;
   setState('scanned');
@@ -545,11 +611,10 @@ function renderCancelled(body) {
 
 function renderExpired() {
   setState('expired');
-  const auto = autoRenewals < MAX_AUTO_RENEWALS;
+  const expired = current;
+  const auto = !!expired && autoRenew(expired);
   setStatus('login.expired', auto ? 'login.expired_auto' : 'login.expired_sub');
   if (!auto) return;
-  if (leading) autoRenewals += 1;
-  const expired = current;
   // Renew right away if visible; a hidden tab waits until the user comes
   // back (whichever tab of the login that is asks the leader).
   whenVisible(function () {
@@ -557,17 +622,23 @@ function renderExpired() {
   });
 }
 
+// Runs `fn` once the page is visible (after a pause, so the dimmed,
+// expired code is noticed). Only the latest `fn` waits: a hidden tab
+// whose codes expire one after another keeps one listener, not one each.
+let onVisible = null;
 function whenVisible(fn) {
   if (document.visibilityState === 'visible') {
-    setTimeout(fn, 1500); // a pause so the dimmed, expired code is noticed
+    setTimeout(fn, 1500);
     return;
   }
-  document.addEventListener('visibilitychange', function handler() {
-    if (document.visibilityState !== 'visible') return;
-    document.removeEventListener('visibilitychange', handler);
-    fn();
-  });
+  onVisible = fn;
 }
+document.addEventListener('visibilitychange', function () {
+  if (document.visibilityState !== 'visible' || !onVisible) return;
+  const fn = onVisible;
+  onVisible = null;
+  setTimeout(fn, 1500);
+});
 
 // ---------- logged-in view ----------
 
@@ -579,7 +650,7 @@ function showQrView() {
   el.otherLogin.hidden = !OTHER_LOGIN_URL;
   wantQr = true;
   if (leading) {
-    newCode();
+    newCode(false);
     return;
   }
   // The leading tab has (or is making) this login's code: ask for it.
@@ -660,6 +731,19 @@ async function checkSession(orQr) {
     current = null;
     showQrView();
   }
+}
+
+// A new tab asked for a code while this (leading) tab shows someone
+// logged in. Still logged in: the new tab should look again. Not any more
+// (the session ended elsewhere): show the code view, which makes a code
+// for both.
+async function recheckForNewTab() {
+  const res = await fetchJson('/api/session');
+  if (res.ok && res.body && res.body.user) {
+    tell({ type: 'logged-in' });
+    return;
+  }
+  if (me && res.ok) showQrView();
 }
 
 async function start() {

@@ -22,10 +22,16 @@ export function tabGroup(name, onLead, onMessage) {
   }
   const channel = new BroadcastChannel(name);
   channel.onmessage = function (e) { onMessage(e.data); };
-  // Held until the tab goes away: the promise never settles.
+  // Held until the tab goes away: the promise never settles. Should the
+  // browser refuse the lock (it may, e.g. in some private modes), the tab
+  // leads alone rather than waiting for nothing.
+  let led = false;
   navigator.locks.request(name, function () {
+    led = true;
     onLead();
     return new Promise(function () {});
+  }).catch(function () {
+    if (!led) onLead();
   });
   return {
     post: function (msg) { channel.postMessage(msg); },

@@ -40,15 +40,18 @@ pub(super) async fn show(
         CodeCheck::Live | CodeCheck::Unchecked => (StatusCode::OK, &[]),
         CodeCheck::NotFound => (StatusCode::NOT_FOUND, &[("code", "not_found")]),
         CodeCheck::Expired => (StatusCode::GONE, &[("code", "expired")]),
-        CodeCheck::Finished => (StatusCode::OK, &[("code", "already_finished")]),
+        // Gone like an expired code: neither can ever be used again.
+        CodeCheck::Finished => (StatusCode::GONE, &[("code", "already_finished")]),
     };
     serve_page_with(pages, PHONE_PAGE, request, status, body_data).await
 }
 
 /// Looks the code up without touching it (no scan, no claim). It costs
-/// the client IP one phone API call, the budget the scan spends: opening
-/// the page tells no more, and no faster, than scanning the same id with
-/// a demo account would (and ids are 128-bit random, not guessable).
+/// the client IP one phone API call, the budget the scan spends. What it
+/// tells — whether the code still waits, has finished or expired, never who
+/// scanned it or whether it is scanned — is what anyone who can see the
+/// login screen knows anyway, and only for an id they have (128-bit random,
+/// not guessable).
 async fn check(app: &AppState, ClientIp(ip): ClientIp, id: &str) -> CodeCheck {
     let Some(id) = QrId::parse(id) else {
         return CodeCheck::NotFound;

@@ -158,10 +158,18 @@ async fn seven_tabs_share_one_code_and_one_connection() {
     for tab in &tabs {
         wait_text(&mut browser, tab, "continue-btn", "Continue as Alice").await;
     }
+    // The next leader goes too, with the login waiting for "Continue": the
+    // others keep offering it (no new code replaces it).
+    let leader = tabs.remove(0);
+    browser.close_tab(&leader).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for tab in &tabs {
+        wait_text(&mut browser, tab, "continue-btn", "Continue as Alice").await;
+    }
     assert_eq!(codes_created(&t).await, 1.0, "a tab made a code of its own");
 
     // "Continue" in the last tab logs in every tab.
-    browser.click(&tabs[5], "#continue-btn").await;
+    browser.click(&tabs[4], "#continue-btn").await;
     for tab in &tabs {
         browser
             .wait_for(tab, &shown("view-me"), "the logged-in view")
@@ -176,6 +184,53 @@ async fn seven_tabs_share_one_code_and_one_connection() {
     }
     t.wait_for_held(ONE_STREAM).await;
     assert_eq!(codes_created(&t).await, 2.0);
+}
+
+/// A tab that shows someone logged in leads the login's tabs; when that
+/// login ended without it noticing (here: logged out by another request),
+/// a new tab still gets a code — from the old tab, which notices.
+#[tokio::test]
+async fn a_new_tab_is_not_stuck_behind_a_stale_logged_in_tab() {
+    let t = spawn_app().await;
+    let mut browser = Chromium::start();
+    let first = open_page(&mut browser, &t, "/").await;
+    let qr = waiting_code(&mut browser, &first).await;
+    scan_and_confirm(&t, &mut browser, &first, &qr).await;
+    browser.click(&first, "#continue-btn").await;
+    browser
+        .wait_for(&first, &shown("view-me"), "the logged-in view")
+        .await;
+    // Logged out behind the page's back: it still shows Alice.
+    let status = browser
+        .eval(
+            &first,
+            "fetch('/api/logout', {method: 'POST'}).then(r => r.status)",
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let second = open_page(&mut browser, &t, "/").await;
+    let code = waiting_code(&mut browser, &second).await;
+    assert_ne!(code.id, qr.id);
+    assert_eq!(waiting_code(&mut browser, &first).await.id, code.id);
+}
+
+/// A tab opened after the code was refused (a rate limit, which is not
+/// retried by itself) shows why, rather than waiting for a code forever.
+#[tokio::test]
+async fn a_tab_opened_after_a_refused_code_says_why() {
+    let t = spawn_app_with(|c| c.limits.qr_per_minute_per_ip = 1).await;
+    let mut browser = Chromium::start();
+    let first = open_page(&mut browser, &t, "/").await;
+    waiting_code(&mut browser, &first).await;
+    browser.click(&first, "#refresh-code").await;
+    wait_state(&mut browser, &first, "error").await;
+    let why = text(&mut browser, &first, "status-sub").await;
+    assert!(!why.is_empty());
+
+    let second = open_page(&mut browser, &t, "/").await;
+    wait_state(&mut browser, &second, "error").await;
+    assert_eq!(text(&mut browser, &second, "status-sub").await, why);
 }
 
 /// Through the shipped `deploy/nginx.conf`: the page's stream is not

@@ -50,7 +50,8 @@ async fn unknown_expired_and_finished_codes_are_marked() {
     }
     let (qr, _ticket) = t.confirmed_qr(ALICE).await;
     let (status, _, body) = page(&t, &format!("/l/{}", qr.id)).await;
-    assert_eq!(status, StatusCode::OK);
+    // Gone, as an expired code is: it can never be used again.
+    assert_eq!(status, StatusCode::GONE);
     assert!(body.contains("data-code=\"already_finished\""), "{body}");
 
     let waiting = t.create_qr().await;
