@@ -2,7 +2,9 @@
 //! every path the server serves or links to, in one place. The OpenAPI
 //! document (`/api/openapi.json`) is generated from these types.
 
-use crate::session::{PublicState, QrId, User};
+use crate::number_match::MatchNumber;
+pub use crate::relay::Proximity;
+use crate::session::{CancelReason, PublicState, QrId, User};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -141,6 +143,11 @@ pub struct NewQrBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub client: Option<ClientBody>,
+    /// With `login.number_matching`: the two-digit number (10–99) the page
+    /// shows; the phone must pick it among three to confirm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<u8>, minimum = 10, maximum = 99, example = 42)]
+    pub match_number: Option<MatchNumber>,
 }
 
 /// `GET /api/qr/{id}/status` query.
@@ -192,6 +199,12 @@ pub struct PollBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub expires_in: Option<u64>,
+    /// Cancelled only: `phone` (declined on the phone), `browser` (the page
+    /// gave the code up) or `wrong_number` (the phone picked a number other
+    /// than the page's: a sign the code was relayed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<CancelReason>,
 }
 
 /// `POST /api/qr/{id}/ticket` answer: a fresh one-time ticket for a
@@ -287,6 +300,38 @@ pub struct AskingBrowser {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub user_code: Option<String>,
+    /// The browser's network compared with the phone's (their client IPs).
+    pub proximity: Proximity,
+    /// What the user agent says it is, readably ("Chrome on Windows 10");
+    /// absent when it names no known browser or system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "Chrome on Windows 10")]
+    pub device: Option<String>,
+    /// Where the browser's IP is, with `[geoip]` configured and the IP in
+    /// its database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub location: Option<LocationBody>,
+    /// With `[geoip]`: whether the phone and the browser are in different
+    /// countries or cities (false when either is not in the database).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub location_mismatch: Option<bool>,
+}
+
+/// A place, from the GeoIP database: names in English.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LocationBody {
+    /// ISO 3166-1 alpha-2 code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "GB")]
+    pub country_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "United Kingdom")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "London")]
+    pub city: Option<String>,
 }
 
 /// `POST /api/mobile/scan` → 200.
@@ -300,6 +345,12 @@ pub struct ScanBody {
     /// Seconds left to decide.
     pub expires_in: u64,
     pub request: AskingBrowser,
+    /// With `login.number_matching`: three distinct numbers, one of them
+    /// the page's, in random order. Offer them instead of a plain Confirm;
+    /// the confirm carries the pick as `number`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Vec<u8>>, min_items = 3, max_items = 3)]
+    pub number_choices: Option<Vec<MatchNumber>>,
 }
 
 /// `POST /api/mobile/confirm` and `/cancel` body.
@@ -309,6 +360,11 @@ pub struct DecisionRequest {
     pub qr_id: String,
     #[schema(value_type = String)]
     pub confirm_token: WireSecret,
+    /// Confirm with number matching: the number the user picked (required
+    /// then; a wrong one cancels the login). Ignored otherwise.
+    #[serde(default)]
+    #[schema(nullable = false, value_type = Option<u8>, minimum = 10, maximum = 99)]
+    pub number: Option<MatchNumber>,
 }
 
 /// What a confirm or cancel did.

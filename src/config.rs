@@ -129,6 +129,19 @@ pub struct Config {
     /// What the login and phone pages offer besides the QR code.
     #[serde(default)]
     pub pages: PagesConfig,
+    /// An offline GeoIP database: the phone is shown where the browser is.
+    #[serde(default)]
+    pub geoip: GeoIpConfig,
+}
+
+/// `[geoip]`: where the browser asking to log in is, for the phone.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpConfig {
+    /// A MaxMind DB file (GeoLite2-City, GeoIP2-City, or a Country
+    /// database), read at start-up; relative to the config file. Unset: no
+    /// locations.
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -176,6 +189,9 @@ pub struct LoginConfig {
     /// How long an expired QR code still answers "expired" (code 400) before it is forgotten (404).
     #[serde(with = "humantime_serde")]
     pub expired_grace: Duration,
+    /// The login page shows a two-digit number and the phone must pick it
+    /// among three to confirm; a wrong pick cancels the login.
+    pub number_matching: bool,
 }
 
 impl Default for LoginConfig {
@@ -186,6 +202,7 @@ impl Default for LoginConfig {
             ticket_ttl: Duration::from_secs(60),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             expired_grace: Duration::from_secs(600),
+            number_matching: false,
         }
     }
 }
@@ -684,6 +701,7 @@ impl Config {
             ),
             ("store.redis_url_file", &mut self.store.redis_url_file),
             ("audit.path", &mut self.audit.path),
+            ("geoip.path", &mut self.geoip.path),
         ];
         for (key, path) in optional {
             if let Some(path) = path {

@@ -7,6 +7,8 @@
 //!   (`pending → scanned → confirmed → redeemed`, `→ cancelled`, `→ expired`).
 //!   Every who-may-do-what decision (poll token, confirm token, ticket,
 //!   browser binding) is made here.
+//! - [`number_match`]: the two-digit number a login page shows and the
+//!   phone must pick among three (`login.number_matching`).
 //! - [`secret`]: tokens from the OS CSPRNG, stored only as hashes (a distinct
 //!   type per kind), compared in constant time; the one-time ticket derivation.
 //! - [`clock`]: time is read once at the edge and passed down.
@@ -20,6 +22,8 @@
 //!   domain error [`login::LoginError`], which knows nothing of HTTP.
 //! - [`oidc`]: the OpenID Connect provider — relying sites log users in
 //!   through a QR login; codes, grants and tokens live in the same store.
+//! - [`relay`]: what the phone is told to spot a relayed login — how near
+//!   the asking browser is, where (GeoIP), and what device it says it is.
 //! - [`user_sessions`]: what a user is logged in to (browser logins, client
 //!   grants), for the phone to list and end.
 //! - [`observe`]: the services emit one stream of typed events into an
@@ -51,8 +55,10 @@ pub mod config;
 pub mod forward_auth;
 pub mod http;
 pub mod login;
+pub mod number_match;
 pub mod observe;
 pub mod oidc;
+pub mod relay;
 pub mod secret;
 pub mod session;
 pub mod startup;

@@ -21,6 +21,7 @@
 //! `version`, which stores use for compare-and-set.
 
 use crate::clock::Timestamp;
+use crate::number_match::MatchNumber;
 use crate::oidc::{AuthorizationRequest, DeviceRequest};
 use crate::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
 use serde::{Deserialize, Serialize};
@@ -109,10 +110,28 @@ pub enum Phase {
         /// that browser's login. The `auth_time` of the tokens it yields.
         confirmed_at: Timestamp,
     },
-    Cancelled,
+    Cancelled {
+        /// Why; `None` in sessions stored by a version that did not say.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<CancelReason>,
+    },
     Redeemed {
         user_id: String,
     },
+}
+
+/// Why a session was cancelled: the page tells a login the phone declined
+/// from one refused for a wrong number (a sign of a relayed code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The phone user tapped Cancel.
+    Phone,
+    /// The page gave up its code.
+    Browser,
+    /// The phone user picked a number other than the page's
+    /// (`login.number_matching`).
+    WrongNumber,
 }
 
 /// What a poller sees: the phase with expiry applied.
@@ -216,6 +235,8 @@ pub enum TransitionError {
     WrongConfirmToken,
     #[error("the ticket is invalid, expired, already used, or belongs to another browser")]
     InvalidTicket(TicketProblem),
+    #[error("this login asks for the number shown on the login page")]
+    NumberRequired,
 }
 
 /// One QR login session.
@@ -250,6 +271,10 @@ pub struct LoginSession {
     /// Boxed: held polls keep a session alive, and most logins have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Box<AuthorizationRequest>>,
+    /// The number the login page shows, when `login.number_matching` is on:
+    /// the phone must pick it to confirm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_number: Option<MatchNumber>,
     /// Set when a device (a TV, a CLI) asked for this login (RFC 8628): its
     /// QR shows the device's verification URI, no browser is involved, and
     /// only the device, holding the device code, can redeem it.
@@ -298,8 +323,17 @@ impl LoginSession {
             phase: Phase::Pending,
             version: 1,
             authorization: None,
+            match_number: None,
             device: None,
             changed_at: Some(now),
+        }
+    }
+
+    /// The same session, its confirm asking for `number` (number matching).
+    pub fn with_number(self, number: Option<MatchNumber>) -> Self {
+        Self {
+            match_number: number,
+            ..self
         }
     }
 
@@ -339,7 +373,7 @@ impl LoginSession {
             Phase::Pending => PublicState::Pending,
             Phase::Scanned { .. } => PublicState::Scanned,
             Phase::Confirmed { .. } => PublicState::Confirmed,
-            Phase::Cancelled => PublicState::Cancelled,
+            Phase::Cancelled { .. } => PublicState::Cancelled,
             Phase::Redeemed { .. } => PublicState::Redeemed,
         }
     }
@@ -358,6 +392,23 @@ impl LoginSession {
             version: self.version + 1,
             changed_at: Some(now),
             ..self.clone()
+        }
+    }
+
+    fn cancelled(&self, now: Timestamp, reason: CancelReason) -> Self {
+        self.next(
+            now,
+            Phase::Cancelled {
+                reason: Some(reason),
+            },
+        )
+    }
+
+    /// Why the session was cancelled, if it was and that was recorded.
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        match self.phase {
+            Phase::Cancelled { reason } => reason,
+            _ => None,
         }
     }
 
@@ -393,7 +444,7 @@ impl LoginSession {
             Phase::Pending => {}
             Phase::Scanned { user: owner, .. } if owner.id == user.id => {}
             Phase::Scanned { .. } => return Err(TransitionError::ClaimedByAnotherUser),
-            Phase::Confirmed { .. } | Phase::Cancelled | Phase::Redeemed { .. } => {
+            Phase::Confirmed { .. } | Phase::Cancelled { .. } | Phase::Redeemed { .. } => {
                 return Err(TransitionError::AlreadyFinished);
             }
         }
@@ -426,7 +477,7 @@ impl LoginSession {
                 }
             }
             Phase::Pending => Err(TransitionError::NotScanned),
-            Phase::Confirmed { .. } | Phase::Cancelled | Phase::Redeemed { .. } => {
+            Phase::Confirmed { .. } | Phase::Cancelled { .. } | Phase::Redeemed { .. } => {
                 Err(TransitionError::AlreadyFinished)
             }
         }
@@ -438,15 +489,31 @@ impl LoginSession {
     /// code's life, and at least as long as the ticket, so a browser can
     /// mint fresh tickets while its person reads the screen (and a device,
     /// which polls at its own pace, keeps its own life).
+    ///
+    /// With number matching, `pick` must be the page's number: none is
+    /// refused (nothing changes), a wrong one cancels the login — the user
+    /// does not see the page that asks, so the code was likely relayed.
+    /// Either way the confirmer is checked first, so only the phone that
+    /// scanned can spend the session's one pick.
     pub fn confirm(
         &self,
         now: Timestamp,
         user_id: &str,
         confirm: &Secret,
+        pick: Option<MatchNumber>,
         ticket_ttl: Duration,
         authenticated_at: Timestamp,
     ) -> Result<Self, TransitionError> {
         let user = self.check_confirmer(now, user_id, confirm)?.clone();
+        if let Some(expected) = self.match_number {
+            match pick {
+                None => return Err(TransitionError::NumberRequired),
+                Some(pick) if pick != expected => {
+                    return Ok(self.cancelled(now, CancelReason::WrongNumber));
+                }
+                Some(_) => {}
+            }
+        }
         let mut next = self.next(
             now,
             Phase::Confirmed {
@@ -468,7 +535,7 @@ impl LoginSession {
         confirm: &Secret,
     ) -> Result<Self, TransitionError> {
         self.check_confirmer(now, user_id, confirm)?;
-        Ok(self.next(now, Phase::Cancelled))
+        Ok(self.cancelled(now, CancelReason::Phone))
     }
 
     /// The browser holding the poll token gave up on this code (e.g. it
@@ -485,7 +552,7 @@ impl LoginSession {
         }
         self.ensure_live(now)?;
         match self.phase {
-            Phase::Pending | Phase::Scanned { .. } => Ok(self.next(now, Phase::Cancelled)),
+            Phase::Pending | Phase::Scanned { .. } => Ok(self.cancelled(now, CancelReason::Browser)),
             _ => Err(TransitionError::AlreadyFinished),
         }
     }
@@ -573,7 +640,7 @@ impl LoginSession {
                 Ok(next)
             }
             Phase::Pending | Phase::Scanned { .. } => Err(TransitionError::NotConfirmed),
-            Phase::Cancelled | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
+            Phase::Cancelled { .. } | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
         }
     }
 
@@ -603,7 +670,7 @@ impl LoginSession {
                 },
             )),
             Phase::Pending | Phase::Scanned { .. } => Err(TransitionError::NotScanned),
-            Phase::Cancelled | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
+            Phase::Cancelled { .. } | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
         }
     }
 }
@@ -696,7 +763,7 @@ mod tests {
         let (s, c, ticket) = with_ticket();
         assert_eq!(s.state(t(1)), PublicState::Scanned);
         assert_eq!(s.user().unwrap().id, "alice");
-        let s2 = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s2 = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         assert_eq!(s2.state(t(2)), PublicState::Confirmed);
         // The login lives the rest of the code's life; the ticket, a minute.
         assert_eq!(s2.expires_at, t(300));
@@ -738,7 +805,7 @@ mod tests {
     fn confirm_before_scan_is_refused() {
         let c = Secret::generate();
         assert_eq!(
-            fresh().confirm(t(1), "alice", &c, TICKET, t(1)),
+            fresh().confirm(t(1), "alice", &c, None, TICKET, t(1)),
             Err(TransitionError::NotScanned)
         );
         assert_eq!(
@@ -768,21 +835,21 @@ mod tests {
             .scan(t(2), &user("alice"), ConfirmTokenHash::of(&new))
             .unwrap();
         assert_eq!(
-            s.confirm(t(3), "alice", &old, TICKET, t(3)),
+            s.confirm(t(3), "alice", &old, None, TICKET, t(3)),
             Err(TransitionError::WrongConfirmToken)
         );
-        assert!(s.confirm(t(3), "alice", &new, TICKET, t(3)).is_ok());
+        assert!(s.confirm(t(3), "alice", &new, None, TICKET, t(3)).is_ok());
     }
 
     #[test]
     fn confirm_with_another_users_or_a_wrong_token_is_refused() {
         let (s, c) = scanned("alice");
         assert_eq!(
-            s.confirm(t(2), "mallory", &c, TICKET, t(2)),
+            s.confirm(t(2), "mallory", &c, None, TICKET, t(2)),
             Err(TransitionError::WrongConfirmToken)
         );
         assert_eq!(
-            s.confirm(t(2), "alice", &Secret::generate(), TICKET, t(2)),
+            s.confirm(t(2), "alice", &Secret::generate(), None, TICKET, t(2)),
             Err(TransitionError::WrongConfirmToken)
         );
         assert_eq!(
@@ -797,7 +864,7 @@ mod tests {
         let s = s.cancel_by_phone(t(2), "alice", &c).unwrap();
         assert_eq!(s.state(t(2)), PublicState::Cancelled);
         assert_eq!(
-            s.confirm(t(3), "alice", &c, TICKET, t(3)),
+            s.confirm(t(3), "alice", &c, None, TICKET, t(3)),
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
@@ -815,9 +882,9 @@ mod tests {
     #[test]
     fn nothing_moves_after_confirm_except_redeem() {
         let (s, c) = scanned("alice");
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         assert_eq!(
-            s.confirm(t(3), "alice", &c, TICKET, t(3)),
+            s.confirm(t(3), "alice", &c, None, TICKET, t(3)),
             Err(TransitionError::AlreadyFinished)
         );
         assert_eq!(
@@ -837,7 +904,7 @@ mod tests {
     #[test]
     fn a_ticket_redeems_once() {
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         let (s, _) = s.redeem(t(3), &ticket, as_poller()).unwrap();
         assert_eq!(
             s.redeem(t(4), &ticket, as_poller()).unwrap_err(),
@@ -848,7 +915,7 @@ mod tests {
     #[test]
     fn redeem_needs_the_right_ticket() {
         let (s, c, _) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         assert_eq!(
             s.redeem(t(3), &Secret::generate(), as_poller())
                 .unwrap_err(),
@@ -893,7 +960,7 @@ mod tests {
         let (s, c) = scanned("alice");
         assert_eq!(s.state(late), PublicState::Expired);
         assert_eq!(
-            s.confirm(late, "alice", &c, TICKET, late),
+            s.confirm(late, "alice", &c, None, TICKET, late),
             Err(TransitionError::Expired)
         );
         assert_eq!(
@@ -902,7 +969,7 @@ mod tests {
         );
 
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         // The ticket's window passed; the login is still there to finish.
         assert_eq!(s.state(t(62)), PublicState::Confirmed);
         assert_eq!(
@@ -920,7 +987,7 @@ mod tests {
     #[test]
     fn a_code_confirmed_late_still_gets_the_whole_ticket_window() {
         let (s, c) = scanned("alice");
-        let s = s.confirm(t(290), "alice", &c, TICKET, t(290)).unwrap();
+        let s = s.confirm(t(290), "alice", &c, None, TICKET, t(290)).unwrap();
         assert_eq!((s.expires_at, s.ticket_deadline()), (t(350), t(350)));
         assert_eq!(s.state(t(349)), PublicState::Confirmed);
     }
@@ -928,7 +995,7 @@ mod tests {
     #[test]
     fn a_fresh_ticket_replaces_the_old_one_and_is_single_use() {
         let (s, c, first) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         let second = crate::secret::login_ticket_at(&poll(), &s.id, 1);
         let renewed = s
             .new_ticket(t(100), &poll(), TicketHash::of(&second), TICKET)
@@ -977,7 +1044,7 @@ mod tests {
             fresh().new_ticket(t(2), &poll(), hash(), TICKET),
             Err(TransitionError::NotConfirmed)
         );
-        let confirmed = scanned_s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let confirmed = scanned_s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         assert_eq!(
             confirmed.new_ticket(t(3), &Secret::generate(), hash(), TICKET),
             Err(TransitionError::WrongPollToken)
@@ -1026,7 +1093,7 @@ mod tests {
     #[test]
     fn a_wrong_poll_token_is_refused_before_the_ticket_is_looked_at() {
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         let stranger = Secret::generate();
         assert_eq!(
             s.redeem(t(3), &ticket, Proof::PollToken(&stranger))
@@ -1045,7 +1112,7 @@ mod tests {
     #[test]
     fn a_ticket_by_navigation_works_only_in_the_browser_that_asked() {
         let (s, c, ticket) = with_ticket();
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         let other = Secret::generate();
         for proof in [
             Proof::BrowserCookie(None),
@@ -1090,7 +1157,7 @@ mod tests {
             s.redeem_device(t(1), &code).unwrap_err(),
             TransitionError::NotScanned
         );
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         // Not with another code, and never by a browser's ticket.
         assert_eq!(
             s.redeem_device(t(3), &Secret::generate()).unwrap_err(),
@@ -1123,7 +1190,7 @@ mod tests {
         let late = device_session()
             .scan(t(290), &user("alice"), ConfirmTokenHash::of(&c))
             .unwrap()
-            .confirm(t(295), "alice", &c, TICKET, t(100))
+            .confirm(t(295), "alice", &c, None, TICKET, t(100))
             .unwrap();
         assert!(late.redeem_device(t(295 + 59), &code).is_ok());
         let (_, redeemed) = late.redeem_device(t(296), &code).unwrap();
@@ -1137,11 +1204,115 @@ mod tests {
     #[test]
     fn a_browser_session_is_not_a_device_s() {
         let (s, c) = scanned("alice");
-        let s = s.confirm(t(2), "alice", &c, TICKET, t(2)).unwrap();
+        let s = s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
         assert_eq!(
             s.redeem_device(t(3), &poll()).unwrap_err(),
             TransitionError::InvalidTicket(TicketProblem::Unknown)
         );
+    }
+
+    /// A session asking for number 42, scanned by alice.
+    fn scanned_with_number() -> (LoginSession, Secret) {
+        let c = Secret::generate();
+        let s = fresh()
+            .with_number(MatchNumber::new(42))
+            .scan(t(1), &user("alice"), ConfirmTokenHash::of(&c))
+            .unwrap();
+        (s, c)
+    }
+
+    #[test]
+    fn number_matching_confirms_only_with_the_page_s_number() {
+        let (s, c) = scanned_with_number();
+        let right = MatchNumber::new(42);
+        let next = s.confirm(t(2), "alice", &c, right, TICKET, t(2)).unwrap();
+        assert_eq!(next.state(t(2)), PublicState::Confirmed);
+        // Without number matching a pick changes nothing.
+        let (plain, c2) = scanned("alice");
+        let next = plain
+            .confirm(t(2), "alice", &c2, MatchNumber::new(11), TICKET, t(2))
+            .unwrap();
+        assert_eq!(next.state(t(2)), PublicState::Confirmed);
+    }
+
+    #[test]
+    fn a_missing_pick_is_refused_and_changes_nothing() {
+        let (s, c) = scanned_with_number();
+        assert_eq!(
+            s.confirm(t(2), "alice", &c, None, TICKET, t(2)),
+            Err(TransitionError::NumberRequired)
+        );
+        // The refusal left nothing behind: the right pick still works.
+        assert!(
+            s.confirm(t(3), "alice", &c, MatchNumber::new(42), TICKET, t(3))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_wrong_pick_cancels_the_login_for_good() {
+        let (s, c) = scanned_with_number();
+        let refused = s
+            .confirm(t(2), "alice", &c, MatchNumber::new(43), TICKET, t(2))
+            .unwrap();
+        assert_eq!(refused.state(t(2)), PublicState::Cancelled);
+        assert_eq!(refused.cancel_reason(), Some(CancelReason::WrongNumber));
+        assert_eq!(refused.version, s.version + 1);
+        // No second guess, no rescan.
+        assert_eq!(
+            refused.confirm(t(3), "alice", &c, MatchNumber::new(42), TICKET, t(3)),
+            Err(TransitionError::AlreadyFinished)
+        );
+        assert_eq!(
+            refused.scan(t(3), &user("alice"), ConfirmTokenHash::of(&c)),
+            Err(TransitionError::AlreadyFinished)
+        );
+    }
+
+    #[test]
+    fn only_the_scanning_phone_can_spend_the_pick() {
+        let (s, c) = scanned_with_number();
+        for (who, token) in [("mallory", c.clone()), ("alice", Secret::generate())] {
+            assert_eq!(
+                s.confirm(t(2), who, &token, MatchNumber::new(43), TICKET, t(2)),
+                Err(TransitionError::WrongConfirmToken),
+                "{who}"
+            );
+        }
+        // Not before a scan either.
+        let pending = fresh().with_number(MatchNumber::new(42));
+        assert_eq!(
+            pending.confirm(t(2), "alice", &c, MatchNumber::new(43), TICKET, t(2)),
+            Err(TransitionError::NotScanned)
+        );
+    }
+
+    #[test]
+    fn each_cancel_records_who_cancelled() {
+        let (s, c) = scanned("alice");
+        let by_phone = s.cancel_by_phone(t(2), "alice", &c).unwrap();
+        assert_eq!(by_phone.cancel_reason(), Some(CancelReason::Phone));
+        let by_browser = s.cancel_by_browser(t(2), &poll()).unwrap();
+        assert_eq!(by_browser.cancel_reason(), Some(CancelReason::Browser));
+        assert_eq!(s.cancel_reason(), None);
+    }
+
+    #[test]
+    fn sessions_stored_before_reasons_and_numbers_still_read() {
+        // What an older version wrote: a reasonless cancel, no number.
+        let (s, c) = scanned("alice");
+        let mut json: serde_json::Value =
+            serde_json::to_value(s.cancel_by_phone(t(2), "alice", &c).unwrap()).unwrap();
+        json["phase"] = serde_json::json!({"phase": "cancelled"});
+        let old: LoginSession = serde_json::from_value(json).unwrap();
+        assert_eq!(old.state(t(3)), PublicState::Cancelled);
+        assert_eq!(old.cancel_reason(), None);
+        assert_eq!(old.match_number, None);
+        // And the new fields round-trip.
+        let (s, _) = scanned_with_number();
+        let back: LoginSession =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back.match_number, MatchNumber::new(42));
     }
 
     #[test]

@@ -44,10 +44,11 @@ pub(super) fn check_config(cli: &Cli, path: Option<&Path>) -> ExitCode {
 }
 
 /// What start-up reads beyond the config, short of binding and reaching
-/// Redis: the phone-token key, the id_token signing keys, and whether each
-/// client's signing algorithm has a key.
+/// Redis: the phone-token key, the id_token signing keys, whether each
+/// client's signing algorithm has a key, and the GeoIP database.
 fn check_key_files(config: &Config) -> Result<(), ConfigError> {
     MobileVerifier::from_config(config)?;
+    crate::http::open_geoip(config)?;
     let paths = &config.oidc.signing_keys;
     if paths.is_empty() {
         // Start-up generates one RSA key (not worth doing here).

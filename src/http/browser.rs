@@ -111,6 +111,7 @@ pub async fn create_qr(
         qr_png: paths::with_id(paths::QR_PNG, &qr.id),
         id: qr.id,
         client,
+        match_number: qr.match_number,
     };
     Ok((StatusCode::CREATED, jar.add(bind).add(events), Json(body)))
 }
@@ -190,6 +191,7 @@ pub(super) fn poll_body(answer: PollAnswer, issuer: &str) -> PollBody {
             .or(declined),
         ticket,
         expires_in: answer.expires_in.map(|d| d.as_secs()),
+        reason: answer.cancel_reason,
     }
 }
 

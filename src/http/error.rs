@@ -98,6 +98,8 @@ impl ApiError {
             Self::Login(L::Refused(T::AlreadyFinished)) => (S::CONFLICT, "already_finished"),
             Self::Login(L::Refused(T::NotScanned)) => (S::CONFLICT, "not_scanned"),
             Self::Login(L::Refused(T::NotConfirmed)) => (S::CONFLICT, "not_confirmed"),
+            Self::Login(L::Refused(T::NumberRequired)) => (S::BAD_REQUEST, "number_required"),
+            Self::Login(L::WrongNumber) => (S::FORBIDDEN, "wrong_number"),
             Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Login(L::StoreUnavailable(_)) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
             Self::Login(L::OverCapacity) => (S::SERVICE_UNAVAILABLE, "over_capacity"),
@@ -200,6 +202,7 @@ mod tests {
             (T::AlreadyFinished, 409, "already_finished"),
             (T::NotScanned, 409, "not_scanned"),
             (T::NotConfirmed, 409, "not_confirmed"),
+            (T::NumberRequired, 400, "number_required"),
             (
                 T::InvalidTicket(TicketProblem::Unknown),
                 400,

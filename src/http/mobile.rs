@@ -7,11 +7,12 @@ use super::rate_limit::{PhoneCall, Spend, UserCodeEntry};
 use super::state::AppState;
 use crate::api::{
     AskingBrowser, ClientBody, DecisionBody, DecisionRequest, DemoUser, DemoUsersBody, ErrorBody,
-    ScanBody, ScanRequest, UserSessionBody, UserSessionsBody, WireSecret, paths,
+    LocationBody, ScanBody, ScanRequest, UserSessionBody, UserSessionsBody, WireSecret, paths,
 };
 use crate::auth::AuthError;
 use crate::login::LoginError;
 use crate::oidc::UserCode;
+use crate::relay::{Location, Proximity, describe_device};
 use crate::secret::Secret;
 use crate::session::{PublicState, QrId, User};
 use axum::Json;
@@ -86,19 +87,49 @@ pub async fn scan(
             id: c.id.clone(),
             name: c.name.clone(),
         });
+    // The browser's IP is the one stored with the session when it asked
+    // (on whichever instance that was); the phone's is this request's.
+    let proximity = Proximity::to_stored(ip, &scan.request.ip);
+    let (location, location_mismatch) = match app.geoip() {
+        Some(geoip) => {
+            let browser = scan
+                .request
+                .ip
+                .parse()
+                .ok()
+                .and_then(|b| geoip.locate(b));
+            let phone = geoip.locate(ip);
+            let mismatch = matches!((&browser, &phone), (Some(b), Some(p)) if b.differs_from(p));
+            (browser.map(location_body), Some(mismatch))
+        }
+        None => (None, None),
+    };
     Ok(Json(ScanBody {
         qr_id: scan.id,
         confirm_token: WireSecret::from(&scan.confirm_token),
         expires_in: scan.expires_in.as_secs(),
+        number_choices: scan.choices.map(Vec::from),
         request: AskingBrowser {
+            device: describe_device(&scan.request.user_agent),
             ip: scan.request.ip,
             user_agent: scan.request.user_agent,
             created_at: scan.created_at.as_secs(),
             client,
             scope: scope.map(|s| s.to_string()),
             user_code: scan.device.map(|d| d.user_code.to_string()),
+            proximity,
+            location,
+            location_mismatch,
         },
     }))
+}
+
+fn location_body(l: Location) -> LocationBody {
+    LocationBody {
+        country_code: l.country_code,
+        country: l.country,
+        city: l.city,
+    }
 }
 
 /// What a scanned (or typed) text names.
@@ -165,9 +196,9 @@ impl DecisionRequest {
     security(("phone_token" = [])),
     responses(
         (status = 200, body = DecisionBody, description = "Confirmed"),
-        (status = 400, body = ErrorBody, description = "invalid_json"),
+        (status = 400, body = ErrorBody, description = "invalid_json; number_required: number matching is on and `number` is missing (nothing changed)"),
         (status = 401, body = ErrorBody, description = "unauthorized"),
-        (status = 403, body = ErrorBody, description = "wrong_confirm_token"),
+        (status = 403, body = ErrorBody, description = "wrong_confirm_token; wrong_number: not the login page's number, and the login is now cancelled"),
         (status = 404, body = ErrorBody, description = "not_found"),
         (status = 409, body = ErrorBody, description = "not_scanned, already_finished"),
         (status = 410, body = ErrorBody, description = "expired"),
@@ -184,7 +215,7 @@ pub async fn confirm(
 ) -> Result<Json<DecisionBody>, ApiError> {
     let (id, confirm_token) = body.parts()?;
     app.login()
-        .confirm(&user, &id, &confirm_token, None)
+        .confirm(&user, &id, &confirm_token, body.number, None)
         .await?;
     Ok(Json(DecisionBody {
         state: PublicState::Confirmed,

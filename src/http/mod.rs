@@ -25,7 +25,7 @@ pub mod request_id;
 pub mod state;
 
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, open_geoip};
 
 use crate::api::{HealthBody, paths};
 use crate::store::SessionStore as _;

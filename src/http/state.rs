@@ -9,6 +9,7 @@ use crate::auth::MobileVerifier;
 use crate::config::{Config, ConfigError};
 use crate::login::LoginService;
 use crate::oidc::{DeviceFlow, OidcService};
+use crate::relay::GeoIp;
 use crate::user_sessions::UserSessions;
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ struct Parts {
     sessions: UserSessions,
     phones: MobileVerifier,
     limits: RateLimits,
+    /// `[geoip]`'s database, if configured.
+    geoip: Option<GeoIp>,
     config: Config,
 }
 
@@ -41,6 +44,7 @@ impl AppState {
             login,
             oidc,
             phones: MobileVerifier::from_config(&config)?,
+            geoip: open_geoip(&config)?,
             config,
         })))
     }
@@ -80,7 +84,22 @@ impl AppState {
         self.0.login.observer()
     }
 
+    /// The GeoIP database, with `[geoip] path` set.
+    pub fn geoip(&self) -> Option<&GeoIp> {
+        self.0.geoip.as_ref()
+    }
+
     pub fn config(&self) -> &Config {
         &self.0.config
     }
+}
+
+/// Opens `geoip.path`, if set: a missing or malformed file stops the start.
+pub fn open_geoip(config: &Config) -> Result<Option<GeoIp>, ConfigError> {
+    config
+        .geoip
+        .path
+        .as_deref()
+        .map(|path| GeoIp::open(path).map_err(|e| ConfigError::new("geoip.path", e)))
+        .transpose()
 }

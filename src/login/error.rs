@@ -14,6 +14,10 @@ pub enum LoginError {
     /// The session's rules refused it (wrong token, wrong state, expired…).
     #[error(transparent)]
     Refused(#[from] TransitionError),
+    /// The phone picked a number other than the login page's: the login
+    /// was cancelled (number matching).
+    #[error("that is not the number on the login page; this login was cancelled")]
+    WrongNumber,
     /// No live browser login for that cookie.
     #[error("not logged in")]
     NotLoggedIn,

@@ -16,6 +16,7 @@ pub use watch::Change;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::LoginConfig;
+use crate::number_match::{CHOICES, MatchNumber};
 use crate::observe::{CancelledBy, Event, Observer, QrKind};
 use crate::oidc::{AuthorizationRequest, DeviceRequest};
 use crate::secret::{
@@ -23,7 +24,7 @@ use crate::secret::{
     login_ticket_at, ticket_qr_id,
 };
 use crate::session::{
-    LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem, TransitionError,
+    CancelReason, LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem, TransitionError,
     User,
 };
 use crate::store::{AccountSession, SessionStore, Store};
@@ -42,6 +43,8 @@ pub struct NewQr {
     pub id: QrId,
     pub poll_token: Secret,
     pub expires_in: Duration,
+    /// The number the page shows, with `login.number_matching`.
+    pub match_number: Option<MatchNumber>,
 }
 
 /// What a status poll answers.
@@ -58,6 +61,8 @@ pub struct PollAnswer {
     pub expires_in: Option<Duration>,
     /// The relying site's request, when a site asked for this login.
     pub authorization: Option<AuthorizationRequest>,
+    /// Why it was cancelled, once cancelled.
+    pub cancel_reason: Option<CancelReason>,
 }
 
 /// What the phone learns when it scans.
@@ -72,6 +77,9 @@ pub struct ScanAnswer {
     pub authorization: Option<AuthorizationRequest>,
     /// The device's request, if a device asked (RFC 8628).
     pub device: Option<DeviceRequest>,
+    /// With number matching: the page's number among two wrong ones, in
+    /// random order, for the phone to offer.
+    pub choices: Option<[MatchNumber; CHOICES]>,
 }
 
 /// A new browser login: the cookie value and what it stands for.
@@ -192,6 +200,7 @@ impl LoginService {
     ) -> Result<NewQr> {
         let ttl = self.policy.qr_ttl;
         let poll_token = Secret::generate();
+        let match_number = self.policy.number_matching.then(MatchNumber::generate);
         let id = self
             .insert_new(|id| {
                 LoginSession::new(
@@ -204,6 +213,7 @@ impl LoginService {
                     ttl,
                 )
                 .for_client(authorization.clone())
+                .with_number(match_number)
             })
             .await?;
         tracing::info!(qr = %id, "qr session created");
@@ -221,6 +231,7 @@ impl LoginService {
             id,
             poll_token,
             expires_in: ttl,
+            match_number,
         })
     }
 
@@ -439,6 +450,7 @@ impl LoginService {
             expires_in: (state == PublicState::Confirmed)
                 .then(|| self.clock.now().until(session.expires_at)),
             authorization: session.authorization.as_deref().cloned(),
+            cancel_reason: session.cancel_reason(),
         }
     }
 
@@ -483,29 +495,46 @@ impl LoginService {
             expires_in: now.until(session.expires_at),
             request: session.request,
             created_at: session.created_at,
+            choices: session.match_number.map(MatchNumber::choices),
             authorization: session.authorization.map(|a| *a),
             device: session.device.map(|d| *d),
         })
     }
 
-    /// The phone user tapped Confirm.
-    #[tracing::instrument(skip(self, user, confirm_token), fields(qr = %id, user = %user.id))]
+    /// The phone user tapped Confirm (with number matching: one of the
+    /// offered numbers, `pick`).
     /// `authenticated_at`: when the user authenticated, if not now on the
     /// phone (a device allowed from a browser logged in here earlier).
+    /// A wrong pick cancels the login and answers [`LoginError::WrongNumber`].
+    #[tracing::instrument(skip(self, user, confirm_token), fields(qr = %id, user = %user.id))]
     pub async fn confirm(
         &self,
         user: &User,
         id: &QrId,
         confirm_token: &Secret,
+        pick: Option<MatchNumber>,
         authenticated_at: Option<Timestamp>,
     ) -> Result<()> {
         let ticket_ttl = self.policy.ticket_ttl;
         let (session, ()) = self
             .transition(id, |s, now| {
                 let at = authenticated_at.unwrap_or(now);
-                Ok((s.confirm(now, &user.id, confirm_token, ticket_ttl, at)?, ()))
+                Ok((
+                    s.confirm(now, &user.id, confirm_token, pick, ticket_ttl, at)?,
+                    (),
+                ))
             })
             .await?;
+        if session.cancel_reason() == Some(CancelReason::WrongNumber) {
+            tracing::warn!("wrong number picked: qr session cancelled");
+            self.observer.emit(Event::QrCancelled {
+                qr: id,
+                kind: QrKind::of(&session),
+                by: CancelledBy::WrongNumber,
+                user: Some(&user.id),
+            });
+            return Err(LoginError::WrongNumber);
+        }
         tracing::info!("qr session confirmed");
         self.observer.emit(Event::QrConfirmed {
             qr: id,

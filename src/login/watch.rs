@@ -300,7 +300,7 @@ mod tests {
         let again = app.scan(&alice(), &qr.id).await.unwrap();
         let woken = tokio::time::timeout(quiet, stream.next()).await;
         assert!(woken.is_err(), "sent {:?}", woken.unwrap());
-        app.confirm(&alice(), &qr.id, &again.confirm_token, None)
+        app.confirm(&alice(), &qr.id, &again.confirm_token, None, None)
             .await
             .unwrap();
         let confirmed = stream.next().await.unwrap();

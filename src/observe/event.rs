@@ -43,6 +43,8 @@ pub enum CancelledBy {
     Phone,
     /// The page gave up its code.
     Browser,
+    /// The phone picked a number other than the page's (number matching).
+    WrongNumber,
 }
 
 impl CancelledBy {
@@ -50,6 +52,7 @@ impl CancelledBy {
         match self {
             Self::Phone => "phone",
             Self::Browser => "browser",
+            Self::WrongNumber => "wrong_number",
         }
     }
 }

@@ -183,6 +183,7 @@ fn for_device(e: LoginError) -> OAuthError {
         LoginError::NotFound
         | LoginError::NotLoggedIn
         | LoginError::UnknownEventId
+        | LoginError::WrongNumber
         | LoginError::Refused(_) => {
             invalid_grant("the device code is invalid, expired or already used")
         }
