@@ -552,7 +552,9 @@ impl LoginSession {
         }
         self.ensure_live(now)?;
         match self.phase {
-            Phase::Pending | Phase::Scanned { .. } => Ok(self.cancelled(now, CancelReason::Browser)),
+            Phase::Pending | Phase::Scanned { .. } => {
+                Ok(self.cancelled(now, CancelReason::Browser))
+            }
             _ => Err(TransitionError::AlreadyFinished),
         }
     }
@@ -640,7 +642,9 @@ impl LoginSession {
                 Ok(next)
             }
             Phase::Pending | Phase::Scanned { .. } => Err(TransitionError::NotConfirmed),
-            Phase::Cancelled { .. } | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
+            Phase::Cancelled { .. } | Phase::Redeemed { .. } => {
+                Err(TransitionError::AlreadyFinished)
+            }
         }
     }
 
@@ -670,7 +674,9 @@ impl LoginSession {
                 },
             )),
             Phase::Pending | Phase::Scanned { .. } => Err(TransitionError::NotScanned),
-            Phase::Cancelled { .. } | Phase::Redeemed { .. } => Err(TransitionError::AlreadyFinished),
+            Phase::Cancelled { .. } | Phase::Redeemed { .. } => {
+                Err(TransitionError::AlreadyFinished)
+            }
         }
     }
 }
@@ -987,7 +993,9 @@ mod tests {
     #[test]
     fn a_code_confirmed_late_still_gets_the_whole_ticket_window() {
         let (s, c) = scanned("alice");
-        let s = s.confirm(t(290), "alice", &c, None, TICKET, t(290)).unwrap();
+        let s = s
+            .confirm(t(290), "alice", &c, None, TICKET, t(290))
+            .unwrap();
         assert_eq!((s.expires_at, s.ticket_deadline()), (t(350), t(350)));
         assert_eq!(s.state(t(349)), PublicState::Confirmed);
     }
@@ -1044,7 +1052,9 @@ mod tests {
             fresh().new_ticket(t(2), &poll(), hash(), TICKET),
             Err(TransitionError::NotConfirmed)
         );
-        let confirmed = scanned_s.confirm(t(2), "alice", &c, None, TICKET, t(2)).unwrap();
+        let confirmed = scanned_s
+            .confirm(t(2), "alice", &c, None, TICKET, t(2))
+            .unwrap();
         assert_eq!(
             confirmed.new_ticket(t(3), &Secret::generate(), hash(), TICKET),
             Err(TransitionError::WrongPollToken)
@@ -1310,8 +1320,7 @@ mod tests {
         assert_eq!(old.match_number, None);
         // And the new fields round-trip.
         let (s, _) = scanned_with_number();
-        let back: LoginSession =
-            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        let back: LoginSession = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back.match_number, MatchNumber::new(42));
     }
 

@@ -113,7 +113,13 @@ pub async fn decide(
         let scan = login.scan(user, &id).await?;
         if allow {
             login
-                .confirm(user, &id, &scan.confirm_token, None, Some(account.created_at))
+                .confirm(
+                    user,
+                    &id,
+                    &scan.confirm_token,
+                    None,
+                    Some(account.created_at),
+                )
                 .await
         } else {
             login.cancel_by_phone(user, &id, &scan.confirm_token).await

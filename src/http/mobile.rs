@@ -92,12 +92,7 @@ pub async fn scan(
     let proximity = Proximity::to_stored(ip, &scan.request.ip);
     let (location, location_mismatch) = match app.geoip() {
         Some(geoip) => {
-            let browser = scan
-                .request
-                .ip
-                .parse()
-                .ok()
-                .and_then(|b| geoip.locate(b));
+            let browser = scan.request.ip.parse().ok().and_then(|b| geoip.locate(b));
             let phone = geoip.locate(ip);
             let mismatch = matches!((&browser, &phone), (Some(b), Some(p)) if b.differs_from(p));
             (browser.map(location_body), Some(mismatch))

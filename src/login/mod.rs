@@ -24,8 +24,8 @@ use crate::secret::{
     login_ticket_at, ticket_qr_id,
 };
 use crate::session::{
-    CancelReason, LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem, TransitionError,
-    User,
+    CancelReason, LoginSession, Proof, PublicState, QrId, Redeemed, RequestInfo, TicketProblem,
+    TransitionError, User,
 };
 use crate::store::{AccountSession, SessionStore, Store};
 use crate::user_sessions::Member;

@@ -37,8 +37,10 @@ impl GeoIp {
         let geoip = Self { reader };
         // The metadata parsed; make sure the tree and data section do too,
         // for both families, before any request depends on them.
-        for probe in [IpAddr::from([8, 8, 8, 8]), IpAddr::from([0x2001, 0x4860, 0, 0, 0, 0, 0, 0x8888])]
-        {
+        for probe in [
+            IpAddr::from([8, 8, 8, 8]),
+            IpAddr::from([0x2001, 0x4860, 0, 0, 0, 0, 0, 0x8888]),
+        ] {
             geoip
                 .try_locate(probe)
                 .map_err(|e| format!("{} is not a readable GeoIP database: {e}", path.display()))?;
@@ -58,7 +60,11 @@ impl GeoIp {
     }
 
     fn try_locate(&self, ip: IpAddr) -> Result<Option<Location>, maxminddb::MaxMindDbError> {
-        let Some(city) = self.reader.lookup(ip.to_canonical())?.decode::<geoip2::City>()? else {
+        let Some(city) = self
+            .reader
+            .lookup(ip.to_canonical())?
+            .decode::<geoip2::City>()?
+        else {
             return Ok(None);
         };
         let location = Location {
@@ -75,9 +81,8 @@ impl Location {
     /// countries, or different cities of one country. What either does not
     /// say cannot differ.
     pub fn differs_from(&self, other: &Location) -> bool {
-        let differ = |a: &Option<String>, b: &Option<String>| {
-            matches!((a, b), (Some(a), Some(b)) if a != b)
-        };
+        let differ =
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
         differ(&self.country_code, &other.country_code) || differ(&self.city, &other.city)
     }
 }

@@ -87,7 +87,10 @@ mod tests {
     fn other_families_and_unreadable_addresses_are_different() {
         assert_eq!(p("203.0.113.7", "2001:db8::1"), Proximity::Different);
         let phone = "203.0.113.7".parse().unwrap();
-        assert_eq!(Proximity::to_stored(phone, "203.0.113.9"), Proximity::Nearby);
+        assert_eq!(
+            Proximity::to_stored(phone, "203.0.113.9"),
+            Proximity::Nearby
+        );
         assert_eq!(Proximity::to_stored(phone, ""), Proximity::Different);
         assert_eq!(
             Proximity::to_stored(phone, "not an ip"),

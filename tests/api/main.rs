@@ -37,6 +37,7 @@ mod phone_page;
 mod poll;
 mod qr_image;
 mod redis_server;
+mod relay;
 mod relying_site;
 mod request_ids;
 mod rp;

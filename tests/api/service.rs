@@ -121,7 +121,7 @@ async fn the_ticket_a_poll_returns_is_the_one_that_redeems() {
         .unwrap();
     let alice = alice();
     let scan = app.scan(&alice, &qr.id).await.unwrap();
-    app.confirm(&alice, &qr.id, &scan.confirm_token, None)
+    app.confirm(&alice, &qr.id, &scan.confirm_token, None, None)
         .await
         .unwrap();
     let answer = app

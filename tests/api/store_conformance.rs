@@ -17,8 +17,9 @@
 
 use crate::helpers::TestStore;
 use qrlogin::clock::{Clock, Timestamp};
+use qrlogin::number_match::MatchNumber;
 use qrlogin::secret::{BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash};
-use qrlogin::session::{LoginSession, QrId, RequestInfo, User};
+use qrlogin::session::{CancelReason, LoginSession, QrId, RequestInfo, User};
 use qrlogin::store::{
     AccountSession, PutMode, RecordKind, Retention, SessionStore, Sweep, UsedRecord,
 };
@@ -97,6 +98,37 @@ pub async fn insert_then_get_round_trips<S: SessionStore>(store: S) {
     let next = scanned(&s);
     assert!(store.compare_and_set(s.version, &next).await.unwrap());
     assert_eq!(store.get(&s.id, at(2)).await.unwrap(), Some(next));
+}
+
+/// What number matching and the relay checks keep in a session — the
+/// page's number, the browser's IP, a wrong pick's cancel reason — comes
+/// back as written, on every backend (one instance writes, another reads).
+pub async fn relay_facts_round_trip<S: SessionStore>(store: S) {
+    let number = MatchNumber::new(42);
+    let s = session().with_number(number);
+    assert!(store.insert(&s).await.unwrap());
+    let got = store.get(&s.id, at(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (got.match_number, got.request.ip.as_str()),
+        (number, "203.0.113.7")
+    );
+    let confirm = Secret::generate();
+    let scanned = s
+        .scan(at(1), &alice(), ConfirmTokenHash::of(&confirm))
+        .unwrap();
+    assert!(store.compare_and_set(s.version, &scanned).await.unwrap());
+    let refused = scanned
+        .confirm(at(2), "alice", &confirm, MatchNumber::new(43), TTL, at(2))
+        .unwrap();
+    assert!(
+        store
+            .compare_and_set(scanned.version, &refused)
+            .await
+            .unwrap()
+    );
+    let got = store.get(&s.id, at(3)).await.unwrap().unwrap();
+    assert_eq!(got.cancel_reason(), Some(CancelReason::WrongNumber));
+    assert_eq!(got, refused);
 }
 
 pub async fn unknown_id_is_none<S: SessionStore>(store: S) {
@@ -714,6 +746,7 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::store_conformance::store_conformance_tests!(@each $make;
             insert_then_get_round_trips,
+            relay_facts_round_trip,
             unknown_id_is_none,
             insert_never_overwrites,
             compare_and_set_needs_the_current_version,
