@@ -276,6 +276,7 @@ function shareable(code) {
     link: code.link,
     client: code.client,
     renewal: code.renewal,
+    matchNumber: code.matchNumber,
   };
 }
 
@@ -300,6 +301,7 @@ function checkedCode(c) {
     link: link.href,
     client: typeof c.client === 'string' ? c.client : null,
     renewal: Number(c.renewal) || 0,
+    matchNumber: Number.isInteger(c.matchNumber) ? c.matchNumber : null,
   };
 }
 
@@ -386,6 +388,8 @@ async function newCode(auto) {
     link: body.qr_content || '',
     client: body.client && body.client.name ? body.client.name : null,
     renewal: renewal,
+    // Number matching: the number the phone must pick.
+    matchNumber: Number.isInteger(body.match_number) ? body.match_number : null,
   };
   showCode(code);
   tell({ type: 'code', code: shareable(code) });
@@ -420,6 +424,7 @@ function showCode(code) {
   I18n.setPlain(el.qrLink, code.link);
   if (APP_LINK) el.openApp.href = APP_LINK.split('{url}').join(encodeURIComponent(code.link));
   renderPending();
+  showMatchNumber(code.matchNumber);
   startCountdown('code', code.expiresAt);
 }
 
@@ -502,6 +507,15 @@ function showState(code, body, at) {
 function showOffline(on) {
   el.viewQr.classList.toggle('offline', on);
   el.reconnecting.hidden = !on;
+}
+
+// Number matching: the phone offers three numbers and only this one logs
+// in, so a code relayed to someone who cannot see this screen fails.
+function showMatchNumber(number) {
+  const box = document.getElementById('match-number');
+  const valid = Number.isInteger(number);
+  box.hidden = !valid;
+  document.getElementById('match-number-value').textContent = valid ? String(number) : '';
 }
 
 // Names the site the user is logging in to, in the heading.
@@ -606,7 +620,8 @@ function renderCancelled(body) {
     setTimeout(function () { location.href = body.redirect; }, 1200);
     return;
   }
-  setStatus('login.cancelled', 'login.cancelled_sub');
+  if (body && body.reason === 'wrong_number') setStatus('login.refused', 'login.refused_sub');
+  else setStatus('login.cancelled', 'login.cancelled_sub');
 }
 
 function renderExpired() {

@@ -31,6 +31,14 @@ const el = {
   confirmTitle: $('confirm-title'),
   confirmSub: $('confirm-sub'),
   device: $('req-device'),
+  locationRow: $('row-location'),
+  location: $('req-location'),
+  network: $('req-network'),
+  relayWarning: $('relay-warning'),
+  relayWarningTitle: $('relay-warning-title'),
+  numberMatch: $('number-match'),
+  numberChoices: $('number-choices'),
+  decision: $('decision'),
   ip: $('req-ip'),
   time: $('req-time'),
   ua: $('req-ua'),
@@ -66,7 +74,7 @@ const el = {
 
 const qrId = codeFromPath();
 let account = null; // chosen demo account {token, id, name, avatar}
-let claim = null; // scan result {qrId, confirmToken, expiresAt, request}
+let claim = null; // scan result {qrId, confirmToken, expiresAt, request, choices}
 let sessions = null; // the chosen account's logins, as last listed
 let sessionsLoad = 0; // counts list requests, so a stale answer is dropped
 let tickTimer = 0;
@@ -264,6 +272,8 @@ async function scan(user) {
     confirmToken: r.body.confirm_token,
     expiresAt: Date.now() + (Number(r.body.expires_in) || 0) * 1000,
     request: r.body.request || {},
+    // Number matching: the computer's number among three.
+    choices: Array.isArray(r.body.number_choices) ? r.body.number_choices : null,
   };
   renderConfirm();
   showScreen('confirm');
@@ -295,12 +305,64 @@ function renderConfirm() {
   el.confirmSub.hidden = !client;
   showAvatar(el.asAvatar, el.asInitial, account.avatar, account.name);
   I18n.set(el.asName, 'phone.confirm_as', { name: account.name || account.id || '' });
-  const d = describeDevice(req.user_agent);
-  I18n.set(el.device, d.key, d.vars);
+  // The server's reading of the User-Agent, else this page's own guess.
+  if (req.device) {
+    I18n.setPlain(el.device, req.device);
+  } else {
+    const d = describeDevice(req.user_agent);
+    I18n.set(el.device, d.key, d.vars);
+  }
   I18n.setPlain(el.ip, req.ip || '—');
   I18n.setPlain(el.ua, req.user_agent || '—');
+  renderRelayFacts(req);
+  renderChoices(claim.choices);
   setDecisionBusy(null);
   renderTimes();
+}
+
+const NETWORK_TEXT = {
+  same_network: 'phone.network_same_network',
+  nearby: 'phone.network_nearby',
+  different: 'phone.network_different',
+};
+
+// Where the browser is and how near its network is to this phone's. A
+// different network or place is what a relayed code looks like, so it is
+// said first and loudly, and Cancel moves above Confirm.
+function renderRelayFacts(req) {
+  const place = placeName(req.location);
+  el.locationRow.hidden = !place;
+  I18n.setPlain(el.location, place || '');
+  const network = NETWORK_TEXT[req.proximity];
+  if (network) I18n.set(el.network, network);
+  else I18n.setPlain(el.network, '—');
+  const elsewhere = req.location_mismatch === true;
+  const otherNetwork = req.proximity === 'different';
+  el.relayWarning.hidden = !(elsewhere || otherNetwork);
+  if (elsewhere && place) I18n.set(el.relayWarningTitle, 'phone.relay_warning_location', { place: place });
+  else if (otherNetwork) I18n.set(el.relayWarningTitle, 'phone.relay_warning_network');
+  el.decision.classList.toggle('cancel-first', !el.relayWarning.hidden);
+}
+
+function placeName(location) {
+  if (!location) return '';
+  return [location.city, location.country].filter(Boolean).join(', ');
+}
+
+// With number matching the choices replace Confirm: only someone who sees
+// the computer's screen knows which one to tap.
+function renderChoices(choices) {
+  el.numberMatch.hidden = !choices;
+  el.confirm.hidden = !!choices;
+  el.numberChoices.replaceChildren();
+  (choices || []).forEach(function (n) {
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.className = 'btn btn-secondary btn-big number-choice';
+    btn.textContent = String(n);
+    btn.addEventListener('click', function () { decide('confirm', n); });
+    el.numberChoices.append(btn);
+  });
 }
 
 function renderTimes() {
@@ -338,18 +400,25 @@ function stopTick() {
 
 function setDecisionBusy(action) {
   el.confirm.disabled = el.cancel.disabled = action !== null;
+  el.numberChoices.querySelectorAll('button').forEach(function (b) { b.disabled = action !== null; });
   I18n.set(el.confirm, action === 'confirm' ? 'phone.confirming' : 'phone.confirm');
   I18n.set(el.cancel, action === 'cancel' ? 'phone.cancelling' : 'phone.cancel');
 }
 
-async function decide(action) {
-  if (!claim || el.confirm.disabled) return;
+async function decide(action, number) {
+  if (!claim || el.cancel.disabled) return;
   setDecisionBusy(action);
   hideError();
-  const r = await api('POST', '/api/mobile/' + action, account.token, {
-    qr_id: claim.qrId,
-    confirm_token: claim.confirmToken,
-  });
+  const payload = { qr_id: claim.qrId, confirm_token: claim.confirmToken };
+  if (number !== undefined) payload.number = number;
+  const r = await api('POST', '/api/mobile/' + action, account.token, payload);
+  if (r.body && r.body.error === 'wrong_number') {
+    // Not the computer's number: the server cancelled the login.
+    stopTick();
+    showDone(false, true);
+    loadSessions();
+    return;
+  }
   if (r.ok) {
     stopTick();
     const state = (r.body && r.body.state) || (action === 'confirm' ? 'confirmed' : 'cancelled');
@@ -372,12 +441,15 @@ async function decide(action) {
 
 // Says what is true: a browser login (for qrlogin or a site) still waits
 // for "Continue" on the computer; a device (TV, CLI) is signed in already.
-function showDone(confirmed) {
+function showDone(confirmed, wrongNumber) {
   const req = claim ? claim.request : {};
   const client = req.client && req.client.name;
   claim = null;
   el.doneIcon.className = 'big-icon ' + (confirmed ? 'ok' : 'cancel');
-  if (!confirmed) {
+  if (wrongNumber) {
+    I18n.set(el.doneTitle, 'phone.done_refused');
+    I18n.set(el.doneSub, 'phone.done_refused_sub');
+  } else if (!confirmed) {
     I18n.set(el.doneTitle, 'phone.done_cancelled');
     I18n.set(el.doneSub, 'phone.done_cancelled_sub');
   } else if (client && req.user_code) {

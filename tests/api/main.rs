@@ -15,6 +15,7 @@ mod device;
 mod device_clients;
 mod e2e_login;
 mod e2e_phone;
+mod e2e_relay;
 mod e2e_transport;
 mod events;
 mod exchange;
