@@ -857,12 +857,13 @@ mod tests {
     #[test]
     fn relative_paths_from_variables_stay_relative_to_the_working_directory() {
         let text = format!(
-            "{MINIMAL}\n[audit]\npath = \"audit.log\"\n[oidc]\nsigning_keys = [\"a.pem\", \"/abs/b.pem\"]\n"
+            "{MINIMAL}\n[audit]\npath = \"audit.log\"\n[geoip]\npath = \"City.mmdb\"\n[oidc]\nsigning_keys = [\"a.pem\", \"/abs/b.pem\"]\n"
         );
         let path = write_file(&text);
         let dir = path.parent().unwrap();
         let c = Config::load_from(ConfigFile::Required(&path), []).unwrap();
         assert_eq!(c.audit.path.unwrap(), dir.join("audit.log"));
+        assert_eq!(c.geoip.path.unwrap(), dir.join("City.mmdb"));
         assert_eq!(
             c.oidc.signing_keys,
             [dir.join("a.pem"), "/abs/b.pem".into()]

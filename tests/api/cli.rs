@@ -89,7 +89,7 @@ fn check_config_refuses_bad_values_with_exit_code_2_naming_them() {
     let lost_key = write_config(&base.replace(signing_key, "/nonexistent/key.pem"));
     let no_secret =
         write_config(&base.replace(&format!("jwt_hs256_secret = \"{HS256_SECRET}\""), ""));
-    let cases: [(&Path, Env, &[&str]); 6] = [
+    let cases: [(&Path, Env, &[&str]); 7] = [
         (&bad_file, &[], &["login.poll_hold", "config.toml"]),
         (
             &good,
@@ -123,6 +123,11 @@ fn check_config_refuses_bad_values_with_exit_code_2_naming_them() {
             &lost_key,
             &[],
             &["oidc.signing_keys", "/nonexistent/key.pem"],
+        ),
+        (
+            &good,
+            &[("QRLOGIN_GEOIP__PATH", "/nonexistent/GeoLite2-City.mmdb")],
+            &["geoip.path", "/nonexistent/GeoLite2-City.mmdb"],
         ),
     ];
     for (path, env, expected) in cases {
