@@ -146,7 +146,7 @@ async fn cancel_on_the_phone_reaches_the_browser_and_ends_the_session() {
     assert_eq!(json(resp).await["state"], "cancelled");
     assert_eq!(
         t.poll(&qr, "since=scanned").await,
-        json!({"code": 202, "state": "cancelled"})
+        json!({"code": 202, "state": "cancelled", "reason": "phone"})
     );
     expect_error(
         t.confirm(ALICE, &qr, &confirm).await,
