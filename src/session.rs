@@ -11,6 +11,10 @@
 //!   every live state (pending, scanned, confirmed) ──time──▶ expired
 //! ```
 //!
+//! With number matching ([`LoginSession::with_number`]) the confirm must
+//! carry the login page's number: a wrong one moves scanned → cancelled
+//! (reason [`CancelReason::WrongNumber`]), none changes nothing.
+//!
 //! A confirmed session lives the rest of the code's life (at least the
 //! ticket window), so the person at the computer may take their time to
 //! click "Continue"; each ticket, though, lives only the ticket window, and

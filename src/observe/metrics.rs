@@ -184,7 +184,7 @@ impl Metrics {
         }
         r.register(
             "qr_cancelled",
-            "QR sessions cancelled, by the phone (devices: denied) or by the page",
+            "QR sessions cancelled, by the phone (devices: denied), by the page, or for a wrong number",
             inner.qr_cancelled.clone(),
         );
         r.register(

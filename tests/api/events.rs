@@ -85,7 +85,10 @@ async fn a_cancel_on_the_phone_ends_the_stream(t: &TestApp) {
     assert_eq!(t.cancel(BOB, &qr, &confirm).await.status(), StatusCode::OK);
     assert_eq!(
         events.expect_event().await,
-        (3, json!({"code": 202, "state": "cancelled", "reason": "phone"}))
+        (
+            3,
+            json!({"code": 202, "state": "cancelled", "reason": "phone"})
+        )
     );
     events.expect_end().await;
 }

@@ -203,6 +203,12 @@ async fn a_wrong_pick_cancels_and_the_page_hears_why() {
         (Some(202), Some("cancelled"))
     );
     assert_eq!(poll["reason"], "wrong_number");
+    // Operators can count (and alert on) refusals.
+    let metrics = t.metrics().await;
+    assert!(
+        metrics.contains(r#"qrlogin_qr_cancelled_total{kind="browser",by="wrong_number"} 1"#),
+        "{metrics}"
+    );
     // No second guess.
     expect_error(
         confirm_with(&t, &qr, &confirm, Some(number)).await,
