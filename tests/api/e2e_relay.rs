@@ -65,6 +65,12 @@ async fn a_wrong_number_is_refused_on_both_screens_and_the_right_one_logs_in() {
     browser.emulate_desktop(&login).await;
     let (id, number) = page_code_and_number(&mut browser, &login).await;
     assert!((10..=99).contains(&number), "{number}");
+    // Another tab of the login shows the same code, so the same number.
+    let other_tab = browser.open(&t.url("/")).await;
+    assert_eq!(
+        page_code_and_number(&mut browser, &other_tab).await,
+        (id.clone(), number)
+    );
 
     let phone = open_phone(&mut browser, &t.url(&format!("/l/{id}"))).await;
     pick_alice(&mut browser, &phone).await;
