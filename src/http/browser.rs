@@ -438,15 +438,27 @@ pub async fn logout(
 }
 
 /// False when the browser says the request came from another site.
-/// Clients that send neither header (curl, apps) are not browsers' victims.
+///
+/// Asked in the order browsers answer: `Sec-Fetch-Site` (every current
+/// browser), else `Origin`, else `Referer` (older browsers send only a
+/// `Referer` with a form POST; an `Origin` or `Referer` of `null` or not a
+/// URL is refused). Clients that send none of them (curl, apps) are not
+/// browsers' victims and pass.
 pub(super) fn same_origin(headers: &HeaderMap, public: &url::Origin) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return matches!(site, "same-origin" | "none");
     }
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        Some(origin) => url::Url::parse(origin).is_ok_and(|u| u.origin() == *public),
-        None => true,
+    let same = |value: &HeaderValue| {
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| url::Url::parse(v).ok())
+            .is_some_and(|u| u.origin() == *public)
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return same(origin);
     }
+    headers.get(header::REFERER).is_none_or(same)
 }
 
 /// The request's user agent as the phone is shown it: cut to
