@@ -9,6 +9,7 @@ mod chromium;
 mod cli;
 mod cluster;
 mod cold_start;
+mod connections;
 mod contract;
 mod deploy;
 mod device;
