@@ -33,8 +33,13 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tower::ServiceExt as _;
 
-/// Largest request head hyper buffers (request line + headers).
+/// Largest request head (request line + headers), enforced on the parsed
+/// head by [`crate::http::head_limit`] with a JSON 431.
 pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
+/// What hyper may buffer while reading a head: twice the limit, so a head
+/// between the two (trickled or sent at once alike) is parsed and refused
+/// in JSON by the head limit; beyond it hyper's own empty 431 answers.
+const HYPER_READ_BUFFER: usize = 2 * MAX_HEADER_BUFFER;
 /// Accept queue of the admin listener (a scraper and a health checker).
 const ADMIN_BACKLOG: u32 = 128;
 /// Pause after a failed accept (e.g. out of file descriptors).
@@ -245,7 +250,7 @@ impl Application {
             .timer(TokioTimer::new())
             // A client that trickles its headers (slowloris) is cut off.
             .header_read_timeout(state.config().server.header_read_timeout)
-            .max_buf_size(MAX_HEADER_BUFFER)
+            .max_buf_size(HYPER_READ_BUFFER)
             .keep_alive(true);
         let server = &state.config().server;
         let gate = ConnectionGate::new(

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router shared by the binary and the tests, and the
 //! OpenAPI document generated from the same route table.
 
+pub mod body_timeout;
 pub mod browser;
 pub mod client_ip;
 pub mod device_page;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod forward_auth;
+pub mod head_limit;
 pub mod language;
 pub mod metrics;
 pub mod mobile;
@@ -142,10 +144,6 @@ pub fn router(app: AppState) -> Router {
     .layer(SetResponseHeaderLayer::if_not_present(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
-    ))
-    .layer(SetResponseHeaderLayer::overriding(
-        header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("DENY"),
     ));
 
     let mut router = Router::new().merge(api).merge(pages);
@@ -164,6 +162,15 @@ fn with_common_layers(router: Router<AppState>, app: AppState) -> Router {
     let request_ids = RequestIdLayer::new(&app.config().server.trusted_proxies);
     // Off entirely when there are neither metrics nor an audit log.
     let observe = observe::ObserveLayer::new(&app);
+    // HTTPS only: over plain http the header is ignored, and a demo on
+    // http://localhost must not pin the name to https for a year. Without
+    // includeSubDomains: sibling hosts may still serve plain http.
+    let hsts = app.config().is_https().then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -182,6 +189,17 @@ fn with_common_layers(router: Router<AppState>, app: AppState) -> Router {
                     header::REFERRER_POLICY,
                     HeaderValue::from_static("no-referrer"),
                 ))
+                // Pages set their own policy first; every other answer (JSON,
+                // images, errors) loads nothing and is framed nowhere.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(API_CSP),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                .option_layer(hsts)
                 // Inside the request-id layer, so the id is set for the
                 // audit lines it writes.
                 .option_layer(observe)
@@ -193,7 +211,10 @@ fn with_common_layers(router: Router<AppState>, app: AppState) -> Router {
                 // a bug that tokio already confines to its connection, and
                 // each catcher costs every answer an allocation (its boxed
                 // body) and every held poll a few bytes.
-                .layer(CatchPanicLayer::custom(panic_response)),
+                .layer(CatchPanicLayer::custom(panic_response))
+                // Inside the observer, so its refusals are counted; before
+                // the handlers (and their extractors) see the request.
+                .layer(head_limit::HeadLimitLayer),
         )
 }
 
@@ -225,6 +246,11 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 const CSP: &str = "default-src 'self'; img-src 'self' https: data:; script-src 'self'; \
                    style-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// The Content-Security-Policy of every answer that is not a page: JSON,
+/// QR images (an SVG opened on its own runs no script), errors.
+const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The process is alive.
 #[utoipa::path(get, path = paths::HEALTHZ, tag = "operations",

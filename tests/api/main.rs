@@ -20,6 +20,7 @@ mod events;
 mod exchange;
 mod flow;
 mod forward_auth;
+mod hardening;
 mod helpers;
 mod i18n;
 mod jwt;

@@ -1,0 +1,132 @@
+//! What the black-box probe found at the HTTP layer, and the headers every
+//! answer carries: each a regression test.
+
+use crate::helpers::{expect_error, spawn_app, spawn_app_at, spawn_app_with};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends `request` in one write and reads the answer until the server closes.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+        .await
+        .expect("the server did not close");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The 64 KiB head limit holds for a head that arrives in one write (hyper
+/// read ~112 KiB whole and parsed it), answered in the JSON error shape.
+#[tokio::test]
+async fn a_head_over_64_kib_sent_at_once_is_refused_431() {
+    let t = spawn_app().await;
+    for size in [66 * 1024, 100 * 1024, 112 * 1024] {
+        let mut head = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        // Headers of 4 KiB each, so hyper's 100-header cap is not what refuses.
+        let mut n = 0;
+        while head.len() < size {
+            head.push_str(&format!("x-pad-{n}: {}\r\n", "a".repeat(4000)));
+            n += 1;
+        }
+        head.push_str("\r\n");
+        let answer = raw(t.addr, head.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{size}: {answer:.400}");
+        assert!(
+            answer.contains("\"error\":\"headers_too_large\""),
+            "{answer:.400}"
+        );
+        assert!(answer.contains("connection: close"), "{answer:.400}");
+    }
+    // Just under the limit is served.
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-pad: {}\r\n\r\n",
+        "a".repeat(60 * 1024)
+    );
+    assert!(
+        raw(t.addr, head.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+}
+
+#[tokio::test]
+async fn an_over_long_target_is_refused_414_in_json() {
+    let t = spawn_app().await;
+    let path = format!("/api/qr/{}/status", "a".repeat(20_000));
+    let resp = t.client.get(t.url(&path)).send().await.unwrap();
+    expect_error(resp, 414, "uri_too_long").await;
+}
+
+/// The static file server never redirects (a `//host/` Location is an open
+/// redirect); unknown or directory paths answer the JSON 404.
+#[tokio::test]
+async fn static_paths_never_redirect() {
+    let t = spawn_app().await;
+    for path in [
+        "/static///avatars",
+        "/static//avatars/",
+        "/static/avatars",
+        "/static//evil.example/",
+        "//static/avatars",
+    ] {
+        let answer = raw(
+            t.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("location:"),
+            "{answer}"
+        );
+        assert!(answer.contains("\"error\":\"not_found\""), "{answer}");
+    }
+}
+
+/// Every answer, API and error alike, carries the document policies; HSTS
+/// only over https.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let t = spawn_app().await;
+    let answers = [
+        t.client.post(t.url("/api/qr")).send().await.unwrap(),
+        t.client.get(t.url("/healthz")).send().await.unwrap(),
+        t.client.get(t.url("/nope")).send().await.unwrap(),
+        t.client.delete(t.url("/healthz")).send().await.unwrap(),
+        t.client.get(t.url("/static/nope.js")).send().await.unwrap(),
+        t.client.get(t.url("/")).send().await.unwrap(),
+    ];
+    for resp in answers {
+        let h = resp.headers();
+        let what = format!("{} {}", resp.url().path(), resp.status());
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(h["x-frame-options"], "DENY", "{what}");
+        assert!(!h.contains_key("strict-transport-security"), "{what}");
+        if resp.status().is_client_error() {
+            assert!(
+                h["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("application/json"),
+                "{what}"
+            );
+        }
+    }
+    let https = spawn_app_at("https://login.example").await;
+    let resp = https
+        .client
+        .get(https.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+}
