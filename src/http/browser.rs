@@ -41,6 +41,7 @@ const BIND_COOKIE_DAYS: i64 = 30;
     responses(
         (status = 201, body = NewQrBody, description = "A new one-time QR session"),
         (status = 400, body = ErrorBody, description = "invalid_authorization, invalid_json"),
+        (status = 403, body = ErrorBody, description = "foreign_origin: `Origin` is neither this server's nor in `server.allowed_origins`"),
         (status = 413, body = ErrorBody, description = "payload_too_large"),
         (status = 415, body = ErrorBody, description = "unsupported_media_type"),
         (status = 429, body = ErrorBody, description = "rate_limited"),
@@ -54,6 +55,7 @@ pub async fn create_qr(
     jar: CookieJar,
     OptionalJson(body): OptionalJson<NewQrRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    super::origin::check(&headers, app.config())?;
     let (authorization, client) = match body.and_then(|b| b.authorize) {
         None => (None, None),
         Some(query) => match app.oidc().authorize(query.trim_start_matches('?')) {

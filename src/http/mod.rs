@@ -17,6 +17,7 @@ pub mod mobile;
 pub mod oauth;
 pub mod observe;
 pub mod openapi;
+pub mod origin;
 pub mod page_render;
 pub mod page_strings;
 pub mod pages;
@@ -50,7 +51,26 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The API routes, each registered together with its OpenAPI description:
 /// a route cannot be served without being documented.
 fn api_routes() -> OpenApiRouter<AppState> {
-    own_routes().merge(cross_origin_routes())
+    own_routes()
+        .merge(browser_routes())
+        .merge(cross_origin_routes())
+}
+
+/// The browser API: CORS for `server.allowed_origins` only ([`origin`]).
+fn browser_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(browser::create_qr))
+        .routes(routes!(browser::cancel))
+        .routes(routes!(browser::status))
+        .routes(routes!(events::events))
+        .routes(routes!(qr_image::svg))
+        .routes(routes!(qr_image::png))
+        .routes(routes!(browser::exchange))
+        .routes(routes!(browser::complete))
+        .routes(routes!(browser::new_ticket))
+        .routes(routes!(browser::me))
+        .routes(routes!(browser::session))
+        .routes(routes!(browser::logout))
 }
 
 /// The provider's back channel that browser-based clients call from their
@@ -68,18 +88,6 @@ fn cross_origin_routes() -> OpenApiRouter<AppState> {
 /// Every other API route: same-origin only.
 fn own_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(browser::create_qr))
-        .routes(routes!(browser::cancel))
-        .routes(routes!(browser::status))
-        .routes(routes!(events::events))
-        .routes(routes!(qr_image::svg))
-        .routes(routes!(qr_image::png))
-        .routes(routes!(browser::exchange))
-        .routes(routes!(browser::complete))
-        .routes(routes!(browser::new_ticket))
-        .routes(routes!(browser::me))
-        .routes(routes!(browser::session))
-        .routes(routes!(browser::logout))
         .routes(routes!(mobile::scan))
         .routes(routes!(mobile::confirm))
         .routes(routes!(mobile::cancel))
@@ -105,15 +113,27 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn router(app: AppState) -> Router {
     // The document half is served by `openapi::document`, itself a route.
     let (own, _) = own_routes().split_for_parts();
-    let (cross_origin, _) = cross_origin_routes().split_for_parts();
-    // An OPTIONS route on each, so a preflight reaches the CORS layer rather
-    // than routing's 405; only these paths answer CORS at all.
+    // An OPTIONS route on each cross-origin path, so a preflight reaches the
+    // CORS layer rather than routing's 405.
     let preflight = || axum::routing::options(|| async { StatusCode::NO_CONTENT });
+    let (mut browser, browser_doc) = browser_routes().split_for_parts();
+    if let Some(cors) = origin::cors(app.config()) {
+        // OPTIONS on each path, as below, for the preflights.
+        browser = browser_doc
+            .paths
+            .paths
+            .keys()
+            .fold(browser, |r, path| r.route(path, preflight()))
+            .layer(cors);
+    }
+    let (cross_origin, _) = cross_origin_routes().split_for_parts();
+    // Only these paths (and the browser API's, when opted in) answer CORS.
     let cross_origin = oauth::CORS_PATHS
         .iter()
         .fold(cross_origin, |r, path| r.route(path, preflight()))
         .layer(oauth::cors(app.config()));
     let api = own
+        .merge(browser)
         .merge(cross_origin)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,

@@ -130,3 +130,87 @@ async fn every_answer_carries_the_security_headers() {
         "max-age=31536000"
     );
 }
+
+/// A page elsewhere proxying `POST /api/qr` for a real code (QRLjacking) is
+/// refused; this server's own pages and clients without `Origin` are not.
+#[tokio::test]
+async fn a_qr_code_is_refused_to_a_foreign_origin() {
+    let t = spawn_app().await;
+    let create = |origin: Option<&str>| {
+        let mut request = t.client.post(t.url("/api/qr"));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    for foreign in ["https://evil.example", "null", "http://127.0.0.1:1"] {
+        let resp = create(Some(foreign)).await.unwrap();
+        assert!(!resp.headers().contains_key("access-control-allow-origin"));
+        expect_error(resp, 403, "foreign_origin").await;
+    }
+    assert_eq!(create(Some(&t.base)).await.unwrap().status(), 201);
+    assert_eq!(create(None).await.unwrap().status(), 201);
+}
+
+/// `server.allowed_origins` lets a listed origin create codes and read the
+/// browser API's answers (CORS with credentials); CORS stays closed to
+/// everyone else, and entirely without the setting.
+#[tokio::test]
+async fn listed_origins_may_use_the_browser_api_and_no_one_else() {
+    const APP: &str = "https://app.example";
+    let t = spawn_app_with(|c| c.server.allowed_origins = vec![APP.parse().unwrap()]).await;
+    let resp = t
+        .client
+        .post(t.url("/api/qr"))
+        .header("origin", APP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["access-control-allow-origin"], APP);
+    assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
+    let preflight = t
+        .client
+        .request(reqwest::Method::OPTIONS, t.url("/api/qr"))
+        .header("origin", APP)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], APP);
+    let resp = t
+        .client
+        .get(t.url("/api/session"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!resp.headers().contains_key("access-control-allow-origin"));
+
+    let closed = spawn_app().await;
+    let resp = closed
+        .client
+        .request(reqwest::Method::OPTIONS, closed.url("/api/qr"))
+        .header("origin", APP)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(!resp.headers().contains_key("access-control-allow-origin"));
+}
+
+#[test]
+fn allowed_origins_must_be_bare_origins() {
+    for bad in [
+        "https://app.example/path",
+        "ftp://app.example",
+        "https://u:p@app.example",
+    ] {
+        let mut config = crate::helpers::test_config("http://127.0.0.1:1");
+        config.server.allowed_origins = vec![bad.parse().unwrap()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("server.allowed_origins"), "{bad}: {err}");
+    }
+}
