@@ -438,6 +438,18 @@ pub struct LimitsConfig {
     /// 503 `busy`. Unset: three quarters of the open-file limit
     /// ([`crate::login::budget_for_open_files`]).
     pub max_held_connections: Option<usize>,
+    /// Tickets one client IP may redeem per minute (`/api/login/exchange`,
+    /// `/api/login/complete`, `/api/qr/{id}/ticket`).
+    pub redeem_per_minute_per_ip: u32,
+    /// Status or event lookups of an unknown QR id (or with a wrong poll
+    /// token) one client IP may make per minute; past it every lookup from
+    /// it is refused until the budget refills. Lookups that find their
+    /// session cost nothing.
+    pub lookup_misses_per_minute_per_ip: u32,
+    /// Calls of the OAuth token, introspection and revocation endpoints one
+    /// client IP may make per minute. A relying site's back end makes
+    /// them for all its users from one address: size this for the busiest.
+    pub token_per_minute_per_ip: u32,
 }
 
 impl Default for LimitsConfig {
@@ -448,6 +460,9 @@ impl Default for LimitsConfig {
             max_live_sessions: 1_000_000,
             user_code_per_minute_per_ip: 20,
             max_held_connections: None,
+            redeem_per_minute_per_ip: 60,
+            lookup_misses_per_minute_per_ip: 30,
+            token_per_minute_per_ip: 600,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientIp, OptionalJson, PollToken, QrIdPath};
-use super::rate_limit::{QrCreation, Spend};
+use super::rate_limit::{QrCreation, Redeem, Spend};
 use super::state::AppState;
 use crate::api::{
     ClientBody, CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody,
@@ -154,11 +154,12 @@ impl StatusQuery {
         (status = 400, body = ErrorBody, description = "invalid_request"),
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 404, body = ErrorBody, description = "not_found"),
-        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10), with `Retry-After`"),
+        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10); rate_limited: too many lookups of unknown ids or with wrong tokens from this address (`limits.lookup_misses_per_minute_per_ip`); both with `Retry-After`"),
         (status = 503, body = ErrorBody, description = "busy (as many connections held as `limits.max_held_connections`), store_unavailable"),
     ))]
 pub async fn status(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     QrIdPath(id): QrIdPath,
     PollToken(token): PollToken,
     query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
@@ -166,8 +167,31 @@ pub async fn status(
     let Query(query) =
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let (wait, since) = query.parse(app.config().login.poll_hold)?;
-    let answer = app.login().poll(&id, &token, since, wait).await?;
+    let answer = guard_lookup(&app, ip, app.login().poll(&id, &token, since, wait)).await?;
     Ok(Json(poll_body(answer, app.oidc().issuer())))
+}
+
+/// Runs a lookup of a QR session by id and poll token from `ip`, unless its
+/// misses are spent (429); a miss (unknown id, wrong token) is spent.
+/// Guessing ids or tokens is thus slow, while a page polling its own
+/// session never spends anything.
+pub(super) async fn guard_lookup<T>(
+    app: &AppState,
+    ip: std::net::IpAddr,
+    lookup: impl Future<Output = Result<T, crate::login::LoginError>>,
+) -> Result<T, ApiError> {
+    use crate::login::LoginError as L;
+    app.limits()
+        .lookup_allowed(ip)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let result = lookup.await;
+    if matches!(
+        result,
+        Err(L::NotFound | L::Refused(TransitionError::WrongPollToken))
+    ) {
+        app.limits().lookup_missed(ip);
+    }
+    Ok(result?)
 }
 
 /// WeChat's code in the body of an HTTP 200: a long poll must never answer
@@ -207,9 +231,11 @@ pub(super) fn poll_body(answer: PollAnswer, issuer: &str) -> PollBody {
         (status = 404, body = ErrorBody, description = "not_found"),
         (status = 409, body = ErrorBody, description = "not_confirmed, already_finished"),
         (status = 410, body = ErrorBody, description = "expired"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
         (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn new_ticket(
+    _: Spend<Redeem>,
     State(app): State<AppState>,
     QrIdPath(id): QrIdPath,
     PollToken(token): PollToken,
@@ -253,9 +279,11 @@ pub async fn cancel(
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 413, body = ErrorBody, description = "payload_too_large"),
         (status = 415, body = ErrorBody, description = "unsupported_media_type"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
         (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn exchange(
+    _: Spend<Redeem>,
     State(app): State<AppState>,
     PollToken(token): PollToken,
     jar: CookieJar,
@@ -302,9 +330,11 @@ async fn site_redirect(app: &AppState, login: &NewLogin) -> Result<Option<String
     responses(
         (status = 303, description = "Logged in (Set-Cookie: qrl_session): to `next`, or for a site's login to its redirect_uri with the code; or refused for a browser: to `/?login_error=invalid_ticket`"),
         (status = 400, body = ErrorBody, description = "invalid_ticket (non-browser clients), invalid_request"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
         (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn complete(
+    _: Spend<Redeem>,
     State(app): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,

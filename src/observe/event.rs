@@ -136,6 +136,12 @@ pub enum Limit {
     Mobile,
     /// `limits.user_code_per_minute_per_ip`
     UserCode,
+    /// `limits.redeem_per_minute_per_ip`
+    Redeem,
+    /// `limits.lookup_misses_per_minute_per_ip`
+    LookupMiss,
+    /// `limits.token_per_minute_per_ip`
+    Token,
 }
 
 impl Limit {
@@ -144,6 +150,9 @@ impl Limit {
             Self::Qr => "qr",
             Self::Mobile => "mobile",
             Self::UserCode => "user_code",
+            Self::Redeem => "redeem",
+            Self::LookupMiss => "lookup_miss",
+            Self::Token => "token",
         }
     }
 }
