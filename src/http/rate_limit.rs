@@ -223,8 +223,8 @@ mod tests {
     /// Idle buckets and ended blocks are forgotten by the purge task's call,
     /// so a flood of addresses does not grow memory for good. Budgets of
     /// 60,000 a minute refill in a millisecond: a few of real time suffice.
-    #[test]
-    fn idle_limiter_state_is_pruned() {
+    #[tokio::test]
+    async fn idle_limiter_state_is_pruned() {
         let fast = LimitsConfig {
             qr_per_minute_per_ip: 60_000,
             redeem_per_minute_per_ip: 60_000,
@@ -241,7 +241,8 @@ mod tests {
             limits.lookup_missed(ip);
         }
         assert!(limits.tracked() >= 200, "{}", limits.tracked());
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // governor keeps its own (real) clock: real time must pass.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         limits.forget_idle();
         assert_eq!(limits.tracked(), 0);
     }
