@@ -26,8 +26,31 @@ use std::time::Duration;
 
 /// The browser's login cookie.
 pub const SESSION_COOKIE: &str = "qrl_session";
-/// Binds QR sessions to the browser that created them (see [`Proof`]).
+/// Binds QR sessions to the browser that created them (see [`Proof`]),
+/// over plain http; see [`bind_cookie_name`].
 pub const BIND_COOKIE: &str = "qrl_bind";
+/// The binding cookie's name over https.
+pub const HOST_BIND_COOKIE: &str = "__Host-qrl_bind";
+
+/// The binding cookie's name. A cookie is accepted as the client sends it,
+/// and a sibling subdomain (`evil.example.com` next to
+/// `login.example.com`) can set one with `Domain=example.com` that this
+/// host then receives: it could plant a value it knows, then redeem the
+/// victim's ticket as "the same browser". Over https the cookie is
+/// `__Host-` prefixed: browsers accept such a cookie only when it is
+/// `Secure`, `Path=/` and has no `Domain`, so only this host can set it and
+/// a planted plain `qrl_bind` is never read. Over plain http (a demo on
+/// localhost) no prefix is possible (it needs `Secure`): there the name
+/// stays `qrl_bind`, and such a deployment has no cookie integrity against
+/// its network or neighbours anyway. Preferred to an HMAC-signed value,
+/// which needs a key shared by every instance and surviving restarts.
+pub fn bind_cookie_name(config: &Config) -> &'static str {
+    if config.is_https() {
+        HOST_BIND_COOKIE
+    } else {
+        BIND_COOKIE
+    }
+}
 /// Longest user agent kept for display on the phone, in bytes.
 const MAX_USER_AGENT: usize = 256;
 /// Life of the binding cookie, renewed with every new QR code.
@@ -79,8 +102,9 @@ pub async fn create_qr(
     };
     let user_agent = user_agent(&headers);
     // Several tabs of one browser share one binding cookie.
+    let bind_name = bind_cookie_name(app.config());
     let browser = jar
-        .get(BIND_COOKIE)
+        .get(bind_name)
         .filter(|c| c.value().len() == 43)
         .map_or_else(Secret::generate, |c| Secret::from_client(c.value()));
     let request = RequestInfo {
@@ -91,10 +115,12 @@ pub async fn create_qr(
         .login()
         .create_qr(request, &browser, authorization)
         .await?;
-    let bind = Cookie::build((BIND_COOKIE, browser.expose().to_owned()))
+    // `__Host-` requires `Path=/`; over http the API's path is enough.
+    let bind_path = if app.config().is_https() { "/" } else { "/api" };
+    let bind = Cookie::build((bind_name, browser.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Strict)
-        .path("/api")
+        .path(bind_path)
         .secure(app.config().is_https())
         .max_age(cookie::time::Duration::days(BIND_COOKIE_DAYS))
         .build();
@@ -343,7 +369,9 @@ pub async fn complete(
     let Query(mut query) =
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let ticket = query.ticket.take().map(|t| t.0).unwrap_or_default();
-    let browser = jar.get(BIND_COOKIE).map(|c| Secret::from_client(c.value()));
+    let browser = jar
+        .get(bind_cookie_name(app.config()))
+        .map(|c| Secret::from_client(c.value()));
     match app
         .login()
         .redeem_ticket(&ticket, Proof::BrowserCookie(browser.as_ref()))

@@ -214,3 +214,91 @@ fn allowed_origins_must_be_bare_origins() {
         assert!(err.contains("server.allowed_origins"), "{bad}: {err}");
     }
 }
+
+/// Over https the binding cookie is `__Host-qrl_bind` (`Secure; Path=/`, no
+/// `Domain`): a sibling subdomain cannot set it, and a planted plain
+/// `qrl_bind` is neither adopted at creation nor accepted at completion.
+#[tokio::test]
+async fn over_https_the_binding_cookie_cannot_be_planted_by_a_sibling() {
+    let t = spawn_app_at("https://login.example").await;
+    let planted = "P".repeat(43);
+    let resp = t
+        .client
+        .post(t.url("/api/qr"))
+        .header("cookie", format!("qrl_bind={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let set = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-qrl_bind="))
+        .expect("a __Host- binding cookie");
+    assert!(set.contains("Secure") && set.contains("Path=/;"), "{set}");
+    assert!(!set.contains("Domain") && !set.contains(&planted), "{set}");
+    let bound = set["__Host-qrl_bind=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = crate::helpers::json(resp).await;
+    let qr = crate::helpers::Qr {
+        id: body["id"].as_str().unwrap().to_owned(),
+        poll_token: body["poll_token"].as_str().unwrap().to_owned(),
+        qr_content: body["qr_content"].as_str().unwrap().to_owned(),
+        body,
+    };
+    let confirm = t.scan_ok(crate::helpers::ALICE, &qr).await;
+    assert_eq!(
+        t.confirm(crate::helpers::ALICE, &qr, &confirm)
+            .await
+            .status(),
+        200
+    );
+    let ticket = t.poll(&qr, "wait=0").await["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let complete = |cookie: String| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(t.url(&format!("/api/login/complete?ticket={ticket}")))
+            .header("cookie", cookie)
+            .send()
+    };
+    // The right value under the unprefixed name: not this browser's cookie.
+    let resp = complete(format!("qrl_bind={bound}")).await.unwrap();
+    expect_error(resp, 400, "invalid_ticket").await;
+    let resp = complete(format!("__Host-qrl_bind={bound}")).await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(
+        !resp.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("login_error")
+    );
+}
+
+/// Over plain http (a demo) the name stays `qrl_bind` on `/api`, shared by
+/// a browser's tabs.
+#[tokio::test]
+async fn over_http_the_binding_cookie_keeps_its_plain_name() {
+    let t = spawn_app().await;
+    let resp = t.client.post(t.url("/api/qr")).send().await.unwrap();
+    let set: Vec<_> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("qrl_bind=") && c.contains("Path=/api")),
+        "{set:?}"
+    );
+}
