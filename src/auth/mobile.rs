@@ -29,6 +29,11 @@ pub enum AuthError {
     Invalid,
     #[error("the token has expired")]
     Expired,
+    /// A JWT's `sub` is the id of a configured demo account.
+    #[error(
+        "the token's sub is the id of a demo account; demo accounts and tokens never share an id"
+    )]
+    ReservedSubject,
 }
 
 /// The claims qrlogin reads from an account-system JWT.
@@ -45,6 +50,12 @@ struct Claims {
 pub struct MobileVerifier {
     /// Demo tokens, keyed by their hash so lookup timing says nothing about the token.
     demo: HashMap<SecretHash, User>,
+    /// The demo accounts' ids. A JWT `sub` and a demo `[[users]]` id name
+    /// accounts in one namespace (logins, grants and forward-auth headers
+    /// carry the id alone), so a token for `sub = "alice"` would be the
+    /// demo Alice. They are kept apart: a JWT whose `sub` is a demo id is
+    /// refused (401), so the demo account wins and nobody else can be it.
+    demo_ids: std::collections::HashSet<String>,
     hs256: Option<(DecodingKey, Validation)>,
     rs256: Option<(DecodingKey, Validation)>,
     leeway: Duration,
@@ -115,8 +126,10 @@ impl MobileVerifier {
             .iter()
             .map(|u| (Secret::from_client(u.token.expose()).hash(), u.profile()))
             .collect();
+        let demo_ids = config.users.iter().map(|u| u.id.clone()).collect();
         Ok(Self {
             demo,
+            demo_ids,
             hs256,
             rs256,
             leeway: auth.jwt_leeway,
@@ -165,6 +178,9 @@ impl MobileVerifier {
         }
         if claims.sub.trim().is_empty() || claims.sub.len() > MAX_ID_LEN {
             return Err(AuthError::Invalid);
+        }
+        if self.demo_ids.contains(&claims.sub) {
+            return Err(AuthError::ReservedSubject);
         }
         let name = claims
             .name
