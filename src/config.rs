@@ -173,6 +173,39 @@ pub struct ServerConfig {
     /// signal; the process exits then even if a client holds a connection.
     #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// How long a request body may stall (no byte arriving) before the
+    /// request is answered 408 and its connection closed; also the grace
+    /// before `body_min_rate` applies.
+    #[serde(default = "default_body_read_timeout", with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Bytes per second a request body must average once
+    /// `body_read_timeout` has passed (a body trickled a byte at a time is
+    /// cut off as a stalled one is).
+    #[serde(default = "default_body_min_rate")]
+    pub body_min_rate: u32,
+    /// Connections open at once; past it a new one is answered 503 `busy`
+    /// and closed. Unset: seven eighths of the open-file limit (above the
+    /// held-connection budget, below the point where accepts would fail).
+    pub max_connections: Option<usize>,
+    /// Connections one client address (IPv6: one /64) may hold open at
+    /// once; past it a new one is answered 429 `too_many_connections` and
+    /// closed. Counted on the TCP peer: `trusted_proxies` peers (nginx,
+    /// carrying everyone's connections) are not capped.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// Origins besides `public_url`'s own that may call the browser API:
+    /// `POST /api/qr` with any other `Origin` is refused (403
+    /// `foreign_origin`), and these get CORS answers (with credentials)
+    /// on the browser API. Empty (default): same origin only.
+    #[serde(default)]
+    pub allowed_origins: Vec<url::Url>,
+}
+
+impl ServerConfig {
+    /// `allowed_origins` as origins (validated to be nothing more).
+    pub fn allowed_origins(&self) -> impl Iterator<Item = url::Origin> + '_ {
+        self.allowed_origins.iter().map(url::Url::origin)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize)]
@@ -422,6 +455,18 @@ pub struct LimitsConfig {
     /// 503 `busy`. Unset: three quarters of the open-file limit
     /// ([`crate::login::budget_for_open_files`]).
     pub max_held_connections: Option<usize>,
+    /// Tickets one client IP may redeem per minute (`/api/login/exchange`,
+    /// `/api/login/complete`, `/api/qr/{id}/ticket`).
+    pub redeem_per_minute_per_ip: u32,
+    /// Status or event lookups of an unknown QR id (or with a wrong poll
+    /// token) one client IP may make per minute; past it every lookup from
+    /// it is refused until the budget refills. Lookups that find their
+    /// session cost nothing.
+    pub lookup_misses_per_minute_per_ip: u32,
+    /// Calls of the OAuth token, introspection and revocation endpoints one
+    /// client IP may make per minute. A relying site's back end makes
+    /// them for all its users from one address: size this for the busiest.
+    pub token_per_minute_per_ip: u32,
 }
 
 impl Default for LimitsConfig {
@@ -432,6 +477,9 @@ impl Default for LimitsConfig {
             max_live_sessions: 1_000_000,
             user_code_per_minute_per_ip: 20,
             max_held_connections: None,
+            redeem_per_minute_per_ip: 60,
+            lookup_misses_per_minute_per_ip: 30,
+            token_per_minute_per_ip: 600,
         }
     }
 }
@@ -654,6 +702,15 @@ fn default_header_read_timeout() -> Duration {
 fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(10)
 }
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_min_rate() -> u32 {
+    1024
+}
+fn default_max_connections_per_ip() -> usize {
+    256
+}
 
 impl Config {
     /// Reads the file at `path` (which must exist), lays this process's
@@ -761,6 +818,45 @@ impl Config {
     /// Checks every value; the error names the first bad key. `load` and
     /// `parse` call it, and so does `Application::build` for configs built
     /// in code.
+    /// The body timeouts, connection caps and allowed origins of `[server]`.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        within(
+            "server.body_read_timeout",
+            server.body_read_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        )?;
+        if server.body_min_rate == 0 {
+            return Err(bad(
+                "server.body_min_rate",
+                "must be at least 1 (bytes per second)",
+            ));
+        }
+        if server.max_connections == Some(0) {
+            return Err(bad("server.max_connections", "must be at least 1"));
+        }
+        if server.max_connections_per_ip == 0 {
+            return Err(bad("server.max_connections_per_ip", "must be at least 1"));
+        }
+        for url in &server.allowed_origins {
+            let bare = matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && url.password().is_none();
+            if !bare {
+                return Err(bad(
+                    "server.allowed_origins",
+                    format!("{url}: must be an origin, scheme://host[:port], nothing more"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.server.public_url;
         if !matches!(url.scheme(), "http" | "https") {
@@ -801,6 +897,8 @@ impl Config {
             Duration::from_millis(100),
             Duration::from_secs(300),
         )?;
+
+        self.validate_connections()?;
 
         let l = &self.login;
         for (key, d) in [

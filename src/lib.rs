@@ -52,6 +52,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod forward_auth;
 pub mod http;
 pub mod login;

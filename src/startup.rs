@@ -3,16 +3,21 @@
 //!
 //! Connections are served by hyper's HTTP/1.1 server directly (browsers
 //! speak HTTP/1.1 to a plain-HTTP origin, and nginx does upstream), with a
-//! header-read timeout and a bounded header buffer per connection.
+//! header-read timeout and a bounded header buffer per connection, a
+//! timeout on request bodies ([`crate::http::body_timeout`]), and caps on
+//! open connections overall and per address ([`crate::connections`]).
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
+use crate::connections::ConnectionGate;
+use crate::http::body_timeout::{BodyPace, TimedBody};
 use crate::http::{self, AppState};
 use crate::login::LoginService;
 use crate::observe::{AuditLog, Metrics, Observer};
 use crate::oidc::keys::SigningKeys;
 use crate::oidc::{Clients, OidcService};
 use crate::store::Store;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
@@ -22,12 +27,19 @@ use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tower::ServiceExt as _;
 
-/// Largest request head hyper buffers (request line + headers).
+/// Largest request head (request line + headers), enforced on the parsed
+/// head by [`crate::http::head_limit`] with a JSON 431.
 pub const MAX_HEADER_BUFFER: usize = 64 * 1024;
+/// What hyper may buffer while reading a head: twice the limit, so a head
+/// between the two (trickled or sent at once alike) is parsed and refused
+/// in JSON by the head limit; beyond it hyper's own empty 431 answers.
+const HYPER_READ_BUFFER: usize = 2 * MAX_HEADER_BUFFER;
 /// Accept queue of the admin listener (a scraper and a health checker).
 const ADMIN_BACKLOG: u32 = 128;
 /// Pause after a failed accept (e.g. out of file descriptors).
@@ -238,8 +250,20 @@ impl Application {
             .timer(TokioTimer::new())
             // A client that trickles its headers (slowloris) is cut off.
             .header_read_timeout(state.config().server.header_read_timeout)
-            .max_buf_size(MAX_HEADER_BUFFER)
+            .max_buf_size(HYPER_READ_BUFFER)
             .keep_alive(true);
+        let server = &state.config().server;
+        let gate = ConnectionGate::new(
+            crate::connections::connection_budget(server.max_connections),
+            server.max_connections_per_ip,
+            server.trusted_proxies.clone(),
+        );
+        tracing::info!(max_connections = gate.max(), "connections open at most");
+        let pace = BodyPace {
+            timeout: server.body_read_timeout,
+            min_rate: server.body_min_rate,
+        };
+        let refusing = Arc::new(AtomicUsize::new(0));
         let login = state.login().clone();
         let observer = state.observer().clone();
         let shutdown_timeout = state.config().server.shutdown_timeout;
@@ -260,13 +284,19 @@ impl Application {
                 },
                 () = &mut shutdown => break,
             };
+            let admitted = match gate.admit(peer.ip()) {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    refuse(stream, &refusal, &refusing);
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
-            let service = router
-                .clone()
-                .map_request(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
+            let service = router.clone().map_request(move |req: Request<Incoming>| {
+                let mut req = req.map(|body| Body::new(TimedBody::new(body, pace)));
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
             let conn =
                 http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             let conn = graceful.watch(conn);
@@ -274,6 +304,7 @@ impl Application {
                 if let Err(e) = conn.await {
                     tracing::trace!(error = %e, "connection ended with an error");
                 }
+                drop(admitted);
             });
         }
         drop(listener);
@@ -315,6 +346,43 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Refusals being written at once; past it a refused connection is closed
+/// without an answer (a flood must not turn refusals into a new leak).
+const MAX_REFUSING: usize = 256;
+/// How long a refused connection may take to receive its answer.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Answers a connection over a cap with `refusal` (JSON, `Connection:
+/// close`) and closes it, without hyper: nothing of the request is parsed.
+/// The request is read (and dropped) briefly after the answer, since
+/// closing a socket with unread data resets it, and a reset can destroy the
+/// answer before the client reads it.
+fn refuse(
+    mut stream: tokio::net::TcpStream,
+    refusal: &http::ApiError,
+    refusing: &Arc<AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    tracing::debug!(code = refusal.code(), "connection refused");
+    if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    let answer = crate::connections::refusal_bytes(refusal);
+    let refusing = refusing.clone();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            stream.write_all(&answer).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            io::Result::Ok(())
+        })
+        .await;
+        refusing.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 /// Periodically forgets idle rate-limit buckets and, where the store needs

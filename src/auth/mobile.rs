@@ -29,6 +29,11 @@ pub enum AuthError {
     Invalid,
     #[error("the token has expired")]
     Expired,
+    /// A JWT's `sub` is the id of a configured demo account.
+    #[error(
+        "the token's sub is the id of a demo account; demo accounts and tokens never share an id"
+    )]
+    ReservedSubject,
 }
 
 /// The claims qrlogin reads from an account-system JWT.
@@ -45,6 +50,12 @@ struct Claims {
 pub struct MobileVerifier {
     /// Demo tokens, keyed by their hash so lookup timing says nothing about the token.
     demo: HashMap<SecretHash, User>,
+    /// The demo accounts' ids. A JWT `sub` and a demo `[[users]]` id name
+    /// accounts in one namespace (logins, grants and forward-auth headers
+    /// carry the id alone), so a token for `sub = "alice"` would be the
+    /// demo Alice. They are kept apart: a JWT whose `sub` is a demo id is
+    /// refused (401), so the demo account wins and nobody else can be it.
+    demo_ids: std::collections::HashSet<String>,
     hs256: Option<(DecodingKey, Validation)>,
     rs256: Option<(DecodingKey, Validation)>,
     leeway: Duration,
@@ -115,8 +126,10 @@ impl MobileVerifier {
             .iter()
             .map(|u| (Secret::from_client(u.token.expose()).hash(), u.profile()))
             .collect();
+        let demo_ids = config.users.iter().map(|u| u.id.clone()).collect();
         Ok(Self {
             demo,
+            demo_ids,
             hs256,
             rs256,
             leeway: auth.jwt_leeway,
@@ -166,6 +179,9 @@ impl MobileVerifier {
         if claims.sub.trim().is_empty() || claims.sub.len() > MAX_ID_LEN {
             return Err(AuthError::Invalid);
         }
+        if self.demo_ids.contains(&claims.sub) {
+            return Err(AuthError::ReservedSubject);
+        }
         let name = claims
             .name
             .map(|n| display_safe(&n))
@@ -194,12 +210,21 @@ fn is_safe_avatar(url: &str) -> bool {
         && (absolute || own_static)
 }
 
-/// A display name without control or bidi/format characters (which could
-/// make "scanned by" text read as someone else), cut to a sane length.
+/// A display name without invisible characters, cut to a sane length.
+///
+/// Removed by Unicode general category, not by a list: `Cc` (controls),
+/// `Cf` (format: every `Bidi_Control` character — U+061C, U+200E/F,
+/// U+202A..E, U+2066..9 — and the zero-width ones), `Zl`/`Zp` (line and
+/// paragraph separators) and `Cs`. Any of them could make "scanned by"
+/// text read as someone else, and a list misses the ones added later
+/// (the crate follows the Unicode version it was built for).
 fn display_safe(name: &str) -> String {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
     let invisible = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+        matches!(
+            get_general_category(c),
+            G::Control | G::Format | G::LineSeparator | G::ParagraphSeparator | G::Surrogate
+        )
     };
     name.chars()
         .filter(|c| !invisible(*c))
@@ -219,6 +244,41 @@ mod tests {
         assert_eq!(display_safe("卡罗尔"), "卡罗尔");
         assert_eq!(display_safe(&"x".repeat(500)).len(), MAX_NAME_CHARS);
         assert_eq!(display_safe("\u{200B}\u{200B}"), "");
+    }
+
+    /// Every `Bidi_Control` character (UAX #9) goes, U+061C (Arabic letter
+    /// mark) included, which a list of ranges missed.
+    #[test]
+    fn every_bidi_control_is_removed() {
+        let bidi_controls = [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
+            '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ];
+        for c in bidi_controls {
+            assert_eq!(
+                display_safe(&format!("{c}Alice{c}")),
+                "Alice",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        // Other format characters and separators, by category.
+        for c in [
+            '\u{00AD}',
+            '\u{180E}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{FEFF}',
+            '\u{E0001}',
+        ] {
+            assert_eq!(
+                display_safe(&format!("Al{c}ice")),
+                "Alice",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert_eq!(display_safe("مرحبا Ünïcødé"), "مرحبا Ünïcødé");
     }
 
     #[test]

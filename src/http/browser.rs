@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientIp, OptionalJson, PollToken, QrIdPath};
-use super::rate_limit::{QrCreation, Spend};
+use super::rate_limit::{QrCreation, Redeem, Spend};
 use super::state::AppState;
 use crate::api::{
     ClientBody, CompleteQuery, ErrorBody, ExchangeRequest, LoginBody, MeBody, NewQrBody,
@@ -26,8 +26,31 @@ use std::time::Duration;
 
 /// The browser's login cookie.
 pub const SESSION_COOKIE: &str = "qrl_session";
-/// Binds QR sessions to the browser that created them (see [`Proof`]).
+/// Binds QR sessions to the browser that created them (see [`Proof`]),
+/// over plain http; see [`bind_cookie_name`].
 pub const BIND_COOKIE: &str = "qrl_bind";
+/// The binding cookie's name over https.
+pub const HOST_BIND_COOKIE: &str = "__Host-qrl_bind";
+
+/// The binding cookie's name. A cookie is accepted as the client sends it,
+/// and a sibling subdomain (`evil.example.com` next to
+/// `login.example.com`) can set one with `Domain=example.com` that this
+/// host then receives: it could plant a value it knows, then redeem the
+/// victim's ticket as "the same browser". Over https the cookie is
+/// `__Host-` prefixed: browsers accept such a cookie only when it is
+/// `Secure`, `Path=/` and has no `Domain`, so only this host can set it and
+/// a planted plain `qrl_bind` is never read. Over plain http (a demo on
+/// localhost) no prefix is possible (it needs `Secure`): there the name
+/// stays `qrl_bind`, and such a deployment has no cookie integrity against
+/// its network or neighbours anyway. Preferred to an HMAC-signed value,
+/// which needs a key shared by every instance and surviving restarts.
+pub fn bind_cookie_name(config: &Config) -> &'static str {
+    if config.is_https() {
+        HOST_BIND_COOKIE
+    } else {
+        BIND_COOKIE
+    }
+}
 /// Longest user agent kept for display on the phone, in bytes.
 const MAX_USER_AGENT: usize = 256;
 /// Life of the binding cookie, renewed with every new QR code.
@@ -41,6 +64,7 @@ const BIND_COOKIE_DAYS: i64 = 30;
     responses(
         (status = 201, body = NewQrBody, description = "A new one-time QR session"),
         (status = 400, body = ErrorBody, description = "invalid_authorization, invalid_json"),
+        (status = 403, body = ErrorBody, description = "foreign_origin: `Origin` is neither this server's nor in `server.allowed_origins`"),
         (status = 413, body = ErrorBody, description = "payload_too_large"),
         (status = 415, body = ErrorBody, description = "unsupported_media_type"),
         (status = 429, body = ErrorBody, description = "rate_limited"),
@@ -54,6 +78,7 @@ pub async fn create_qr(
     jar: CookieJar,
     OptionalJson(body): OptionalJson<NewQrRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    super::origin::check(&headers, app.config())?;
     let (authorization, client) = match body.and_then(|b| b.authorize) {
         None => (None, None),
         Some(query) => match app.oidc().authorize(query.trim_start_matches('?')) {
@@ -77,8 +102,9 @@ pub async fn create_qr(
     };
     let user_agent = user_agent(&headers);
     // Several tabs of one browser share one binding cookie.
+    let bind_name = bind_cookie_name(app.config());
     let browser = jar
-        .get(BIND_COOKIE)
+        .get(bind_name)
         .filter(|c| c.value().len() == 43)
         .map_or_else(Secret::generate, |c| Secret::from_client(c.value()));
     let request = RequestInfo {
@@ -89,10 +115,12 @@ pub async fn create_qr(
         .login()
         .create_qr(request, &browser, authorization)
         .await?;
-    let bind = Cookie::build((BIND_COOKIE, browser.expose().to_owned()))
+    // `__Host-` requires `Path=/`; over http the API's path is enough.
+    let bind_path = if app.config().is_https() { "/" } else { "/api" };
+    let bind = Cookie::build((bind_name, browser.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Strict)
-        .path("/api")
+        .path(bind_path)
         .secure(app.config().is_https())
         .max_age(cookie::time::Duration::days(BIND_COOKIE_DAYS))
         .build();
@@ -153,11 +181,12 @@ impl StatusQuery {
         (status = 400, body = ErrorBody, description = "invalid_request"),
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 404, body = ErrorBody, description = "not_found"),
-        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10), with `Retry-After`"),
+        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10); rate_limited: too many lookups of unknown ids or with wrong tokens from this address (`limits.lookup_misses_per_minute_per_ip`); both with `Retry-After`"),
         (status = 503, body = ErrorBody, description = "busy (as many connections held as `limits.max_held_connections`), store_unavailable"),
     ))]
 pub async fn status(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     QrIdPath(id): QrIdPath,
     PollToken(token): PollToken,
     query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
@@ -165,8 +194,31 @@ pub async fn status(
     let Query(query) =
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let (wait, since) = query.parse(app.config().login.poll_hold)?;
-    let answer = app.login().poll(&id, &token, since, wait).await?;
+    let answer = guard_lookup(&app, ip, app.login().poll(&id, &token, since, wait)).await?;
     Ok(Json(poll_body(answer, app.oidc().issuer())))
+}
+
+/// Runs a lookup of a QR session by id and poll token from `ip`, unless its
+/// misses are spent (429); a miss (unknown id, wrong token) is spent.
+/// Guessing ids or tokens is thus slow, while a page polling its own
+/// session never spends anything.
+pub(super) async fn guard_lookup<T>(
+    app: &AppState,
+    ip: std::net::IpAddr,
+    lookup: impl Future<Output = Result<T, crate::login::LoginError>>,
+) -> Result<T, ApiError> {
+    use crate::login::LoginError as L;
+    app.limits()
+        .lookup_allowed(ip)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let result = lookup.await;
+    if matches!(
+        result,
+        Err(L::NotFound | L::Refused(TransitionError::WrongPollToken))
+    ) {
+        app.limits().lookup_missed(ip);
+    }
+    Ok(result?)
 }
 
 /// WeChat's code in the body of an HTTP 200: a long poll must never answer
@@ -207,9 +259,11 @@ pub(super) fn poll_body(answer: PollAnswer, issuer: &str) -> PollBody {
         (status = 404, body = ErrorBody, description = "not_found"),
         (status = 409, body = ErrorBody, description = "not_confirmed, already_finished"),
         (status = 410, body = ErrorBody, description = "expired"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
         (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn new_ticket(
+    _: Spend<Redeem>,
     State(app): State<AppState>,
     QrIdPath(id): QrIdPath,
     PollToken(token): PollToken,
@@ -253,9 +307,11 @@ pub async fn cancel(
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 413, body = ErrorBody, description = "payload_too_large"),
         (status = 415, body = ErrorBody, description = "unsupported_media_type"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
         (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn exchange(
+    _: Spend<Redeem>,
     State(app): State<AppState>,
     PollToken(token): PollToken,
     jar: CookieJar,
@@ -302,9 +358,11 @@ async fn site_redirect(app: &AppState, login: &NewLogin) -> Result<Option<String
     responses(
         (status = 303, description = "Logged in (Set-Cookie: qrl_session): to `next`, or for a site's login to its redirect_uri with the code; or refused for a browser: to `/?login_error=invalid_ticket`"),
         (status = 400, body = ErrorBody, description = "invalid_ticket (non-browser clients), invalid_request"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
         (status = 503, body = ErrorBody, description = "store_unavailable, contention"),
     ))]
 pub async fn complete(
+    _: Spend<Redeem>,
     State(app): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
@@ -313,7 +371,9 @@ pub async fn complete(
     let Query(mut query) =
         query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let ticket = query.ticket.take().map(|t| t.0).unwrap_or_default();
-    let browser = jar.get(BIND_COOKIE).map(|c| Secret::from_client(c.value()));
+    let browser = jar
+        .get(bind_cookie_name(app.config()))
+        .map(|c| Secret::from_client(c.value()));
     match app
         .login()
         .redeem_ticket(&ticket, Proof::BrowserCookie(browser.as_ref()))
@@ -440,15 +500,27 @@ pub async fn logout(
 }
 
 /// False when the browser says the request came from another site.
-/// Clients that send neither header (curl, apps) are not browsers' victims.
+///
+/// Asked in the order browsers answer: `Sec-Fetch-Site` (every current
+/// browser), else `Origin`, else `Referer` (older browsers send only a
+/// `Referer` with a form POST; an `Origin` or `Referer` of `null` or not a
+/// URL is refused). Clients that send none of them (curl, apps) are not
+/// browsers' victims and pass.
 pub(super) fn same_origin(headers: &HeaderMap, public: &url::Origin) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return matches!(site, "same-origin" | "none");
     }
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        Some(origin) => url::Url::parse(origin).is_ok_and(|u| u.origin() == *public),
-        None => true,
+    let same = |value: &HeaderValue| {
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| url::Url::parse(v).ok())
+            .is_some_and(|u| u.origin() == *public)
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return same(origin);
     }
+    headers.get(header::REFERER).is_none_or(same)
 }
 
 /// The request's user agent as the phone is shown it: cut to

@@ -54,6 +54,20 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("cross-site request refused")]
     CrossSite,
+    /// `Origin` is neither this server's nor in `server.allowed_origins`:
+    /// a page elsewhere (a phishing copy) asking for a real login code.
+    #[error("requests from this origin are not allowed; list it in server.allowed_origins")]
+    ForeignOrigin,
+    #[error("the request target is too long")]
+    UriTooLong,
+    #[error("the request head (request line and headers) is too large")]
+    HeadTooLarge,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    #[error("too many open connections from this address")]
+    TooManyConnections,
+    #[error("the server is at its connection limit; retry shortly")]
+    ConnectionsFull,
     #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
     RateLimited { retry_after: Duration },
     /// A bug or an environment failure; the detail is logged, not sent.
@@ -91,6 +105,12 @@ impl ApiError {
             Self::Login(L::NotFound) | Self::RouteNotFound => (S::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::CrossSite => (S::FORBIDDEN, "cross_site"),
+            Self::ForeignOrigin => (S::FORBIDDEN, "foreign_origin"),
+            Self::UriTooLong => (S::URI_TOO_LONG, "uri_too_long"),
+            Self::HeadTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
+            Self::BodyTimeout => (S::REQUEST_TIMEOUT, "body_timeout"),
+            Self::TooManyConnections => (S::TOO_MANY_REQUESTS, "too_many_connections"),
+            Self::ConnectionsFull => (S::SERVICE_UNAVAILABLE, "busy"),
             Self::Login(L::Refused(T::InvalidTicket(_))) => (S::BAD_REQUEST, "invalid_ticket"),
             Self::Login(L::Refused(T::Expired)) => (S::GONE, "expired"),
             Self::Login(L::Refused(T::WrongConfirmToken)) => (S::FORBIDDEN, "wrong_confirm_token"),
@@ -151,7 +171,9 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
             }
-            Self::Login(LoginError::Busy | LoginError::TooManyPollers) => {
+            Self::Login(LoginError::Busy | LoginError::TooManyPollers)
+            | Self::TooManyConnections
+            | Self::ConnectionsFull => {
                 headers.insert(header::RETRY_AFTER, BUSY_RETRY_AFTER_SECS.into());
             }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {

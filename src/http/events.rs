@@ -7,6 +7,7 @@
 
 use super::browser::poll_body;
 use super::error::ApiError;
+use super::extract::ClientIp;
 use super::extract::{BearerToken, QrIdPath};
 use super::state::AppState;
 use crate::api::{ErrorBody, paths};
@@ -51,11 +52,12 @@ const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering
         (status = 400, body = ErrorBody, description = "invalid_request: a `Last-Event-ID` this stream never sent (not a number, or past the session's current event)"),
         (status = 401, body = ErrorBody, description = "unauthorized: missing or wrong poll token"),
         (status = 404, body = ErrorBody, description = "not_found"),
-        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10), with `Retry-After`"),
+        (status = 429, body = ErrorBody, description = "too_many_pollers: this QR code already holds as many polls and streams at once as one session may (10); rate_limited: too many lookups of unknown ids or with wrong tokens from this address; both with `Retry-After`"),
         (status = 503, body = ErrorBody, description = "busy (as many connections held as `limits.max_held_connections`), store_unavailable"),
     ))]
 pub async fn events(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     QrIdPath(id): QrIdPath,
     BearerToken(bearer): BearerToken,
     jar: CookieJar,
@@ -69,7 +71,8 @@ pub async fn events(
         })
         .ok_or(TransitionError::WrongPollToken)?;
     let last_seen = last_event_id(&headers)?;
-    let Some(changes) = app.login().watch(&id, &token, last_seen).await? else {
+    let watch = app.login().watch(&id, &token, last_seen);
+    let Some(changes) = super::browser::guard_lookup(&app, ip, watch).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let events = changes.map(move |Change { id, answer }| {

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router shared by the binary and the tests, and the
 //! OpenAPI document generated from the same route table.
 
+pub mod body_timeout;
 pub mod browser;
 pub mod client_ip;
 pub mod device_page;
@@ -9,12 +10,14 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod forward_auth;
+pub mod head_limit;
 pub mod language;
 pub mod metrics;
 pub mod mobile;
 pub mod oauth;
 pub mod observe;
 pub mod openapi;
+pub mod origin;
 pub mod page_render;
 pub mod page_strings;
 pub mod pages;
@@ -48,7 +51,26 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The API routes, each registered together with its OpenAPI description:
 /// a route cannot be served without being documented.
 fn api_routes() -> OpenApiRouter<AppState> {
-    own_routes().merge(cross_origin_routes())
+    own_routes()
+        .merge(browser_routes())
+        .merge(cross_origin_routes())
+}
+
+/// The browser API: CORS for `server.allowed_origins` only ([`origin`]).
+fn browser_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(browser::create_qr))
+        .routes(routes!(browser::cancel))
+        .routes(routes!(browser::status))
+        .routes(routes!(events::events))
+        .routes(routes!(qr_image::svg))
+        .routes(routes!(qr_image::png))
+        .routes(routes!(browser::exchange))
+        .routes(routes!(browser::complete))
+        .routes(routes!(browser::new_ticket))
+        .routes(routes!(browser::me))
+        .routes(routes!(browser::session))
+        .routes(routes!(browser::logout))
 }
 
 /// The provider's back channel that browser-based clients call from their
@@ -66,18 +88,6 @@ fn cross_origin_routes() -> OpenApiRouter<AppState> {
 /// Every other API route: same-origin only.
 fn own_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(browser::create_qr))
-        .routes(routes!(browser::cancel))
-        .routes(routes!(browser::status))
-        .routes(routes!(events::events))
-        .routes(routes!(qr_image::svg))
-        .routes(routes!(qr_image::png))
-        .routes(routes!(browser::exchange))
-        .routes(routes!(browser::complete))
-        .routes(routes!(browser::new_ticket))
-        .routes(routes!(browser::me))
-        .routes(routes!(browser::session))
-        .routes(routes!(browser::logout))
         .routes(routes!(mobile::scan))
         .routes(routes!(mobile::confirm))
         .routes(routes!(mobile::cancel))
@@ -103,15 +113,27 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn router(app: AppState) -> Router {
     // The document half is served by `openapi::document`, itself a route.
     let (own, _) = own_routes().split_for_parts();
-    let (cross_origin, _) = cross_origin_routes().split_for_parts();
-    // An OPTIONS route on each, so a preflight reaches the CORS layer rather
-    // than routing's 405; only these paths answer CORS at all.
+    // An OPTIONS route on each cross-origin path, so a preflight reaches the
+    // CORS layer rather than routing's 405.
     let preflight = || axum::routing::options(|| async { StatusCode::NO_CONTENT });
+    let (mut browser, browser_doc) = browser_routes().split_for_parts();
+    if let Some(cors) = origin::cors(app.config()) {
+        // OPTIONS on each path, as below, for the preflights.
+        browser = browser_doc
+            .paths
+            .paths
+            .keys()
+            .fold(browser, |r, path| r.route(path, preflight()))
+            .layer(cors);
+    }
+    let (cross_origin, _) = cross_origin_routes().split_for_parts();
+    // Only these paths (and the browser API's, when opted in) answer CORS.
     let cross_origin = oauth::CORS_PATHS
         .iter()
         .fold(cross_origin, |r, path| r.route(path, preflight()))
         .layer(oauth::cors(app.config()));
     let api = own
+        .merge(browser)
         .merge(cross_origin)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -142,10 +164,6 @@ pub fn router(app: AppState) -> Router {
     .layer(SetResponseHeaderLayer::if_not_present(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
-    ))
-    .layer(SetResponseHeaderLayer::overriding(
-        header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("DENY"),
     ));
 
     let mut router = Router::new().merge(api).merge(pages);
@@ -164,6 +182,15 @@ fn with_common_layers(router: Router<AppState>, app: AppState) -> Router {
     let request_ids = RequestIdLayer::new(&app.config().server.trusted_proxies);
     // Off entirely when there are neither metrics nor an audit log.
     let observe = observe::ObserveLayer::new(&app);
+    // HTTPS only: over plain http the header is ignored, and a demo on
+    // http://localhost must not pin the name to https for a year. Without
+    // includeSubDomains: sibling hosts may still serve plain http.
+    let hsts = app.config().is_https().then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -182,6 +209,17 @@ fn with_common_layers(router: Router<AppState>, app: AppState) -> Router {
                     header::REFERRER_POLICY,
                     HeaderValue::from_static("no-referrer"),
                 ))
+                // Pages set their own policy first; every other answer (JSON,
+                // images, errors) loads nothing and is framed nowhere.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(API_CSP),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                .option_layer(hsts)
                 // Inside the request-id layer, so the id is set for the
                 // audit lines it writes.
                 .option_layer(observe)
@@ -193,7 +231,10 @@ fn with_common_layers(router: Router<AppState>, app: AppState) -> Router {
                 // a bug that tokio already confines to its connection, and
                 // each catcher costs every answer an allocation (its boxed
                 // body) and every held poll a few bytes.
-                .layer(CatchPanicLayer::custom(panic_response)),
+                .layer(CatchPanicLayer::custom(panic_response))
+                // Inside the observer, so its refusals are counted; before
+                // the handlers (and their extractors) see the request.
+                .layer(head_limit::HeadLimitLayer),
         )
 }
 
@@ -225,6 +266,11 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 const CSP: &str = "default-src 'self'; img-src 'self' https: data:; script-src 'self'; \
                    style-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// The Content-Security-Policy of every answer that is not a page: JSON,
+/// QR images (an SVG opened on its own runs no script), errors.
+const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The process is alive.
 #[utoipa::path(get, path = paths::HEALTHZ, tag = "operations",

@@ -8,7 +8,7 @@ use super::browser::{SESSION_COOKIE, same_origin};
 use super::error::Refusal;
 use super::extract::ClientIp;
 use super::pages;
-use super::rate_limit::QrCreation;
+use super::rate_limit::{QrCreation, TokenCall};
 use super::state::AppState;
 use crate::api::{
     DeviceAuthorizationBody, DeviceAuthorizationRequest, DiscoveryBody, IntrospectionBody,
@@ -268,13 +268,18 @@ pub async fn jwks(State(app): State<AppState>) -> Response {
         (status = 200, body = TokenBody, description = "Tokens"),
         (status = 400, body = OAuthErrorBody, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope; for the device grant authorization_pending, slow_down, access_denied, expired_token"),
         (status = 401, body = OAuthErrorBody, description = "invalid_client"),
+        (status = 429, body = OAuthErrorBody, description = "temporarily_unavailable: too many from this address (Retry-After)"),
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
 pub async fn token(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Form<TokenRequest>, FormRejection>,
 ) -> Result<Response, OAuthHttpError> {
+    if let Err(retry_after) = app.limits().spend::<TokenCall>(ip) {
+        return Ok(rate_limited(retry_after));
+    }
     let req = form(body)?;
     let creds = credentials(&headers, req.client_id, req.client_secret)?;
     let oidc = app.oidc();
@@ -452,13 +457,18 @@ async fn userinfo_of(app: &AppState, headers: &HeaderMap) -> Response {
         (status = 200, description = "Revoked, or was not a valid token (no body)"),
         (status = 400, body = OAuthErrorBody, description = "invalid_request"),
         (status = 401, body = OAuthErrorBody, description = "invalid_client"),
+        (status = 429, body = OAuthErrorBody, description = "temporarily_unavailable: too many from this address (Retry-After)"),
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
 pub async fn revoke(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Form<TokenQueryRequest>, FormRejection>,
 ) -> Result<Response, OAuthHttpError> {
+    if let Err(retry_after) = app.limits().spend::<TokenCall>(ip) {
+        return Ok(rate_limited(retry_after));
+    }
     let req = form(body)?;
     let creds = credentials(&headers, req.client_id, req.client_secret)?;
     app.oidc().revoke(&creds, req.token.as_deref()).await?;
@@ -475,13 +485,18 @@ pub async fn revoke(
         (status = 200, body = IntrospectionBody, description = "`active` and, if active, the token's claims"),
         (status = 400, body = OAuthErrorBody, description = "invalid_request"),
         (status = 401, body = OAuthErrorBody, description = "invalid_client"),
+        (status = 429, body = OAuthErrorBody, description = "temporarily_unavailable: too many from this address (Retry-After)"),
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
 pub async fn introspect(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Form<TokenQueryRequest>, FormRejection>,
 ) -> Result<Response, OAuthHttpError> {
+    if let Err(retry_after) = app.limits().spend::<TokenCall>(ip) {
+        return Ok(rate_limited(retry_after));
+    }
     let req = form(body)?;
     let creds = credentials(&headers, req.client_id, req.client_secret)?;
     let oidc = app.oidc();

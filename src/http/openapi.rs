@@ -53,8 +53,11 @@ pub fn base() -> OpenApi {
         .build()
 }
 
-/// Adds what the routes cannot say themselves: the security schemes they name.
+/// Adds what the routes cannot say themselves: the security schemes they
+/// name, and the refusals every operation can answer before its handler
+/// runs (the head limit; a JSON body that stalls).
 pub fn finish(doc: &mut OpenApi) {
+    every_operation_refusals(doc);
     let components = doc.components.get_or_insert_with(Default::default);
     let bearer = |about: &str| {
         SecurityScheme::Http(
@@ -120,4 +123,48 @@ pub async fn document() -> Response {
         json.clone(),
     )
         .into_response()
+}
+
+/// 414 and 431 on every operation (`super::head_limit`), 408 on those that
+/// read a JSON body (`super::body_timeout`), in the API's error shape.
+fn every_operation_refusals(doc: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |about: &str| {
+        ResponseBuilder::new()
+            .description(about)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let reads_json = operation.request_body.as_ref().is_some_and(|b| match b {
+                utoipa::openapi::RefOr::T(body) => body.content.contains_key("application/json"),
+                utoipa::openapi::RefOr::Ref(_) => false,
+            });
+            let responses = &mut operation.responses.responses;
+            if reads_json {
+                responses.entry("408".into()).or_insert_with(|| {
+                    error("body_timeout: the body stalled (connection closed)").into()
+                });
+            }
+            responses
+                .entry("414".into())
+                .or_insert_with(|| error("uri_too_long").into());
+            responses
+                .entry("431".into())
+                .or_insert_with(|| error("headers_too_large (connection closed)").into());
+        }
+    }
 }

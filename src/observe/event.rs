@@ -139,6 +139,12 @@ pub enum Limit {
     Mobile,
     /// `limits.user_code_per_minute_per_ip`
     UserCode,
+    /// `limits.redeem_per_minute_per_ip`
+    Redeem,
+    /// `limits.lookup_misses_per_minute_per_ip`
+    LookupMiss,
+    /// `limits.token_per_minute_per_ip`
+    Token,
 }
 
 impl Limit {
@@ -147,6 +153,9 @@ impl Limit {
             Self::Qr => "qr",
             Self::Mobile => "mobile",
             Self::UserCode => "user_code",
+            Self::Redeem => "redeem",
+            Self::LookupMiss => "lookup_miss",
+            Self::Token => "token",
         }
     }
 }

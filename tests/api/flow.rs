@@ -260,6 +260,17 @@ async fn other_sites_cannot_log_users_out() {
         .await
         .unwrap();
     expect_error(resp, 403, "cross_site").await;
+    // An old browser's cross-site form POST carries only a Referer.
+    for referer in ["https://evil.example/page", "null", "not a url"] {
+        let resp = t
+            .client
+            .post(&logout)
+            .header("referer", referer)
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, 403, "cross_site").await;
+    }
     assert_eq!(t.me(&t.client).await.status(), StatusCode::OK);
     let resp = t
         .client

@@ -175,3 +175,17 @@ async fn jwt_expiry_follows_the_servers_clock() {
     let qr = t.create_qr().await;
     expect_error(t.scan(&token, &qr).await, 401, "unauthorized").await;
 }
+
+/// A demo `[[users]]` id and a JWT `sub` would name one account: a token
+/// whose `sub` is a demo id is refused, so it cannot act as that account.
+#[tokio::test]
+async fn a_jwt_cannot_take_a_demo_accounts_id() {
+    let t = spawn_app().await;
+    let qr = t.create_qr().await;
+    let token = hs256(&claims("alice", now() + 600), HS256_SECRET.as_bytes());
+    let body = expect_error(t.scan(&token, &qr).await, 401, "unauthorized").await;
+    assert!(body["message"].as_str().unwrap().contains("demo"), "{body}");
+    // Any other subject is fine, the demo token too.
+    let other = hs256(&claims("alice2", now() + 600), HS256_SECRET.as_bytes());
+    assert_eq!(t.scan(&other, &qr).await.status(), StatusCode::OK);
+}

@@ -249,3 +249,82 @@ async fn a_settled_session_streams_its_event_under_a_full_budget() {
     t.scan_ok(BOB, &waiting).await;
     assert_eq!(json(poll.await.unwrap()).await["code"], 201);
 }
+
+/// Tickets cannot be guessed fast: exchange, complete and new tickets
+/// spend from one per-IP budget.
+#[tokio::test]
+async fn ticket_redemption_is_rate_limited_per_ip() {
+    let t = spawn_app_with(|c| c.limits.redeem_per_minute_per_ip = 2).await;
+    let (qr, _) = t.confirmed_qr(ALICE).await;
+    for _ in 0..2 {
+        let resp = t.exchange(&qr, "a-wrong-ticket").await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+    for resp in [
+        t.exchange(&qr, "a-wrong-ticket").await,
+        t.client
+            .get(t.url("/api/login/complete?ticket=x"))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert!(resp.headers().contains_key("retry-after"));
+        expect_error(resp, 429, "rate_limited").await;
+    }
+}
+
+/// Lookups of unknown ids (or with wrong tokens) spend a budget; once it
+/// is spent every lookup from that address is refused, a right one too.
+/// Pages polling their own session spend nothing.
+#[tokio::test]
+async fn guessing_qr_ids_is_rate_limited_and_own_polls_are_free() {
+    let t = spawn_app_with(|c| c.limits.lookup_misses_per_minute_per_ip = 2).await;
+    let qr = t.create_qr().await;
+    for _ in 0..5 {
+        assert_eq!(t.status_raw(&qr, "wait=0").await.status(), StatusCode::OK);
+    }
+    let unknown = Qr {
+        id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        ..qr.clone()
+    };
+    // Two misses spend the budget; the third finds it spent and blocks.
+    for _ in 0..3 {
+        let resp = t.status_raw(&unknown, "wait=0").await;
+        assert!(
+            matches!(resp.status().as_u16(), 400 | 404),
+            "{}",
+            resp.status()
+        );
+    }
+    let resp = t.status_raw(&unknown, "wait=0").await;
+    expect_error(resp, 429, "rate_limited").await;
+    let resp = t.status_raw(&qr, "wait=0").await;
+    assert!(resp.headers().contains_key("retry-after"));
+    expect_error(resp, 429, "rate_limited").await;
+    expect_error(t.events_raw(&qr, None).await, 429, "rate_limited").await;
+}
+
+/// The OAuth back channel (token, introspection, revocation) has a per-IP
+/// budget, refused in OAuth's error shape.
+#[tokio::test]
+async fn the_token_endpoint_is_rate_limited_per_ip() {
+    let t = spawn_app_with(|c| c.limits.token_per_minute_per_ip = 2).await;
+    let token = |path: &'static str| {
+        t.client
+            .post(t.url(path))
+            .form(&[("grant_type", "authorization_code"), ("code", "guess")])
+            .basic_auth(SHOP, Some(SHOP_SECRET))
+            .send()
+    };
+    for _ in 0..2 {
+        let status = token("/oauth/token").await.unwrap().status();
+        assert!(status.is_client_error() && status != 429, "{status}");
+    }
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let resp = token(path).await.unwrap();
+        assert_eq!(resp.status(), 429, "{path}");
+        assert!(resp.headers().contains_key("retry-after"));
+        let body = json(resp).await;
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    }
+}
