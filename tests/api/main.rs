@@ -40,6 +40,7 @@ mod redis_server;
 mod relying_site;
 mod request_ids;
 mod rp;
+mod self_test;
 mod service;
 mod site_login_page;
 mod sse;
