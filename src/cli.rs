@@ -1,9 +1,10 @@
 //! The command line: `qrlogin [serve]`, `check-config`, `mint-token`,
-//! `hash-secret`. `src/main.rs` parses it and calls [`run`].
+//! `hash-secret`, `self-test`. `src/main.rs` parses it and calls [`run`].
 
 mod check_config;
 mod hash_secret;
 mod mint_token;
+mod self_test;
 mod serve;
 
 use crate::config::{Config, ConfigError, ConfigFile, process_env};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub use mint_token::MintToken;
+pub use self_test::SelfTest;
 
 /// The config file read when none is named. If it does not exist, the
 /// `QRLOGIN_*` environment alone is the config (containers); a file named
@@ -54,6 +56,9 @@ pub enum Command {
     MintToken(MintToken),
     /// Print a new OpenID Connect client secret and the config line with its hash.
     HashSecret,
+    /// Check a running deployment (this one or any) from the outside for
+    /// the known flaws of QR-code logins; exit code 1 if one is found.
+    SelfTest(SelfTest),
 }
 
 /// Runs the command `cli` names and says how the process should exit.
@@ -66,6 +71,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             hash_secret::hash_secret();
             ExitCode::SUCCESS
         }
+        Some(Command::SelfTest(args)) => self_test::self_test(args).await,
     }
 }
 

@@ -44,6 +44,7 @@ mod relay;
 mod relying_site;
 mod request_ids;
 mod rp;
+mod self_test;
 mod service;
 mod site_login_page;
 mod sse;
