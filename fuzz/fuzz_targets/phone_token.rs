@@ -19,7 +19,7 @@ const SECRET: &str = "fuzzing-secret-of-at-least-32-bytes!!";
 
 static VERIFIER: LazyLock<MobileVerifier> = LazyLock::new(|| {
     let config = Config::parse(&format!(
-        "[mobile_auth]\njwt_hs256_secret = \"{SECRET}\"\n\
+        "[server]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"http://127.0.0.1:8080\"\n[mobile_auth]\njwt_hs256_secret = \"{SECRET}\"\n\
          [[users]]\ntoken = \"demo-alice\"\nid = \"alice\"\nname = \"Alice\"\n"
     ))
     .expect("the fuzz config is valid");

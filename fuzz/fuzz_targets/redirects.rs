@@ -13,8 +13,9 @@ use std::sync::LazyLock;
 
 static CONFIG: LazyLock<Config> = LazyLock::new(|| {
     Config::parse(
-        "[server]\npublic_url = \"https://login.example.com\"\ncookie_domain = \"example.com\"\n\
+        "[server]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"https://login.example.com\"\ncookie_domain = \"example.com\"\n\
          [forward_auth]\nallowed_redirect_hosts = [\"grafana.internal\"]\n\
+         [[users]]\ntoken = \"demo-alice\"\nid = \"alice\"\nname = \"Alice\"\n\
          [[clients]]\nclient_id = \"shop\"\nname = \"Shop\"\npublic = true\n\
          redirect_uris = [\"https://shop.example.org/cb\"]\n",
     )
