@@ -42,7 +42,7 @@ const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering
 #[utoipa::path(get, path = paths::QR_EVENTS, tag = "browser",
     params(
         ("id" = String, Path, description = "QR session id"),
-        ("Last-Event-ID" = Option<String>, Header,
+        ("Last-Event-ID" = Option<u64>, Header,
             description = "The id of the last event received: the stream resumes after it"),
     ),
     security(("poll_token" = []), ("poll_cookie" = [])),
@@ -96,7 +96,7 @@ pub async fn events(
 /// The `Last-Event-ID` a reconnecting `EventSource` sends: an id this
 /// stream gave out, i.e. a version number (whether the session has reached
 /// it is the login service's to check).
-fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };

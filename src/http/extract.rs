@@ -13,10 +13,44 @@ use axum_extra::headers::authorization::Bearer;
 use axum_extra::headers::{Authorization, HeaderMapExt};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// `axum::Json`, with rejections answered in the API's error format.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json`, with rejections answered in the API's error format, for
+/// bodies that are JSON objects: serde's derived structs also take an array
+/// of their fields in order (`["…"]` for `{"qr": "…"}`), which the document
+/// does not allow and no client means, so that form is refused.
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(ObjectOnly(body)) = axum::Json::from_request(req, state).await?;
+        Ok(Self(body))
+    }
+}
+
+/// `T`, deserialised only from a JSON object (see [`ApiJson`]).
+struct ObjectOnly<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Object(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -48,8 +82,11 @@ where
         if axum::body::HttpBody::is_end_stream(req.body()) {
             return Ok(Self(None));
         }
-        let ApiJson(body) = ApiJson::<T>::from_request(req, state).await?;
-        Ok(Self(Some(body)))
+        // A JSON `null` is no body too: the document declares the body
+        // nullable, and a client serialising "nothing" may well send it.
+        let axum::Json(body) =
+            axum::Json::<Option<ObjectOnly<T>>>::from_request(req, state).await?;
+        Ok(Self(body.map(|ObjectOnly(body)| body)))
     }
 }
 

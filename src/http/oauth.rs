@@ -405,7 +405,7 @@ fn rate_limited(retry_after: Duration) -> Response {
     security(("access_token" = [])),
     responses(
         (status = 200, body = UserInfoBody, description = "Claims about the user"),
-        (status = 401, body = OAuthErrorBody, description = "invalid_token (or no token: no body)"),
+        (status = 401, body = OAuthErrorBody, description = "invalid_token, or invalid_request when no token was sent"),
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
 pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Response {
@@ -417,7 +417,7 @@ pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Respon
     security(("access_token" = [])),
     responses(
         (status = 200, body = UserInfoBody, description = "Claims about the user"),
-        (status = 401, body = OAuthErrorBody, description = "invalid_token (or no token: no body)"),
+        (status = 401, body = OAuthErrorBody, description = "invalid_token, or invalid_request when no token was sent"),
         (status = 503, body = OAuthErrorBody, description = "temporarily_unavailable"),
     ))]
 pub async fn userinfo_post(State(app): State<AppState>, headers: HeaderMap) -> Response {
@@ -426,8 +426,17 @@ pub async fn userinfo_post(State(app): State<AppState>, headers: HeaderMap) -> R
 
 async fn userinfo_of(app: &AppState, headers: &HeaderMap) -> Response {
     let Some(Authorization(bearer)) = headers.typed_get::<Authorization<Bearer>>() else {
-        // RFC 6750 §3.1: a request without credentials gets no error code.
-        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        // RFC 6750 §3.1: a request without credentials gets no error code
+        // in its challenge; the body still has the documented error shape,
+        // so a client reading JSON never meets an empty 401.
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            Json(OAuthErrorBody {
+                error: ErrorCode::InvalidRequest.as_str().to_owned(),
+                error_description: "no access token was sent".to_owned(),
+            }),
+        )
+            .into_response();
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"qrlogin\""),

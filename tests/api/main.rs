@@ -49,6 +49,7 @@ mod service;
 mod site_login_page;
 mod sse;
 mod startup;
+mod state_machine;
 mod store_conformance;
 mod store_memory;
 mod store_redis;

@@ -959,6 +959,8 @@ async fn userinfo_wants_a_bearer_token() {
         resp.headers()["www-authenticate"],
         "Bearer realm=\"qrlogin\""
     );
+    // The documented JSON error, not an empty body (schemathesis's finding).
+    expect_oauth_error(resp, 401, "invalid_request").await;
     let resp = app.userinfo("not-a-token").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let challenge = resp.headers()["www-authenticate"]
