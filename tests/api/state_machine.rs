@@ -12,6 +12,7 @@
 
 use proptest::prelude::*;
 use qrlogin::clock::Timestamp;
+use qrlogin::number_match::MatchNumber;
 use qrlogin::oidc::{DeviceRequest, Scope, UserCode};
 use qrlogin::secret::{
     BrowserHash, ConfirmTokenHash, PollTokenHash, Secret, TicketHash, login_ticket, login_ticket_at,
@@ -44,6 +45,14 @@ enum ProofPick {
     NoCookie,
 }
 
+/// The number a confirm carries, for sessions with number matching.
+#[derive(Clone, Copy, Debug)]
+enum NumberPick {
+    None,
+    Right,
+    Wrong,
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Scan {
@@ -52,6 +61,7 @@ enum Op {
     Confirm {
         user: usize,
         token: TokenPick,
+        pick: NumberPick,
     },
     CancelByPhone {
         user: usize,
@@ -101,13 +111,22 @@ fn op() -> impl Strategy<Value = Op> {
     ];
     prop_oneof![
         4 => user.clone().prop_map(|user| Op::Scan { user }),
-        4 => (user.clone(), token_pick()).prop_map(|(user, token)| Op::Confirm { user, token }),
+        4 => (user.clone(), token_pick(), number_pick())
+            .prop_map(|(user, token, pick)| Op::Confirm { user, token, pick }),
         1 => (user, token_pick()).prop_map(|(user, token)| Op::CancelByPhone { user, token }),
         1 => prop::bool::weighted(0.8).prop_map(|right_poll| Op::CancelByBrowser { right_poll }),
         2 => prop::bool::weighted(0.8).prop_map(|right_poll| Op::NewTicket { right_poll }),
         4 => (token_pick(), proof)
             .prop_map(|(ticket, proof)| Op::Redeem { ticket, proof }),
         2 => prop::bool::weighted(0.8).prop_map(|right_code| Op::RedeemDevice { right_code }),
+    ]
+}
+
+fn number_pick() -> impl Strategy<Value = NumberPick> {
+    prop_oneof![
+        1 => Just(NumberPick::None),
+        3 => Just(NumberPick::Right),
+        1 => Just(NumberPick::Wrong),
     ]
 }
 
@@ -135,7 +154,7 @@ fn rank(phase: &Phase) -> u8 {
         Phase::Pending => 0,
         Phase::Scanned { .. } => 1,
         Phase::Confirmed { .. } => 2,
-        Phase::Cancelled | Phase::Redeemed { .. } => 3,
+        Phase::Cancelled { .. } | Phase::Redeemed { .. } => 3,
     }
 }
 
@@ -156,6 +175,8 @@ struct World {
     /// The user of the first successful scan.
     owner: Option<usize>,
     redeems: usize,
+    /// The page's number, when the session uses number matching.
+    number: Option<MatchNumber>,
 }
 
 impl World {
@@ -170,6 +191,20 @@ impl World {
                 Secret::from_client(token.expose())
             }
             _ => Secret::generate(),
+        }
+    }
+
+    /// The number a confirm sends: the page's, another, or none.
+    fn number(&self, pick: NumberPick) -> Option<MatchNumber> {
+        let right = self.number.unwrap_or(MatchNumber::new(42).unwrap());
+        match pick {
+            NumberPick::None => None,
+            NumberPick::Right => Some(right),
+            NumberPick::Wrong => MatchNumber::new(if right.get() == 99 {
+                10
+            } else {
+                right.get() + 1
+            }),
         }
     }
 
@@ -197,6 +232,7 @@ fn fresh(world: &World, ttl: Duration, now: Timestamp) -> LoginSession {
         now,
         ttl,
     );
+    let session = session.with_number(world.number);
     if world.is_device {
         session.for_device(DeviceRequest {
             client_id: "tv".into(),
@@ -217,7 +253,7 @@ fn check_invariants(s: &LoginSession, world: &World, now: Timestamp) -> Result<(
             prop_assert_eq!(Some(user.id.as_str()), owner, "bound to someone else")
         }
         Phase::Redeemed { user_id } => prop_assert_eq!(Some(user_id.as_str()), owner),
-        Phase::Cancelled => {}
+        Phase::Cancelled { .. } => {}
     }
     if let Phase::Confirmed { .. } = &s.phase {
         prop_assert!(
@@ -267,6 +303,7 @@ struct Reached {
 fn run(
     steps: Vec<Step>,
     is_device: bool,
+    number: Option<u8>,
     ttl_secs: u64,
     ticket_secs: u64,
 ) -> Result<Reached, TestCaseError> {
@@ -280,6 +317,7 @@ fn run(
         tickets: Vec::new(),
         owner: None,
         redeems: 0,
+        number: number.and_then(MatchNumber::new),
     };
     let mut clock = Timestamp::from_millis(1_700_000_000_000);
     let mut s = fresh(&world, Duration::from_secs(ttl_secs), clock);
@@ -306,16 +344,39 @@ fn run(
                 }
                 r
             }
-            Op::Confirm { user: u, token } => {
+            Op::Confirm {
+                user: u,
+                token,
+                pick,
+            } => {
                 let secret = world.confirm_token(token);
-                let r = s.confirm(now, USERS[u], &secret, world.ticket_ttl, now);
+                let number = world.number(pick);
+                let r = s.confirm(now, USERS[u], &secret, number, world.ticket_ttl, now);
                 if let Ok(next) = &r {
                     prop_assert!(
                         world.is_live_confirm_token(u, &secret),
                         "{} confirmed without the owner's latest token",
                         USERS[u]
                     );
-                    prop_assert_eq!(next.ticket_expires_at, Some(now.plus(world.ticket_ttl)));
+                    let confirmed = matches!(next.phase, Phase::Confirmed { .. });
+                    let cancelled = matches!(next.phase, Phase::Cancelled { .. });
+                    match (world.number, number) {
+                        // Without number matching a pick is ignored.
+                        (None, _) => prop_assert!(confirmed, "not confirmed: {:?}", next.phase),
+                        (Some(_), None) => prop_assert!(false, "confirmed without the number"),
+                        (Some(right), Some(picked)) if picked == right => {
+                            prop_assert!(confirmed, "the right number did not confirm");
+                        }
+                        // A wrong pick ends the login for good.
+                        (Some(_), Some(_)) => prop_assert!(
+                            cancelled,
+                            "a wrong number did not cancel: {:?}",
+                            next.phase
+                        ),
+                    }
+                    if confirmed {
+                        prop_assert_eq!(next.ticket_expires_at, Some(now.plus(world.ticket_ttl)));
+                    }
                 }
                 r
             }
@@ -472,7 +533,7 @@ fn phase_index(phase: &Phase) -> usize {
         Phase::Pending => 0,
         Phase::Scanned { .. } => 1,
         Phase::Confirmed { .. } => 2,
-        Phase::Cancelled => 3,
+        Phase::Cancelled { .. } => 3,
         Phase::Redeemed { .. } => 4,
     }
 }
@@ -485,8 +546,9 @@ proptest! {
         steps in prop::collection::vec(step(), 1..40),
         ttl in 30u64..400,
         ticket in 5u64..120,
+        number in prop::option::of(10u8..100),
     ) {
-        run(steps, false, ttl, ticket)?;
+        run(steps, false, number, ttl, ticket)?;
     }
 
     #[test]
@@ -495,7 +557,7 @@ proptest! {
         ttl in 30u64..400,
         ticket in 5u64..120,
     ) {
-        run(steps, true, ttl, ticket)?;
+        run(steps, true, None, ttl, ticket)?;
     }
 }
 
@@ -507,10 +569,15 @@ fn the_generated_sequences_reach_every_phase() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut seen = Reached::default();
-    let strategy = (prop::collection::vec(step(), 1..40), any::<bool>());
+    let strategy = (
+        prop::collection::vec(step(), 1..40),
+        any::<bool>(),
+        prop::option::of(10u8..100),
+    );
     for _ in 0..500 {
-        let (steps, device) = strategy.new_tree(&mut runner).unwrap().current();
-        let reached = run(steps, device, 300, 60).unwrap();
+        let (steps, device, number) = strategy.new_tree(&mut runner).unwrap().current();
+        let number = if device { None } else { number };
+        let reached = run(steps, device, number, 300, 60).unwrap();
         for (all, one) in seen.phases.iter_mut().zip(reached.phases) {
             *all |= one;
         }
