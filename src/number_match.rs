@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 /// The number shown on the login page: 10 to 99, drawn from the OS CSPRNG.
 /// Public by design (it is on the screen), so it is stored as is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
+// Read from any JSON number: `28.0` is the integer 28 to JSON Schema (and
+// so to the OpenAPI document and its clients), though not to serde's `u8`.
+#[serde(try_from = "serde_json::Number", into = "u8")]
 pub struct MatchNumber(u8);
 
 /// How many numbers the phone offers.
@@ -80,10 +82,21 @@ impl MatchNumber {
     }
 }
 
-impl TryFrom<u8> for MatchNumber {
+impl TryFrom<serde_json::Number> for MatchNumber {
     type Error = &'static str;
-    fn try_from(n: u8) -> Result<Self, Self::Error> {
-        Self::new(n).ok_or("not a two-digit number")
+    fn try_from(n: serde_json::Number) -> Result<Self, Self::Error> {
+        let whole = match n.as_u64() {
+            Some(u) => Some(u),
+            // 28.0, not 28.5: an integer written with a fraction part.
+            None => n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=255.0).contains(f))
+                .map(|f| f as u64),
+        };
+        whole
+            .and_then(|u| u8::try_from(u).ok())
+            .and_then(Self::new)
+            .ok_or("not a two-digit number")
     }
 }
 
@@ -115,6 +128,25 @@ mod tests {
             serde_json::from_str::<MatchNumber>("42").ok(),
             MatchNumber::new(42)
         );
+    }
+
+    /// JSON Schema's integers include `28.0` (schemathesis sends it); a
+    /// fraction, a negative, a huge or a non-number value is still refused.
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_that_number() {
+        assert_eq!(
+            serde_json::from_str::<MatchNumber>("28.0").ok(),
+            MatchNumber::new(28)
+        );
+        assert_eq!(
+            serde_json::from_str::<MatchNumber>("2.8e1").ok(),
+            MatchNumber::new(28)
+        );
+        for bad in [
+            "28.5", "-28", "-28.0", "1e300", "256", "\"28\"", "null", "9.0",
+        ] {
+            assert!(serde_json::from_str::<MatchNumber>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
