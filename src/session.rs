@@ -434,6 +434,18 @@ impl LoginSession {
         }
     }
 
+    /// Whether the browser holding `poll_token` may act on this live session
+    /// (give it up, mint a ticket). Never on a device's: a device simply
+    /// stops polling to give up, and redeems with its device code, never a
+    /// ticket — to the browser endpoints its session has no poll token.
+    fn check_browser(&self, now: Timestamp, poll_token: &Secret) -> Result<(), TransitionError> {
+        self.authorize_poll(poll_token)?;
+        if self.device.is_some() {
+            return Err(TransitionError::WrongPollToken);
+        }
+        self.ensure_live(now)
+    }
+
     /// A phone scanned the code. The first scan claims the session for its
     /// user; the same user scanning again gets a new confirm token (the old
     /// one dies); anyone else is refused.
@@ -549,12 +561,7 @@ impl LoginSession {
         now: Timestamp,
         poll_token: &Secret,
     ) -> Result<Self, TransitionError> {
-        self.authorize_poll(poll_token)?;
-        // A device cannot withdraw at this endpoint: it simply stops polling.
-        if self.device.is_some() {
-            return Err(TransitionError::WrongPollToken);
-        }
-        self.ensure_live(now)?;
+        self.check_browser(now, poll_token)?;
         match self.phase {
             Phase::Pending | Phase::Scanned { .. } => {
                 Ok(self.cancelled(now, CancelReason::Browser))
@@ -631,12 +638,7 @@ impl LoginSession {
         ticket_hash: TicketHash,
         ticket_ttl: Duration,
     ) -> Result<Self, TransitionError> {
-        self.authorize_poll(poll_token)?;
-        // A device redeems with its device code, never with a ticket.
-        if self.device.is_some() {
-            return Err(TransitionError::WrongPollToken);
-        }
-        self.ensure_live(now)?;
+        self.check_browser(now, poll_token)?;
         match self.phase {
             Phase::Confirmed { .. } => {
                 let mut next = self.next(now, self.phase.clone());

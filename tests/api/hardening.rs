@@ -245,12 +245,7 @@ async fn over_https_the_binding_cookie_cannot_be_planted_by_a_sibling() {
         .unwrap()
         .to_owned();
     let body = crate::helpers::json(resp).await;
-    let qr = crate::helpers::Qr {
-        id: body["id"].as_str().unwrap().to_owned(),
-        poll_token: body["poll_token"].as_str().unwrap().to_owned(),
-        qr_content: body["qr_content"].as_str().unwrap().to_owned(),
-        body,
-    };
+    let qr = crate::helpers::Qr::from_created(body);
     let confirm = t.scan_ok(crate::helpers::ALICE, &qr).await;
     assert_eq!(
         t.confirm(crate::helpers::ALICE, &qr, &confirm)

@@ -275,6 +275,18 @@ pub struct Qr {
     pub body: Value,
 }
 
+impl Qr {
+    /// The code a `POST /api/qr` answer (201) describes.
+    pub fn from_created(body: Value) -> Self {
+        Self {
+            id: body["id"].as_str().unwrap().to_owned(),
+            poll_token: body["poll_token"].as_str().unwrap().to_owned(),
+            qr_content: body["qr_content"].as_str().unwrap().to_owned(),
+            body,
+        }
+    }
+}
+
 /// Parses a JSON body, failing the test with the text if it is not JSON, or
 /// if the OpenAPI document does not describe this answer (see `contract`):
 /// every JSON answer any test reads is checked against the document.
@@ -336,12 +348,7 @@ impl TestApp {
         let resp = self.client.post(self.url("/api/qr")).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
         let body = json(resp).await;
-        Qr {
-            id: body["id"].as_str().unwrap().to_owned(),
-            poll_token: body["poll_token"].as_str().unwrap().to_owned(),
-            qr_content: body["qr_content"].as_str().unwrap().to_owned(),
-            body,
-        }
+        Qr::from_created(body)
     }
 
     /// GET status with the poll token and a raw query string.

@@ -225,12 +225,7 @@ async fn the_audit_log_tells_a_flow_in_order_without_a_secret() {
     let resp = app.client.post(app.url("/api/qr")).send().await.unwrap();
     secrets.push(cookie_value(&resp, "qrl_bind"));
     let body = json(resp).await;
-    let qr = Qr {
-        id: body["id"].as_str().unwrap().to_owned(),
-        poll_token: body["poll_token"].as_str().unwrap().to_owned(),
-        qr_content: body["qr_content"].as_str().unwrap().to_owned(),
-        body,
-    };
+    let qr = Qr::from_created(body);
     secrets.push(qr.poll_token.clone());
     let confirm = app.scan_ok(ALICE, &qr).await;
     secrets.push(confirm.clone());

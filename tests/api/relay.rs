@@ -34,12 +34,7 @@ async fn create_from(t: &TestApp, ip: &str) -> Qr {
         .unwrap();
     assert_eq!(resp.status(), 201);
     let body = json(resp).await;
-    Qr {
-        id: body["id"].as_str().unwrap().to_owned(),
-        poll_token: body["poll_token"].as_str().unwrap().to_owned(),
-        qr_content: body["qr_content"].as_str().unwrap().to_owned(),
-        body,
-    }
+    Qr::from_created(body)
 }
 
 /// Alice's phone at `ip` scans `qr`; the scan answer.

@@ -166,12 +166,7 @@ impl TestApp {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
         let body = json(resp).await;
-        let qr = Qr {
-            id: body["id"].as_str().unwrap().to_owned(),
-            poll_token: body["poll_token"].as_str().unwrap().to_owned(),
-            qr_content: body["qr_content"].as_str().unwrap().to_owned(),
-            body,
-        };
+        let qr = Qr::from_created(body);
         Started { browser, qr }
     }
 
