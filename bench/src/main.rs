@@ -14,6 +14,7 @@
 mod http;
 mod metrics_cost;
 mod procs;
+mod scale_out;
 mod scenarios;
 
 use procs::Server;
@@ -44,6 +45,8 @@ struct Plan {
     qrlogin: Option<PathBuf>,
     /// Only the metrics-cost comparison, over this many rounds.
     metrics_cost: Option<usize>,
+    /// Only the several-instances comparison (Redis, Redis Cluster).
+    scale_out: bool,
     out: Option<PathBuf>,
 }
 
@@ -61,6 +64,7 @@ impl Plan {
             baselines: true,
             qrlogin: None,
             metrics_cost: None,
+            scale_out: false,
             out: None,
         };
         let mut args = std::env::args().skip(1);
@@ -75,6 +79,7 @@ impl Plan {
                     plan.load_secs = 4;
                 }
                 "--no-nchan" => plan.nchan = false,
+                "--scale-out" => plan.scale_out = true,
                 "--no-baselines" => plan.baselines = false,
                 "--qrlogin" => {
                     plan.qrlogin = Some(args.next().ok_or("--qrlogin needs a path")?.into());
@@ -97,7 +102,8 @@ impl Plan {
                 "-h" | "--help" => {
                     return Err(
                         "usage: qrlogin-bench [--quick] [--no-nchan] [--no-baselines] \
-                                [--hold SECS] [--qrlogin BIN] [--out FILE] [--metrics-cost ROUNDS]"
+                                [--hold SECS] [--qrlogin BIN] [--out FILE] [--metrics-cost ROUNDS] \
+                                [--scale-out]"
                             .into(),
                     );
                 }
@@ -206,6 +212,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or(Path::new("."))
                 .join("bench-metrics-cost.md")
         });
+        std::fs::write(&out, &report)?;
+        say(&format!("report written to {}", out.display()));
+        let _ = std::fs::remove_dir_all(&work);
+        return Ok(());
+    }
+
+    if plan.scale_out {
+        let report = scale_out::run(&qrlogin_bin, &work, scale_out::Sizes::new(plan.quick)).await?;
+        let report = format!(
+            "qrlogin several instances — {} — load average {load_before} at start, {} at end; took {:.0} s\n\n{report}",
+            machine(),
+            load_average(),
+            started.elapsed().as_secs_f64()
+        );
+        println!("\n{report}");
+        let out = plan
+            .out
+            .clone()
+            .unwrap_or_else(|| scale_out::default_out(&bin_dir));
         std::fs::write(&out, &report)?;
         say(&format!("report written to {}", out.display()));
         let _ = std::fs::remove_dir_all(&work);

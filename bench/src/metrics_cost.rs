@@ -57,7 +57,7 @@ pub async fn run(bin: &Path, work: &Path, rounds: usize, secs: u64) -> io::Resul
     let mut measured = Vec::new();
     for (i, v) in VARIANTS.iter().enumerate() {
         let server =
-            procs::start_qrlogin_as(bin, work, 30, &format!("qrlogin-{i}"), v.extra).await?;
+            procs::start_qrlogin_as(bin, work, 30, &format!("qrlogin-{i}"), "", v.extra).await?;
         let qr = scenarios::create_qrs(server.addr, 1, 1)
             .await?
             .pop()

@@ -86,16 +86,18 @@ fn log_file(dir: &Path, name: &str) -> io::Result<std::fs::File> {
 
 /// Starts qrlogin with a benchmark config written into `dir`.
 pub async fn start_qrlogin(bin: &Path, dir: &Path, poll_hold_secs: u64) -> io::Result<Server> {
-    start_qrlogin_as(bin, dir, poll_hold_secs, "qrlogin", "").await
+    start_qrlogin_as(bin, dir, poll_hold_secs, "qrlogin", "", "").await
 }
 
 /// [`start_qrlogin`], its config and log named `name` (so several run side
-/// by side), with `extra` appended to the config (more tables).
+/// by side), with `server_extra` added to its `[server]` table and `extra`
+/// appended to the config (more tables).
 pub async fn start_qrlogin_as(
     bin: &Path,
     dir: &Path,
     poll_hold_secs: u64,
     name: &str,
+    server_extra: &str,
     extra: &str,
 ) -> io::Result<Server> {
     let port = free_port()?;
@@ -105,7 +107,7 @@ pub async fn start_qrlogin_as(
 listen = "{addr}"
 public_url = "http://{addr}"
 backlog = 8192
-
+{server_extra}
 [login]
 qr_ttl = "10m"
 poll_hold = "{poll_hold_secs}s"
@@ -113,6 +115,7 @@ poll_hold = "{poll_hold_secs}s"
 [limits]
 qr_per_minute_per_ip = 100000000
 mobile_per_minute_per_ip = 100000000
+redeem_per_minute_per_ip = 100000000
 max_live_sessions = 100000000
 # The default, three quarters of the 20,000 open files, would refuse the
 # full run's 19,000 held polls past 15,000 (and its probes at 15,000).

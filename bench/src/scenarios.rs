@@ -97,7 +97,7 @@ pub async fn create_qrs(addr: SocketAddr, n: usize, conns: usize) -> io::Result<
     Ok(all)
 }
 
-fn parse_qr(r: &Response) -> io::Result<Qr> {
+pub fn parse_qr(r: &Response) -> io::Result<Qr> {
     if r.status != 201 {
         return Err(io::Error::other(format!(
             "POST /api/qr answered {}: {}",
@@ -129,7 +129,7 @@ pub async fn scan_all(addr: SocketAddr, qrs: &[Qr]) -> io::Result<Vec<String>> {
 }
 
 /// Alice's phone scanning `qr`.
-fn scan_request(qr: &Qr) -> Vec<u8> {
+pub fn scan_request(qr: &Qr) -> Vec<u8> {
     http::post(
         "/api/mobile/scan",
         "Authorization: Bearer demo-alice\r\n",
@@ -513,8 +513,21 @@ pub async fn wake_latencies(
     probes: &[Probe],
     settle: Duration,
 ) -> io::Result<(Vec<Duration>, Vec<String>)> {
+    wake_latencies_across(addr, addr, kind, probes, settle).await
+}
+
+/// [`wake_latencies`] with the polls sent to `poll_at` and the wake-ups to
+/// `wake_at` (two instances sharing a store).
+pub async fn wake_latencies_across(
+    poll_at: SocketAddr,
+    wake_at: SocketAddr,
+    kind: Kind,
+    probes: &[Probe],
+    settle: Duration,
+) -> io::Result<(Vec<Duration>, Vec<String>)> {
+    let addr = poll_at;
     let mut browser = Conn::connect(addr, None).await?;
-    let mut phone = Conn::connect(addr, None).await?;
+    let mut phone = Conn::connect(wake_at, None).await?;
     let mut out = Vec::with_capacity(probes.len());
     let mut failures = Vec::new();
     for probe in probes {
@@ -563,7 +576,7 @@ pub async fn wake_latencies(
         }
         // The connections may still carry a late answer: start afresh.
         browser = Conn::connect(addr, None).await?;
-        phone = Conn::connect(addr, None).await?;
+        phone = Conn::connect(wake_at, None).await?;
     }
     Ok((out, failures))
 }
