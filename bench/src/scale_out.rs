@@ -46,7 +46,6 @@ impl Topology {
 /// What one topology measured.
 #[derive(Debug)]
 struct Figures {
-    topology: Topology,
     logins_per_sec: f64,
     login_errors: u64,
     held: usize,
@@ -117,7 +116,13 @@ pub async fn run(bin: &Path, work: &Path, sizes: Sizes) -> io::Result<String> {
         crate::say(&format!("== {}", topology.name()));
         let dir = work.join(format!("{:?}-{}", topology.backend, topology.instances));
         std::fs::create_dir_all(&dir)?;
-        all.push(measure(bin, &dir, topology, sizes).await?);
+        // One topology failing (a binary without the cluster backend, a
+        // missing redis-cli) still leaves the others' figures.
+        let figures = measure(bin, &dir, topology, sizes).await.map_err(|e| {
+            crate::say(&format!("  failed: {e} (logs in {})", dir.display()));
+            e.to_string()
+        });
+        all.push((topology, figures));
     }
     Ok(render(&all, sizes))
 }
@@ -411,7 +416,6 @@ async fn measure(bin: &Path, dir: &Path, topology: Topology, sizes: Sizes) -> io
     let redis_bytes_per_session = (!redis.is_empty())
         .then(|| redis_after.saturating_sub(redis_before) as f64 / sizes.held as f64);
     Ok(Figures {
-        topology,
         logins_per_sec,
         login_errors,
         held: report.connections,
@@ -530,22 +534,29 @@ async fn login_once(browser: &mut Conn, phone: &mut Conn) -> io::Result<()> {
     Ok(())
 }
 
-fn render(all: &[Figures], sizes: Sizes) -> String {
+fn render(all: &[(Topology, Result<Figures, String>)], sizes: Sizes) -> String {
     let mut out = format!(
         "Several instances behind one nginx (one worker), all on this machine; {} polls held \
          through nginx during the measurements, {} wake-up probes (poll held on the first \
          instance, confirm sent to the last), {} browser+phone pairs logging in for {} s.\n\n\
-         | topology | logins/s end to end | wake-up across instances p50 / p99 | held polls answered | \
+         | topology | logins/s end to end | wake-up p50 / p99 (poll on the first instance, confirm on the last) | held polls answered | \
          instance RSS per held poll | Redis memory per session |\n|---|---|---|---|---|---|\n",
         sizes.held,
         sizes.probes,
         sizes.workers,
         sizes.load.as_secs()
     );
-    for f in all {
+    for (topology, figures) in all {
+        let f = match figures {
+            Ok(f) => f,
+            Err(e) => {
+                out.push_str(&format!("| {} | failed: {e} | | | | |\n", topology.name()));
+                continue;
+            }
+        };
         out.push_str(&format!(
             "| {} | {:.0}{} | {:.2} / {:.2} ms{} | {}/{} | {:.2} KiB | {} |\n",
-            f.topology.name(),
+            topology.name(),
             f.logins_per_sec,
             if f.login_errors > 0 {
                 format!(" ({} errors)", f.login_errors)
