@@ -261,6 +261,25 @@ pub struct StoreConfig {
     /// A file holding `redis_url` (it carries the password), read at
     /// start-up instead; relative to the config file.
     pub redis_url_file: Option<PathBuf>,
+    /// Instead of `redis_url`: the Redis Sentinels (`host:port`) to ask
+    /// for the primary monitored as `redis_master_name`.
+    pub redis_sentinels: Vec<String>,
+    /// The name the sentinels monitor the primary under.
+    pub redis_master_name: Option<String>,
+    /// With sentinels: the ACL user on the primary and its replicas.
+    pub redis_username: Option<String>,
+    /// With sentinels: the password of the primary and its replicas.
+    pub redis_password: Option<RedactedString>,
+    /// A file holding `redis_password`; relative to the config file.
+    pub redis_password_file: Option<PathBuf>,
+    /// With sentinels: the database number on the primary.
+    pub redis_db: Option<i64>,
+    /// With sentinels: the ACL user on the sentinels themselves.
+    pub redis_sentinel_username: Option<String>,
+    /// With sentinels: the sentinels' own password (their `requirepass`).
+    pub redis_sentinel_password: Option<RedactedString>,
+    /// A file holding `redis_sentinel_password`; relative to the config file.
+    pub redis_sentinel_password_file: Option<PathBuf>,
     /// Prepended to every Redis key and channel.
     pub key_prefix: String,
     /// Upper bound on one Redis round trip; past it requests answer 503.
@@ -292,6 +311,15 @@ impl Default for StoreConfig {
             purge_interval: Duration::from_secs(30),
             redis_url: None,
             redis_url_file: None,
+            redis_sentinels: Vec::new(),
+            redis_master_name: None,
+            redis_username: None,
+            redis_password: None,
+            redis_password_file: None,
+            redis_db: None,
+            redis_sentinel_username: None,
+            redis_sentinel_password: None,
+            redis_sentinel_password_file: None,
             key_prefix: redis.key_prefix,
             redis_timeout: redis.timeout,
             redis_resync_interval: redis.resync_every,
@@ -757,6 +785,14 @@ impl Config {
                 &mut self.mobile_auth.jwt_hs256_secret_file,
             ),
             ("store.redis_url_file", &mut self.store.redis_url_file),
+            (
+                "store.redis_password_file",
+                &mut self.store.redis_password_file,
+            ),
+            (
+                "store.redis_sentinel_password_file",
+                &mut self.store.redis_sentinel_password_file,
+            ),
             ("audit.path", &mut self.audit.path),
             ("geoip.path", &mut self.geoip.path),
         ];
@@ -927,19 +963,8 @@ impl Config {
             return Err(bad("store.purge_interval", "must be at least 100ms"));
         }
         if self.store.backend == Backend::Redis {
-            let Some(url) = &self.store.redis_url else {
-                return Err(bad(
-                    "store.redis_url",
-                    "is required with backend = \"redis\"",
-                ));
-            };
-            if let Err(e) = redis::Client::open(url.expose()) {
-                let key = match self.store.redis_url_file {
-                    Some(_) => "store.redis_url_file",
-                    None => "store.redis_url",
-                };
-                return Err(bad(key, format!("is not a Redis URL: {e}")));
-            }
+            // Either one Redis by URL or the primary its sentinels name.
+            crate::store::RedisTarget::from_config(&self.store)?;
         }
         if self.store.redis_timeout < Duration::from_millis(10)
             || self.store.redis_timeout > Duration::from_secs(60)

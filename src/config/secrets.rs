@@ -3,13 +3,18 @@
 //! printed (`qrlogin check-config`).
 
 use super::sources::origin_of;
-use super::{Config, ConfigError, RedactedString};
+use super::{Config, ConfigError, RedactedString, StoreConfig};
 use figment::value::{Dict, Value};
 use std::path::{Path, PathBuf};
 
 /// The secrets a `<key>_file` can hold, by table; and each `[[clients]]`
 /// entry's.
-const SECRETS: [(&str, &str); 2] = [("mobile_auth", "jwt_hs256_secret"), ("store", "redis_url")];
+const SECRETS: [(&str, &str); 4] = [
+    ("mobile_auth", "jwt_hs256_secret"),
+    ("store", "redis_url"),
+    ("store", "redis_password"),
+    ("store", "redis_sentinel_password"),
+];
 const CLIENT_SECRET: &str = "client_secret_sha256";
 
 /// Refuses a config file (its tables, before the environment is laid over
@@ -59,16 +64,11 @@ pub(super) fn read_files<'a>(
     if let Some(secret) = read(key, auth.jwt_hs256_secret_file.as_deref())? {
         auth.jwt_hs256_secret = Some(RedactedString::from(secret));
     }
-    let store = &mut config.store;
-    let key = "store.redis_url";
-    settle(
-        key,
-        &mut store.redis_url,
-        &mut store.redis_url_file,
-        &set_by,
-    )?;
-    if let Some(url) = read(key, store.redis_url_file.as_deref())? {
-        store.redis_url = Some(RedactedString::from(url));
+    for (key, value, file) in store_secrets(&mut config.store) {
+        settle(key, value, file, &set_by)?;
+        if let Some(secret) = read(key, file.as_deref())? {
+            *value = Some(RedactedString::from(secret));
+        }
     }
     for (i, client) in config.clients.iter_mut().enumerate() {
         let key = format!("clients[{i}].{CLIENT_SECRET}");
@@ -83,6 +83,33 @@ pub(super) fn read_files<'a>(
         }
     }
     Ok(())
+}
+
+/// The store's secrets that a `<key>_file` can hold: key, value, file.
+fn store_secrets(
+    store: &mut StoreConfig,
+) -> [(
+    &'static str,
+    &mut Option<RedactedString>,
+    &mut Option<PathBuf>,
+); 3] {
+    [
+        (
+            "store.redis_url",
+            &mut store.redis_url,
+            &mut store.redis_url_file,
+        ),
+        (
+            "store.redis_password",
+            &mut store.redis_password,
+            &mut store.redis_password_file,
+        ),
+        (
+            "store.redis_sentinel_password",
+            &mut store.redis_sentinel_password,
+            &mut store.redis_sentinel_password_file,
+        ),
+    ]
 }
 
 /// Keeps one of `value` (at `key`) and its `file` if both are set: the one
@@ -148,8 +175,24 @@ impl Config {
         if auth.jwt_hs256_secret_file.is_some() && auth.jwt_hs256_secret.is_none() {
             return Some("mobile_auth.jwt_hs256_secret_file");
         }
-        if self.store.redis_url_file.is_some() && self.store.redis_url.is_none() {
-            return Some("store.redis_url_file");
+        let st = &self.store;
+        for (key, unread) in [
+            (
+                "store.redis_url_file",
+                st.redis_url_file.is_some() && st.redis_url.is_none(),
+            ),
+            (
+                "store.redis_password_file",
+                st.redis_password_file.is_some() && st.redis_password.is_none(),
+            ),
+            (
+                "store.redis_sentinel_password_file",
+                st.redis_sentinel_password_file.is_some() && st.redis_sentinel_password.is_none(),
+            ),
+        ] {
+            if unread {
+                return Some(key);
+            }
         }
         self.clients
             .iter()
@@ -165,8 +208,10 @@ impl Config {
         if shown.mobile_auth.jwt_hs256_secret_file.is_some() {
             shown.mobile_auth.jwt_hs256_secret = None;
         }
-        if shown.store.redis_url_file.is_some() {
-            shown.store.redis_url = None;
+        for (_, value, file) in store_secrets(&mut shown.store) {
+            if file.is_some() {
+                *value = None;
+            }
         }
         for client in &mut shown.clients {
             if client.client_secret_sha256_file.is_some() {
@@ -236,6 +281,38 @@ mod tests {
         assert!(!shown.contains(HS256) && !shown.contains(":pw@"), "{shown}");
         assert!(shown.contains("jwt_hs256_secret_file"), "{shown}");
         assert!(!shown.contains("jwt_hs256_secret ="), "{shown}");
+    }
+
+    #[test]
+    fn sentinel_passwords_are_read_from_files_and_never_printed() {
+        let dir = dir_with(
+            "[store]\nbackend = \"redis\"\nredis_sentinels = [\"127.0.0.1:26379\"]\n\
+             redis_master_name = \"qrlogin\"\nredis_password_file = \"redis.pw\"\n\
+             redis_sentinel_password_file = \"sentinel.pw\"",
+            &[("redis.pw", "hunter2\n"), ("sentinel.pw", "swordfish\n")],
+        );
+        let c = load(&dir).unwrap();
+        let st = &c.store;
+        assert_eq!(st.redis_password.as_ref().unwrap().expose(), "hunter2");
+        assert_eq!(
+            st.redis_sentinel_password.as_ref().unwrap().expose(),
+            "swordfish"
+        );
+        let shown = c.to_redacted_toml().unwrap();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+        assert!(shown.contains("redis_password_file"), "{shown}");
+        assert!(!shown.contains("redis_password ="), "{shown}");
+        assert!(shown.contains("redis_sentinel_password_file"), "{shown}");
+
+        let both = dir_with(
+            "[store]\nredis_password = \"x\"\nredis_password_file = \"redis.pw\"",
+            &[("redis.pw", "hunter2\n")],
+        );
+        let err = load(&both).unwrap_err();
+        assert_eq!(err.key(), Some("store.redis_password_file"), "{err}");
     }
 
     #[test]

@@ -521,6 +521,7 @@ pub struct StoreMetrics {
     latency: Family<OpLabels, Histogram, fn() -> Histogram>,
     errors: Family<OpLabels, Counter>,
     resubscriptions: Counter,
+    primary_switches: Counter,
 }
 
 impl StoreMetrics {
@@ -529,6 +530,7 @@ impl StoreMetrics {
             latency: Family::new_with_constructor(|| histogram(&FAST_BUCKETS)),
             errors: Family::default(),
             resubscriptions: Counter::default(),
+            primary_switches: Counter::default(),
         }
     }
 
@@ -547,6 +549,11 @@ impl StoreMetrics {
             "redis_resubscriptions",
             "Times the Redis session-change subscription was re-established after being lost",
             self.resubscriptions.clone(),
+        );
+        r.register(
+            "redis_primary_switches",
+            "Times the store moved to another Redis primary named by the sentinels (failover)",
+            self.primary_switches.clone(),
         );
     }
 
@@ -567,6 +574,11 @@ impl StoreMetrics {
     /// The Redis subscription came back after being lost.
     pub fn resubscribed(&self) {
         self.resubscriptions.inc();
+    }
+
+    /// The store moved to another Redis primary (a Sentinel failover).
+    pub fn primary_switched(&self) {
+        self.primary_switches.inc();
     }
 }
 

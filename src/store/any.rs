@@ -3,8 +3,8 @@
 
 use super::StoreError;
 use super::{
-    AccountSession, MemoryStore, PutMode, RecordKind, RedisSettings, RedisStore, Retention,
-    SessionStore, Sweep, UsedRecord,
+    AccountSession, MemoryStore, PutMode, RecordKind, RedisSettings, RedisStore, RedisTarget,
+    Retention, SessionStore, Sweep, UsedRecord,
 };
 use crate::clock::Timestamp;
 use crate::config::{Backend, Config, ConfigError};
@@ -73,12 +73,18 @@ impl Store {
                 config.limits.max_live_sessions,
             ))),
             Backend::Redis => {
-                // `Config::validate` already demanded and parsed the URL.
+                // `Config::validate` already checked the URL or the sentinels.
                 let settings = RedisSettings::from_config(&config.store)?;
                 RedisStore::start(&settings, retention)
                     .map(Self::Redis)
-                    .map_err(|e| {
-                        ConfigError::new("store.redis_url", format!("is not a Redis URL: {e}"))
+                    .map_err(|e| match settings.target {
+                        RedisTarget::Url(_) => {
+                            ConfigError::new("store.redis_url", format!("is not a Redis URL: {e}"))
+                        }
+                        RedisTarget::Sentinel(_) => ConfigError::new(
+                            "store.redis_sentinels",
+                            format!("are refused by the redis client: {e}"),
+                        ),
                     })
             }
         }

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 pub use any::Store;
 pub use memory::MemoryStore;
-pub use redis::{RedisSettings, RedisStore};
+pub use redis::{RedisSettings, RedisStore, RedisTarget, SentinelSettings};
 
 /// A store could not do what was asked. Never caused by client input.
 #[derive(Debug, thiserror::Error)]

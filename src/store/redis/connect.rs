@@ -22,15 +22,15 @@ fn manager_config(settings: &RedisSettings) -> ConnectionManagerConfig {
 }
 
 /// Why an attempt failed, and whether waiting can fix it.
-struct Failure {
-    error: String,
+pub(super) struct Failure {
+    pub(super) error: String,
     /// Redis answered and refused us (wrong password, bad user or
     /// database): only the operator can fix it, so it is logged as an error.
-    refused: bool,
+    pub(super) refused: bool,
 }
 
 /// One attempt to open the command connection, within the timeout.
-async fn connect_once(
+pub(super) async fn connect_once(
     client: &redis::Client,
     settings: &RedisSettings,
 ) -> Result<ConnectionManager, Failure> {

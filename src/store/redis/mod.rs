@@ -27,14 +27,20 @@
 //! - The first connection is made in the background ([`connect`]), retried
 //!   with backoff until Redis answers; until then every command fails at once
 //!   with `Unavailable`, and the subscription starts only after it.
+//! - With Redis Sentinel ([`sentinel`]) the store follows the primary the
+//!   sentinels name: a command that finds the primary gone or read-only
+//!   makes it ask them again, and the command connection and the
+//!   subscription move to the new primary. While none is known every
+//!   command fails at once with `Unavailable`; held polls keep waiting.
 
 mod backoff;
 mod connect;
 mod pubsub;
+mod sentinel;
 mod settings;
 mod waiters;
 
-pub use settings::RedisSettings;
+pub use settings::{RedisSettings, RedisTarget, SentinelSettings};
 
 use super::{AccountSession, PutMode, RecordKind, Retention, SessionStore, StoreError, UsedRecord};
 use crate::clock::Timestamp;
@@ -46,7 +52,7 @@ use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use waiters::Waiters;
@@ -130,9 +136,40 @@ pub struct RedisStore {
     shared: Arc<Shared>,
 }
 
+/// The Redis node commands go to: the only one, or the primary the
+/// sentinels named.
+pub(super) struct Primary {
+    /// For the subscription's own connection.
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// `host:port`, for the log (no credentials).
+    addr: String,
+}
+
+impl Primary {
+    fn new(client: redis::Client, conn: ConnectionManager) -> Arc<Self> {
+        let addr = client.get_connection_info().addr().to_string();
+        Arc::new(Self { client, conn, addr })
+    }
+}
+
+/// Whether there is a primary to send commands to.
+#[derive(Clone)]
+pub(super) enum Link {
+    /// Redis has not answered since start-up.
+    Connecting,
+    Up(Arc<Primary>),
+    /// The primary was lost and the sentinels name no other yet (a
+    /// failover under way).
+    Down,
+}
+
 struct Shared {
-    /// The command connection; `None` until Redis first answered.
-    conn: watch::Receiver<Option<ConnectionManager>>,
+    /// The command connection, replaced when the sentinels name a new primary.
+    link: watch::Receiver<Link>,
+    /// Told when a command found the primary unreachable or read-only, so
+    /// the sentinels are asked again at once (nobody listens without them).
+    suspect: Arc<Notify>,
     retention: Retention,
     prefix: String,
     channel: String,
@@ -159,41 +196,59 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store on the Redis at `settings.url`, connecting in the
+    /// A store on the Redis `settings.target` names, connecting in the
     /// background: it never waits for Redis, and fails only on a URL the
     /// redis crate cannot parse. Until the first connection succeeds every
     /// operation answers `StoreError::Unavailable` at once and
     /// [`Self::connecting`] is true; then this instance's one pub/sub
     /// subscription starts. Must be called within a Tokio runtime.
     pub fn start(settings: &RedisSettings, retention: Retention) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str()).map_err(unavailable)?;
         let channel = format!("{}changed", settings.key_prefix);
         let waiters = Arc::new(Waiters::default());
         let stop = CancellationToken::new();
         let metrics = Arc::new(OnceLock::new());
-        let (connected, conn) = watch::channel(None);
+        let suspect = Arc::new(Notify::new());
+        let (link_tx, link) = watch::channel(Link::Connecting);
         let supervisor = Supervisor::new(
-            client.clone(),
+            link.clone(),
+            Arc::clone(&suspect),
             channel.clone(),
             Arc::clone(&waiters),
             Arc::clone(&metrics),
             settings,
         );
-        let background = {
-            let (settings, stop) = (settings.clone(), stop.clone());
-            async move {
-                let Some(manager) = connect::first_connection(&client, &settings, &stop).await
-                else {
-                    return;
-                };
-                connected.send_replace(Some(manager));
-                supervisor.run(stop).await;
+        match &settings.target {
+            RedisTarget::Url(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(unavailable)?;
+                let (settings, stop) = (settings.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let Some(conn) = connect::first_connection(&client, &settings, &stop).await
+                    else {
+                        return;
+                    };
+                    link_tx.send_replace(Link::Up(Primary::new(client, conn)));
+                    supervisor.run(stop).await;
+                });
             }
-        };
-        tokio::spawn(background);
+            RedisTarget::Sentinel(sentinel_settings) => {
+                let follower = sentinel::Follower::new(
+                    sentinel_settings,
+                    settings,
+                    link_tx,
+                    Arc::clone(&suspect),
+                    Arc::clone(&metrics),
+                )
+                .map_err(unavailable)?;
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    tokio::join!(follower.run(stop.clone()), supervisor.run(stop.clone()));
+                });
+            }
+        }
         Ok(Self {
             shared: Arc::new(Shared {
-                conn,
+                link,
+                suspect,
                 retention,
                 prefix: settings.key_prefix.clone(),
                 channel,
@@ -228,8 +283,12 @@ impl RedisStore {
 
     /// Returns once Redis has first answered (at once if it already has).
     pub async fn connected(&self) {
-        let mut conn = self.shared.conn.clone();
-        if conn.wait_for(Option::is_some).await.is_err() {
+        let mut link = self.shared.link.clone();
+        if link
+            .wait_for(|l| !matches!(l, Link::Connecting))
+            .await
+            .is_err()
+        {
             // The background task ended without connecting: it does so only
             // when the store is dropped, which cannot happen while `self` lives.
             std::future::pending::<()>().await;
@@ -239,7 +298,7 @@ impl RedisStore {
     /// Whether Redis has not answered yet since this store was started
     /// (`/readyz` says "connecting" rather than "unavailable").
     pub fn connecting(&self) -> bool {
-        self.shared.conn.borrow().is_none()
+        matches!(*self.shared.link.borrow(), Link::Connecting)
     }
 
     /// Reports to `metrics` from now on (the first call wins).
@@ -290,15 +349,26 @@ impl RedisStore {
     /// index add by being idempotent, and an insert that did land reports a
     /// taken id (the caller draws a new one; the first copy expires). A
     /// repeated delete reports `false` for what its first try removed.
+    /// A failure that says the primary may have moved (connection lost or
+    /// refused, no answer in time, `READONLY`, `MASTERDOWN`) makes the
+    /// sentinels be asked again, if there are any.
     async fn bounded<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         // Cloned out of the channel: no borrow of it is held across an await.
-        let conn = self.shared.conn.borrow().clone();
-        let Some(conn) = conn else {
-            return Err(StoreError::Unavailable("not connected to redis yet".into()));
+        let link = self.shared.link.borrow().clone();
+        let conn = match link {
+            Link::Up(primary) => primary.conn.clone(),
+            Link::Connecting => {
+                return Err(StoreError::Unavailable("not connected to redis yet".into()));
+            }
+            Link::Down => {
+                return Err(StoreError::Unavailable(
+                    "no redis primary: the sentinels have not named a new one yet".into(),
+                ));
+            }
         };
         let attempts = async {
             match op(conn.clone()).await {
@@ -309,10 +379,18 @@ impl RedisStore {
                 other => other,
             }
         };
-        tokio::time::timeout(self.shared.timeout, attempts)
-            .await
-            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)
+        let Ok(result) = tokio::time::timeout(self.shared.timeout, attempts).await else {
+            self.shared.suspect.notify_one();
+            return Err(StoreError::Unavailable(
+                "redis did not answer in time".into(),
+            ));
+        };
+        result.map_err(|e| {
+            if sentinel::primary_may_have_moved(&e) {
+                self.shared.suspect.notify_one();
+            }
+            unavailable(e)
+        })
     }
 
     async fn version(&self, id: &QrId) -> Result<Option<u64>, StoreError> {

@@ -4,24 +4,29 @@
 //!
 //! The supervisor loops over three small steps: [`subscribe`] (connect and
 //! SUBSCRIBE, bounded by the timeout), [`run_subscription`] (deliver
-//! messages and ping on a heartbeat until the subscription dies or the
-//! store is dropped), and a pause chosen by [`Backoff`].
+//! messages and ping on a heartbeat until the subscription dies, the
+//! primary changes or the store is dropped), and a pause chosen by
+//! [`Backoff`]. It subscribes on whichever primary the [`Link`] names.
 
-use super::RedisSettings;
 use super::backoff::Backoff;
 use super::waiters::Waiters;
+use super::{Link, RedisSettings};
 use crate::observe::StoreMetrics;
 use crate::session::QrId;
 use futures_util::StreamExt as _;
 use redis::aio::{PubSub, PubSubSink};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Everything the supervisor needs; [`Self::run`] consumes it.
 pub(super) struct Supervisor {
-    client: redis::Client,
+    /// The primary to subscribe on; a new one ends the current subscription.
+    link: watch::Receiver<Link>,
+    /// Told when the subscription is lost: the primary may have moved.
+    suspect: Arc<Notify>,
     channel: String,
     waiters: Arc<Waiters>,
     /// Counts resubscriptions, once metrics are attached.
@@ -34,14 +39,16 @@ pub(super) struct Supervisor {
 
 impl Supervisor {
     pub(super) fn new(
-        client: redis::Client,
+        link: watch::Receiver<Link>,
+        suspect: Arc<Notify>,
         channel: String,
         waiters: Arc<Waiters>,
         metrics: Arc<OnceLock<StoreMetrics>>,
         settings: &RedisSettings,
     ) -> Self {
         Self {
-            client,
+            link,
+            suspect,
             channel,
             waiters,
             metrics,
@@ -58,20 +65,29 @@ impl Supervisor {
     /// Keeps one subscription alive until `stop` is cancelled; after every
     /// (re)subscription, wakes all local waiters to re-read.
     pub(super) async fn run(mut self, stop: CancellationToken) {
-        let channel = &self.channel;
+        let channel = self.channel.clone();
+        let channel = channel.as_str();
         // Attempts that failed in a row, for the log.
         let mut failed: u32 = 0;
         let mut subscribed_before = false;
         loop {
+            let client = tokio::select! {
+                c = primary_client(&mut self.link) => match c {
+                    Some(c) => c,
+                    None => return,
+                },
+                () = stop.cancelled() => return,
+            };
             let attempt = tokio::select! {
-                r = subscribe(&self.client, channel, self.timeout) => r,
+                r = subscribe(&client, channel, self.timeout) => r,
                 () = stop.cancelled() => return,
             };
             let pause = match attempt {
                 Ok(pubsub) => {
                     failed = 0;
                     let subscribed_at = Instant::now();
-                    tracing::info!(%channel, "subscribed to session changes");
+                    let primary = client.get_connection_info().addr();
+                    tracing::info!(%channel, %primary, "subscribed to session changes");
                     if subscribed_before && let Some(m) = self.metrics.get() {
                         m.resubscribed();
                     }
@@ -83,11 +99,14 @@ impl Supervisor {
                         &self.waiters,
                         self.heartbeat,
                         self.timeout,
+                        &mut self.link,
                         &stop,
                     )
                     .await;
                     match ended {
                         Ended::Stopped => return,
+                        // Straight on to the new primary: no pause.
+                        Ended::PrimaryChanged => continue,
                         Ended::Closed => tracing::warn!(
                             %channel,
                             "lost the session-change subscription; resubscribing"
@@ -97,6 +116,7 @@ impl Supervisor {
                             "the session-change subscription stopped answering pings; resubscribing"
                         ),
                     }
+                    self.suspect.notify_one();
                     // Waiters are not woken here — they keep holding on their
                     // resync timer — but after the next subscription succeeds.
                     self.backoff.connection_ended(subscribed_at.elapsed());
@@ -104,6 +124,7 @@ impl Supervisor {
                 }
                 Err(e) => {
                     failed = failed.saturating_add(1);
+                    self.suspect.notify_one();
                     let pause = self.backoff.next_pause();
                     tracing::warn!(
                         error = %e,
@@ -116,9 +137,29 @@ impl Supervisor {
             };
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
+                // A new primary is worth trying at once.
+                () = link_changed(&mut self.link) => {}
                 () = stop.cancelled() => return,
             }
         }
+    }
+}
+
+/// The client of the current primary, once there is one; `None` if the
+/// store is gone.
+async fn primary_client(link: &mut watch::Receiver<Link>) -> Option<redis::Client> {
+    let up = link.wait_for(|l| matches!(l, Link::Up(_))).await.ok()?;
+    match &*up {
+        Link::Up(primary) => Some(primary.client.clone()),
+        Link::Connecting | Link::Down => None,
+    }
+}
+
+/// Returns when the link changes (never once the store is gone: `stop`
+/// ends the caller's wait then).
+async fn link_changed(link: &mut watch::Receiver<Link>) {
+    if link.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -157,15 +198,18 @@ enum Ended {
     /// A heartbeat ping got no pong within the timeout: the connection may
     /// be half-open, and would otherwise stay silent forever.
     PingUnanswered,
+    /// The sentinels named another primary (or none): subscribe there.
+    PrimaryChanged,
 }
 
 /// Delivers the subscription's messages to `waiters` and pings it every
-/// `heartbeat`, until it dies or `stop` is cancelled.
+/// `heartbeat`, until it dies, `link` changes or `stop` is cancelled.
 async fn run_subscription(
     pubsub: PubSub,
     waiters: &Waiters,
     heartbeat: Duration,
     timeout: Duration,
+    link: &mut watch::Receiver<Link>,
     stop: &CancellationToken,
 ) -> Ended {
     let (mut sink, mut messages) = pubsub.split();
@@ -185,6 +229,7 @@ async fn run_subscription(
                     return Ended::PingUnanswered;
                 }
             }
+            () = link_changed(link) => return Ended::PrimaryChanged,
             () = stop.cancelled() => return Ended::Stopped,
         }
     }
