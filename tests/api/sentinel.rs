@@ -183,3 +183,50 @@ fn the_readme_sentinel_config_works_as_written() {
     let shown = config.to_redacted_toml().unwrap();
     assert!(!shown.contains("change-me"), "{shown}");
 }
+
+/// A failover the sentinels are told to make (`SENTINEL FAILOVER`) leaves
+/// the old primary alive as a read-only replica: connections to it would
+/// still work, for reads, so the store must notice (`READONLY`, or the
+/// connections the sentinels close) and move its writes to the new primary.
+#[tokio::test]
+async fn a_forced_failover_moves_the_store_off_the_demoted_primary() {
+    let mut deployment = SentinelDeployment::start().await;
+    let mut config = sentinel_config(&deployment, MASTER_NAME);
+    // No periodic check of the sentinels during the test: the store must
+    // notice by itself.
+    config.store.redis_heartbeat = Duration::from_secs(600);
+    let a = spawn_redis_app_from(config, None).await;
+    let qr = a.create_qr().await;
+    deployment.wait_until_replicas_caught_up().await;
+    let old = deployment.reported_primary_port().await.unwrap();
+
+    let failover = ["SENTINEL", "FAILOVER", MASTER_NAME];
+    deployment.sentinels[0].cmd::<()>(&failover).await.unwrap();
+    let new = deployment
+        .wait_for_failover(old, Duration::from_secs(30))
+        .await;
+    // Only once the old primary refuses writes does a 201 below prove the
+    // store writes to the new one.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let role: Vec<redis::Value> = deployment.data_node(old).cmd(&["ROLE"]).await.unwrap();
+        if role.first() == Some(&redis::Value::BulkString(b"slave".to_vec())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{old} still {role:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let created = retried_through_503s(Duration::from_secs(20), || async {
+        a.client.post(a.url("/api/qr")).send().await.unwrap()
+    })
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // The session from before the failover is still there.
+    assert_eq!(a.poll(&qr, "wait=0").await["code"], 408);
+    let text = a.metrics().await;
+    let switches = crate::observe::sample(&text, "qrlogin_redis_primary_switches_total");
+    assert_eq!(switches, Some(1.0), "{text}");
+    let keys: i64 = deployment.data_node(new).cmd(&["DBSIZE"]).await.unwrap();
+    assert_eq!(keys, 0, "database 0 of the new primary is untouched");
+}
