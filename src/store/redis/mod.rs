@@ -197,8 +197,8 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// A store on the Redis `settings.target` names, connecting in the
-    /// background: it never waits for Redis, and fails only on a URL the
-    /// redis crate cannot parse. Until the first connection succeeds every
+    /// background: it never waits for Redis, and fails only on a URL (or
+    /// sentinel addresses) the redis crate refuses. Until the first connection succeeds every
     /// operation answers `StoreError::Unavailable` at once and
     /// [`Self::connecting`] is true; then this instance's one pub/sub
     /// subscription starts. Must be called within a Tokio runtime.

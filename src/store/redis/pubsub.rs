@@ -65,8 +65,7 @@ impl Supervisor {
     /// Keeps one subscription alive until `stop` is cancelled; after every
     /// (re)subscription, wakes all local waiters to re-read.
     pub(super) async fn run(mut self, stop: CancellationToken) {
-        let channel = self.channel.clone();
-        let channel = channel.as_str();
+        let channel = &self.channel;
         // Attempts that failed in a row, for the log.
         let mut failed: u32 = 0;
         let mut subscribed_before = false;
