@@ -424,3 +424,34 @@ async fn an_environment_secret_wins_over_the_config_files_secret_file() {
     let (status, _) = scan_with(&server, &file_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// A Redis Sentinel store through `check-config`: the sentinels (here from
+/// the environment, as a TOML list) and the master name printed, both
+/// passwords redacted; a `redis_url` beside them refused naming the key.
+#[test]
+fn check_config_shows_a_sentinel_store_and_refuses_it_beside_a_url() {
+    let store = "[store]\nbackend = \"redis\"\nredis_master_name = \"qrlogin\"\n\
+                 redis_password = \"data-secret\"\nredis_sentinel_password = \"watch-secret\"";
+    let path = write_config(&test_config_text("http://127.0.0.1:1", store));
+    let sentinels = (
+        "QRLOGIN_STORE__REDIS_SENTINELS",
+        r#"["10.0.0.11:26379", "s2:26379"]"#,
+    );
+    let out = check_config(&path, &[sentinels]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let printed: toml::Table = toml::from_str(&stdout).unwrap();
+    let st = &printed["store"];
+    assert_eq!(st["redis_sentinels"][1].as_str(), Some("s2:26379"));
+    assert_eq!(st["redis_master_name"].as_str(), Some("qrlogin"));
+    assert_eq!(st["redis_password"].as_str(), Some("<redacted>"));
+    assert_eq!(st["redis_sentinel_password"].as_str(), Some("<redacted>"));
+    assert!(!stdout.contains("data-secret") && !stdout.contains("watch-secret"));
+
+    let url = ("QRLOGIN_STORE__REDIS_URL", "redis://127.0.0.1:6379");
+    let out = check_config(&path, &[sentinels, url]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("store.redis_sentinels"), "{stderr}");
+    assert!(stderr.contains("set one of them"), "{stderr}");
+}
