@@ -1,18 +1,18 @@
 //! Following the primary Redis Sentinel names, through failovers.
 //!
-//! A [`ConnectionManager`] reconnects to the address it was made for; after
-//! a failover that is the old primary, which is down or has come back as a
-//! read-only replica. So the [`Follower`] owns the store's [`Link`]: it asks
-//! the sentinels for the primary (the redis crate asks them in turn and
-//! checks with `ROLE` that the node it names really is the primary, since a
-//! sentinel's view can lag), connects to it and publishes it; the
-//! subscription supervisor follows the link. It asks again when a command
-//! or the subscription finds the primary gone or read-only (the store's
-//! `suspect` signal) and every `heartbeat`, which also catches a failover
-//! nobody has noticed yet. While no primary is known the link is
-//! [`Link::Down`]: commands fail at once with `Unavailable` and held polls
-//! keep waiting; the supervisor wakes them all once subscribed on the new
-//! primary.
+//! A [`ConnectionManager`](redis::aio::ConnectionManager) reconnects to the
+//! address it was made for; after a failover that is the old primary, which
+//! is down or has come back as a read-only replica. So the [`Follower`]
+//! owns the store's [`Link`]: it asks the sentinels for the primary (the
+//! redis crate asks them in turn and checks with `ROLE` that the node they
+//! name really is the primary, since a sentinel's view can lag), connects
+//! to it and publishes it; the subscription supervisor follows the link. It
+//! asks again when a command or the subscription finds the primary gone or
+//! read-only (the store's `suspect` signal) and every `heartbeat`, which
+//! also catches a failover nobody has noticed yet. While no primary is
+//! known the link is [`Link::Down`]: commands fail at once with
+//! `Unavailable` and held polls keep waiting; the supervisor wakes them all
+//! once subscribed on the new primary.
 
 use super::backoff::Backoff;
 use super::connect::{Failure, connect_once};
