@@ -246,6 +246,9 @@ pub enum Backend {
     #[default]
     Memory,
     Redis,
+    /// A Redis Cluster (sharded), reached through `store.redis_cluster_nodes`.
+    #[serde(rename = "redis-cluster")]
+    RedisCluster,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -280,6 +283,9 @@ pub struct StoreConfig {
     pub redis_sentinel_password: Option<RedactedString>,
     /// A file holding `redis_sentinel_password`; relative to the config file.
     pub redis_sentinel_password_file: Option<PathBuf>,
+    /// Seed nodes of a Redis Cluster (`backend = "redis-cluster"`):
+    /// `redis://[user:password@]host:port`; the rest is discovered.
+    pub redis_cluster_nodes: Vec<RedactedString>,
     /// Prepended to every Redis key and channel.
     pub key_prefix: String,
     /// Upper bound on one Redis round trip; past it requests answer 503.
@@ -320,6 +326,7 @@ impl Default for StoreConfig {
             redis_sentinel_username: None,
             redis_sentinel_password: None,
             redis_sentinel_password_file: None,
+            redis_cluster_nodes: Vec::new(),
             key_prefix: redis.key_prefix,
             redis_timeout: redis.timeout,
             redis_resync_interval: redis.resync_every,
@@ -966,6 +973,9 @@ impl Config {
             // Either one Redis by URL or the primary its sentinels name.
             crate::store::RedisTarget::from_config(&self.store)?;
         }
+        if self.store.backend == Backend::RedisCluster {
+            crate::store::RedisClusterSettings::from_config(&self.store)?;
+        }
         if self.store.redis_timeout < Duration::from_millis(10)
             || self.store.redis_timeout > Duration::from_secs(60)
         {
@@ -1463,7 +1473,7 @@ pub(crate) mod tests {
             // secret set under the wrong key).
             (
                 format!("{MINIMAL}\n[store]\nbackend = \"mongo\""),
-                "store.backend: unknown variant, expected one of `memory`, `redis`",
+                "store.backend: unknown variant, expected one of `memory`, `redis`, `redis-cluster`",
             ),
             (
                 format!("{MINIMAL}\n[store]\nbackend = \"redis\""),

@@ -746,7 +746,7 @@ mod tests {
             (
                 "QRLOGIN_STORE__BACKEND",
                 "redis://:hunter2@r:6379",
-                "unknown variant, expected one of `memory`, `redis`",
+                "unknown variant, expected one of `memory`, `redis`, `redis-cluster`",
             ),
             (
                 "QRLOGIN_STORE__REDIS_URL",

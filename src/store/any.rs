@@ -3,8 +3,8 @@
 
 use super::StoreError;
 use super::{
-    AccountSession, MemoryStore, PutMode, RecordKind, RedisSettings, RedisStore, RedisTarget,
-    Retention, SessionStore, Sweep, UsedRecord,
+    AccountSession, MemoryStore, PutMode, RecordKind, RedisClusterSettings, RedisClusterStore,
+    RedisSettings, RedisStore, RedisTarget, Retention, SessionStore, Sweep, UsedRecord,
 };
 use crate::clock::Timestamp;
 use crate::config::{Backend, Config, ConfigError};
@@ -17,13 +17,15 @@ use tokio::time::Instant;
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+    RedisCluster(RedisClusterStore),
 }
 
 /// Calls the same async method on whichever backend this is. The Redis
-/// future is boxed: an enum's future is as large as its largest arm, and
-/// every held long poll keeps one alive, so unboxed the memory store's polls
-/// would each carry the Redis waiter's much larger state (measured: +0.8 KB
-/// per held poll). One allocation per Redis round trip costs nothing.
+/// futures (one Redis or a cluster) are boxed: an enum's future is as large
+/// as its largest arm, and every held long poll keeps one alive, so unboxed
+/// the memory store's polls would each carry the Redis waiter's much larger
+/// state (measured: +0.8 KB per held poll). One allocation per Redis round
+/// trip costs nothing.
 /// Redis operations are timed and their failures counted by name
 /// ([`RedisStore::observed`]) once metrics are attached.
 macro_rules! delegate {
@@ -31,6 +33,7 @@ macro_rules! delegate {
         match $self {
             Store::Memory($store) => $call.await,
             Store::Redis($store) => $store.observed($op, Box::pin($call)).await,
+            Store::RedisCluster($store) => $store.observed($op, Box::pin($call)).await,
         }
     };
 }
@@ -39,8 +42,10 @@ impl Store {
     /// Reports round trips, failures and resubscriptions to `metrics`
     /// (Redis; the memory store has no round trips to time).
     pub fn instrument(&self, metrics: crate::observe::StoreMetrics) {
-        if let Store::Redis(s) = self {
-            s.instrument(metrics);
+        match self {
+            Store::Memory(_) => {}
+            Store::Redis(s) => s.instrument(metrics),
+            Store::RedisCluster(s) => s.instrument(metrics),
         }
     }
 
@@ -55,7 +60,7 @@ impl Store {
     pub async fn sweep_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         match self {
             Store::Memory(s) => s.sweep_expired(now).await,
-            Store::Redis(_) => Ok(0),
+            Store::Redis(_) | Store::RedisCluster(_) => Ok(0),
         }
     }
 
@@ -87,6 +92,12 @@ impl Store {
                         ),
                     })
             }
+            Backend::RedisCluster => {
+                let settings = RedisClusterSettings::from_config(&config.store)?;
+                RedisClusterStore::start(&settings, retention)
+                    .map(Self::RedisCluster)
+                    .map_err(|e| ConfigError::new("store.redis_cluster_nodes", e))
+            }
         }
     }
 
@@ -96,6 +107,7 @@ impl Store {
         match self {
             Store::Memory(_) => false,
             Store::Redis(s) => s.connecting(),
+            Store::RedisCluster(s) => s.connecting(),
         }
     }
 }
@@ -108,13 +120,16 @@ impl Store {
         match self {
             Store::Memory(s) => s.waiting_pollers(id),
             Store::Redis(s) => s.waiting_pollers(id),
+            Store::RedisCluster(s) => s.waiting_pollers(id),
         }
     }
 
     /// Returns once the backend has first been reached (at once for memory).
     pub async fn connected(&self) {
-        if let Store::Redis(s) = self {
-            s.connected().await;
+        match self {
+            Store::Memory(_) => {}
+            Store::Redis(s) => s.connected().await,
+            Store::RedisCluster(s) => s.connected().await,
         }
     }
 
@@ -122,7 +137,7 @@ impl Store {
     pub fn account_count(&self) -> Option<usize> {
         match self {
             Store::Memory(s) => Some(s.account_count()),
-            Store::Redis(_) => None,
+            Store::Redis(_) | Store::RedisCluster(_) => None,
         }
     }
 }

@@ -22,7 +22,10 @@ use tokio::time::Instant;
 
 pub use any::Store;
 pub use memory::MemoryStore;
-pub use redis::{RedisSettings, RedisStore, RedisTarget, SentinelSettings};
+pub use redis::{
+    RedisClusterSettings, RedisClusterStore, RedisSettings, RedisStore, RedisTarget,
+    SentinelSettings,
+};
 
 /// A store could not do what was asked. Never caused by client input.
 #[derive(Debug, thiserror::Error)]

@@ -35,7 +35,15 @@ pub(super) async fn connect_once(
     settings: &RedisSettings,
 ) -> Result<ConnectionManager, Failure> {
     let connect = client.get_connection_manager_with_config(manager_config(settings));
-    match tokio::time::timeout(settings.timeout, connect).await {
+    try_connect(connect, settings.timeout).await
+}
+
+/// One attempt to connect, within `timeout`.
+async fn try_connect<C>(
+    connect: impl Future<Output = redis::RedisResult<C>>,
+    timeout: Duration,
+) -> Result<C, Failure> {
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(Failure {
             refused: matches!(
@@ -60,15 +68,32 @@ pub(super) async fn first_connection(
     settings: &RedisSettings,
     stop: &CancellationToken,
 ) -> Option<ConnectionManager> {
-    let mut backoff = Backoff::new(
+    let backoff = Backoff::new(
         settings.min_resubscribe_delay,
         settings.max_resubscribe_delay,
         settings.stable_after,
     );
+    let connect = || client.get_connection_manager_with_config(manager_config(settings));
+    retry_until_connected(connect, settings.timeout, backoff, "store.redis_url", stop).await
+}
+
+/// Calls `connect` (each attempt bounded by `timeout`) until it succeeds,
+/// pausing as `backoff` says between attempts; a refusal names `config_key`
+/// as the thing to check. `None` if `stop` is cancelled first.
+pub(super) async fn retry_until_connected<C, Fut>(
+    connect: impl Fn() -> Fut,
+    timeout: Duration,
+    mut backoff: Backoff,
+    config_key: &str,
+    stop: &CancellationToken,
+) -> Option<C>
+where
+    Fut: Future<Output = redis::RedisResult<C>>,
+{
     let mut attempt: u32 = 1;
     loop {
         let tried = tokio::select! {
-            r = connect_once(client, settings) => r,
+            r = try_connect(connect(), timeout) => r,
             () = stop.cancelled() => return None,
         };
         match tried {
@@ -85,7 +110,7 @@ pub(super) async fn first_connection(
                         %error,
                         attempt,
                         retry_in = ?pause,
-                        "redis refused the connection: check store.redis_url's user, password \
+                        "redis refused the connection: check {config_key}'s user, password \
                          and database; serving 503 store_unavailable meanwhile"
                     );
                 } else {
