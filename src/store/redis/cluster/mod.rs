@@ -124,9 +124,14 @@ impl RedisClusterStore {
                     "store.redis_cluster_nodes",
                     &stop,
                 );
-                let Some(conn) = first.await else { return };
-                connected.send_replace(Some(conn));
-                subscriptions.listen(inbox, stop).await;
+                let connecting = async {
+                    if let Some(conn) = first.await {
+                        connected.send_replace(Some(conn));
+                    }
+                };
+                // Listening from the start drains released polls even
+                // while the cluster has never answered.
+                tokio::join!(connecting, subscriptions.listen(inbox, stop.clone()));
             }
         };
         tokio::spawn(background);
