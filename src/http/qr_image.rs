@@ -233,12 +233,15 @@ mod tests {
     #[test]
     fn the_svg_text_is_what_format_wrote() {
         // Short and long contents: one- to three-digit coordinates.
+        let mut widest = 0;
         for content in [
             "https://login.example.com/l/KMoCuGmmkhHPDsn-DrGx8A".to_owned(),
-            format!("https://login.example.com/l/{}", "x".repeat(400)),
+            format!("https://login.example.com/l/{}", "x".repeat(1500)),
         ] {
             assert_eq!(render_svg(&content).unwrap(), svg_with_format(&content));
+            widest = widest.max(encode(&content).unwrap().size + 2 * QUIET_ZONE as usize);
         }
+        assert!(widest >= 100, "three-digit coordinates were covered");
     }
 
     #[test]
