@@ -33,7 +33,8 @@ TOML
 
 # count METRICS N: instructions of N short polls.
 count() {
-  QRLOGIN_METRICS__ENABLED=$1 QRLOGIN_AUDIT__ENABLED=$audit valgrind --tool=callgrind \
+  # The server reads QRLOGIN_* variables as config: not the one naming it.
+  env -u QRLOGIN_BIN QRLOGIN_METRICS__ENABLED=$1 QRLOGIN_AUDIT__ENABLED=$audit valgrind --tool=callgrind \
     --callgrind-out-file="$work/out" \
     --toggle-collect='hyper::proto::h1::dispatch::Dispatcher*::poll_catch' \
     "$bin" --config "$work/config.toml" >"$work/log" 2>&1 &

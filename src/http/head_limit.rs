@@ -38,7 +38,9 @@ fn uri_size(request: &Request) -> usize {
     request
         .uri()
         .path_and_query()
-        .map_or(request.uri().to_string().len(), |pq| pq.as_str().len())
+        // `_else`: formatting the URI allocates, and only an authority-form
+        // or `*` target (no path) needs it; `map_or` paid it on every request.
+        .map_or_else(|| request.uri().to_string().len(), |pq| pq.as_str().len())
 }
 
 /// What an over-size request is refused with, if it is.

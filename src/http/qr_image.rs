@@ -94,10 +94,19 @@ pub async fn png(
 
 /// `content` as an SVG QR code (quiet zone included).
 pub fn render_svg(content: &str) -> Result<String, ApiError> {
-    use std::fmt::Write as _;
     let code = encode(content)?;
     let (n, quiet) = (code.size, QUIET_ZONE as usize);
-    let mut path = String::with_capacity(n * n * 3);
+    let side = n + 2 * quiet;
+    let mut svg = String::with_capacity(n * n * 3 + 256);
+    svg.push_str("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ");
+    push_number(&mut svg, side);
+    svg.push(' ');
+    push_number(&mut svg, side);
+    svg.push_str("\" shape-rendering=\"crispEdges\"><rect width=\"");
+    push_number(&mut svg, side);
+    svg.push_str("\" height=\"");
+    push_number(&mut svg, side);
+    svg.push_str("\" fill=\"#fff\"/><path fill=\"#111\" d=\"");
     for y in 0..n {
         let row = &code[y];
         let mut x = 0;
@@ -110,22 +119,27 @@ pub fn render_svg(content: &str) -> Result<String, ApiError> {
             while x < n && row[x].value() {
                 x += 1;
             }
-            let _ = write!(
-                path,
-                "M{} {}h{}v1H{}z",
-                start + quiet,
-                y + quiet,
-                x - start,
-                start + quiet
-            );
+            // `M x y h len v1 H x z`: one run of dark modules.
+            svg.push('M');
+            push_number(&mut svg, start + quiet);
+            svg.push(' ');
+            push_number(&mut svg, y + quiet);
+            svg.push('h');
+            push_number(&mut svg, x - start);
+            svg.push_str("v1H");
+            push_number(&mut svg, start + quiet);
+            svg.push('z');
         }
     }
-    let side = n + 2 * quiet;
-    Ok(format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" \
-         shape-rendering=\"crispEdges\"><rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>\
-         <path fill=\"#111\" d=\"{path}\"/></svg>"
-    ))
+    svg.push_str("\"/></svg>");
+    Ok(svg)
+}
+
+/// Appends `n` in decimal. A code has a few hundred runs of four numbers
+/// each, and `write!` spent ~20 % of a create + SVG pair formatting them
+/// (callgrind, BENCHMARKS.md); `itoa` does it without the formatting machinery.
+fn push_number(out: &mut String, n: usize) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// `content` as a greyscale PNG QR code (quiet zone included).
@@ -184,6 +198,50 @@ mod tests {
             }
         }
         grid
+    }
+
+    /// The SVG as it was written with `format!` before `push_number`: the
+    /// faster writer must not change a byte.
+    fn svg_with_format(content: &str) -> String {
+        use std::fmt::Write as _;
+        let code = encode(content).unwrap();
+        let (n, quiet) = (code.size, QUIET_ZONE as usize);
+        let mut path = String::new();
+        for y in 0..n {
+            let mut x = 0;
+            while x < n {
+                if !code[y][x].value() {
+                    x += 1;
+                    continue;
+                }
+                let start = x;
+                while x < n && code[y][x].value() {
+                    x += 1;
+                }
+                let (sx, sy) = (start + quiet, y + quiet);
+                write!(path, "M{sx} {sy}h{}v1H{sx}z", x - start).unwrap();
+            }
+        }
+        let side = n + 2 * quiet;
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" \
+             shape-rendering=\"crispEdges\"><rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>\
+             <path fill=\"#111\" d=\"{path}\"/></svg>"
+        )
+    }
+
+    #[test]
+    fn the_svg_text_is_what_format_wrote() {
+        // Short and long contents: one- to three-digit coordinates.
+        let mut widest = 0;
+        for content in [
+            "https://login.example.com/l/KMoCuGmmkhHPDsn-DrGx8A".to_owned(),
+            format!("https://login.example.com/l/{}", "x".repeat(1500)),
+        ] {
+            assert_eq!(render_svg(&content).unwrap(), svg_with_format(&content));
+            widest = widest.max(encode(&content).unwrap().size + 2 * QUIET_ZONE as usize);
+        }
+        assert!(widest >= 100, "three-digit coordinates were covered");
     }
 
     #[test]

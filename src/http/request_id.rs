@@ -25,23 +25,38 @@ pub const MAX_LEN: usize = 128;
 /// random UUID costs.
 #[derive(Clone, Debug)]
 struct SequentialRequestId {
-    prefix: Arc<str>,
+    /// Eight hex digits and the dash.
+    prefix: [u8; PREFIX_LEN],
     next: Arc<AtomicU64>,
 }
+
+const PREFIX_LEN: usize = 9;
 
 impl SequentialRequestId {
     fn new() -> Self {
         let mut raw = [0u8; 4];
         crate::secret::os_random(&mut raw);
+        let mut prefix = [b'-'; PREFIX_LEN];
+        let hex = format!("{:08x}", u32::from_be_bytes(raw));
+        prefix[..8].copy_from_slice(hex.as_bytes());
         Self {
-            prefix: format!("{:08x}", u32::from_be_bytes(raw)).into(),
+            prefix,
             next: Arc::default(),
         }
     }
 
     fn make(&self) -> RequestId {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        RequestId::new(format!("{}-{n}", self.prefix))
+        // Written on the stack and copied once into the id's `Arc<str>`:
+        // `format!` built a `String` first, one more allocation per request.
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n).as_bytes();
+        let mut text = [0u8; PREFIX_LEN + 20]; // a u64 has at most 20 digits
+        let len = PREFIX_LEN + digits.len();
+        text[..PREFIX_LEN].copy_from_slice(&self.prefix);
+        text[PREFIX_LEN..len].copy_from_slice(digits);
+        // Hex digits, a dash and decimal digits: always UTF-8.
+        RequestId::new(std::str::from_utf8(&text[..len]).unwrap_or("-"))
     }
 }
 
@@ -149,5 +164,9 @@ mod tests {
         let (a, b) = (ids.make(), ids.make());
         assert_ne!(a, b);
         assert!(a.as_str().ends_with("-0") && b.as_str().ends_with("-1"));
+        let prefix = a.as_str().split_once('-').unwrap().0;
+        assert!(prefix.len() == 8 && prefix.bytes().all(|c| c.is_ascii_hexdigit()));
+        ids.next.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(ids.make().as_str(), format!("{prefix}-{}", u64::MAX));
     }
 }
