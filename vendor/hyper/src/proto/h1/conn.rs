@@ -498,7 +498,9 @@ where
             return Poll::Pending;
         }
 
-        let num_read = ready!(self.force_io_read(cx)).map_err(crate::Error::new_io)?;
+        // QRLOGIN PATCH: a small read, without reserving a read buffer for
+        // as long as the message is pending (upstream: `self.force_io_read(cx)`).
+        let num_read = ready!(self.force_io_read_mid_message(cx)).map_err(crate::Error::new_io)?;
 
         if num_read == 0 {
             trace!("found unexpected EOF on busy connection: {:?}", self.state);
@@ -515,6 +517,19 @@ where
         let result = ready!(self.io.poll_read_from_io(cx));
         Poll::Ready(result.map_err(|e| {
             trace!(error = %e, "force_io_read; io error");
+            self.state.close();
+            e
+        }))
+    }
+
+    /// QRLOGIN PATCH: `force_io_read` through
+    /// `Buffered::poll_read_from_io_mid_message`.
+    fn force_io_read_mid_message(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        debug_assert!(!self.state.is_read_closed());
+
+        let result = ready!(self.io.poll_read_from_io_mid_message(cx));
+        Poll::Ready(result.map_err(|e| {
+            trace!(error = %e, "force_io_read_mid_message; io error");
             self.state.close();
             e
         }))

@@ -14,6 +14,10 @@ use crate::common::buf::BufList;
 /// The initial buffer size allocated before trying to read from IO.
 pub(crate) const INIT_BUFFER_SIZE: usize = 8192;
 
+/// QRLOGIN PATCH: the most a mid-message read takes at once (see
+/// `Buffered::poll_read_from_io_mid_message`).
+const MID_MESSAGE_READ_SIZE: usize = 64;
+
 /// The minimum value that can be set to max buffer size.
 pub(crate) const MINIMUM_MAX_BUFFER_SIZE: usize = INIT_BUFFER_SIZE;
 
@@ -257,6 +261,41 @@ where
                     self.read_buf.advance_mut(n);
                 }
                 self.read_buf_strategy.record(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                self.read_blocked = true;
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// QRLOGIN PATCH (mid-message read): reads while a message is in
+    /// flight and nothing is buffered, only to notice that the peer closed
+    /// (0 bytes) or to keep what it pipelined. Upstream does this through
+    /// `poll_read_from_io`, which reserves a whole read buffer (8 KB) for as
+    /// long as the answer is pending. Here the empty read buffer is released
+    /// (it is often the tail of the last head's allocation, which the
+    /// request's `Bytes` then free alone) and the read goes to a small stack
+    /// buffer, copied into `read_buf` only when bytes arrive; the next head's
+    /// parse reserves as usual.
+    pub(crate) fn poll_read_from_io_mid_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        debug_assert!(self.read_buf.is_empty());
+        self.read_blocked = false;
+        if self.read_buf.capacity() > 0 {
+            self.read_buf = BytesMut::new();
+        }
+        let mut small = [0u8; MID_MESSAGE_READ_SIZE];
+        let mut buf = ReadBuf::new(&mut small);
+        match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                trace!("received {} bytes mid-message", n);
+                self.read_buf.extend_from_slice(buf.filled());
                 Poll::Ready(Ok(n))
             }
             Poll::Pending => {
@@ -535,7 +574,13 @@ pub(super) struct WriteBuf<B> {
 impl<B: Buf> WriteBuf<B> {
     fn new(strategy: WriteStrategy) -> WriteBuf<B> {
         WriteBuf {
-            headers: Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE)),
+            // QRLOGIN PATCH (write buffer): allocated on first use, not at
+            // connection start. `encode_head` reserves what a head needs and
+            // `buffer` grows it as it copies, so nothing relies on the 8 KB
+            // up front; a connection waiting on its first answer (a held long
+            // poll) keeps no write buffer at all. Upstream:
+            // `Vec::with_capacity(INIT_BUFFER_SIZE)`.
+            headers: Cursor::new(Vec::new()),
             max_buf_size: DEFAULT_MAX_BUFFER_SIZE,
             queue: BufList::new(),
             strategy,
@@ -891,6 +936,10 @@ mod tests {
         let b = |s: &str| Cursor::new(s.as_bytes().to_vec());
 
         let mut write_buf = WriteBuf::<Cursor<Vec<u8>>>::new(WriteStrategy::Flatten);
+        // QRLOGIN PATCH: the buffer starts unallocated; this test is about
+        // reusing one with room, as it is once a connection has written.
+        assert_eq!(write_buf.headers.bytes.capacity(), 0);
+        write_buf.headers.bytes.reserve_exact(INIT_BUFFER_SIZE);
 
         write_buf.buffer(b("hello "));
         write_buf.buffer(b("world, "));
