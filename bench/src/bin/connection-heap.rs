@@ -133,6 +133,7 @@ async fn create_code(router: &axum::Router) -> (String, String) {
 /// Opens one connection per code in `codes`, sends `kind`'s request on
 /// each, and waits until the server holds `total` of that kind.
 fn hold(
+    runtime: &tokio::runtime::Runtime,
     kind: Kind,
     addr: SocketAddr,
     codes: &[(String, String)],
@@ -155,11 +156,11 @@ fn hold(
             kind.count(login.held()),
             kind.name()
         );
-        std::thread::sleep(Duration::from_millis(10));
+        runtime.block_on(tokio::time::sleep(Duration::from_millis(10)));
     }
     // Let every connection task finish the poll it is in (the handler has
     // taken its slot; hyper may still be in the same poll).
-    std::thread::sleep(Duration::from_millis(200));
+    runtime.block_on(tokio::time::sleep(Duration::from_millis(200)));
 }
 
 /// Heap per held connection of each kind, long polls first.
@@ -200,9 +201,25 @@ fn measure() -> Vec<(Kind, Cost)> {
     let mut costs = Vec::with_capacity(kinds.len());
     for (k, kind) in kinds.into_iter().enumerate() {
         let rounds = &codes[2 * k * ROUND..2 * (k + 1) * ROUND];
-        hold(kind, addr, &rounds[..ROUND], &login, ROUND, &mut open);
+        hold(
+            &runtime,
+            kind,
+            addr,
+            &rounds[..ROUND],
+            &login,
+            ROUND,
+            &mut open,
+        );
         let before = dhat::HeapStats::get();
-        hold(kind, addr, &rounds[ROUND..], &login, 2 * ROUND, &mut open);
+        hold(
+            &runtime,
+            kind,
+            addr,
+            &rounds[ROUND..],
+            &login,
+            2 * ROUND,
+            &mut open,
+        );
         let after = dhat::HeapStats::get();
         #[allow(clippy::cast_precision_loss)]
         costs.push((
