@@ -156,11 +156,11 @@ fn hold(
             kind.count(login.held()),
             kind.name()
         );
-        runtime.block_on(tokio::time::sleep(Duration::from_millis(10)));
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(10)).await });
     }
     // Let every connection task finish the poll it is in (the handler has
     // taken its slot; hyper may still be in the same poll).
-    runtime.block_on(tokio::time::sleep(Duration::from_millis(200)));
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
 }
 
 /// Heap per held connection of each kind, long polls first.
