@@ -203,3 +203,51 @@ async fn shutdown_answers_held_polls_instead_of_hanging() {
         .unwrap();
     assert!(started.elapsed() < PROMPT);
 }
+
+/// A request the browser pipelines behind a held poll on the same
+/// connection is kept while the poll is held and answered after it, in
+/// order. hyper (patched, `vendor/hyper/QRLOGIN-PATCH.md`) watches a held
+/// connection with a small read instead of a whole read buffer; the second
+/// request is longer than that read, so part of it waits in the socket.
+#[tokio::test]
+async fn a_request_pipelined_behind_a_held_poll_is_answered_after_it() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let t = spawn_app().await;
+    let qr = t.create_qr().await;
+    let mut stream = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+    let request = |query: &str, extra: &str| {
+        format!(
+            "GET /api/qr/{}/status?{query} HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {}\r\n{extra}\r\n",
+            qr.id, qr.poll_token
+        )
+    };
+    stream.write_all(request("", "").as_bytes()).await.unwrap();
+    t.wait_for_pollers(&qr, 1).await;
+    let padding = "p".repeat(300);
+    let second = request(
+        "wait=0",
+        &format!("X-Padding: {padding}\r\nConnection: close\r\n"),
+    );
+    stream.write_all(second.as_bytes()).await.unwrap();
+    // Give the server the chance to read part of it while the poll is held.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    t.scan_ok(ALICE, &qr).await;
+    let mut answers = Vec::new();
+    tokio::time::timeout(PROMPT, stream.read_to_end(&mut answers))
+        .await
+        .expect("both answers, then the close")
+        .unwrap();
+    let answers = String::from_utf8(answers).unwrap();
+    let bodies: Vec<&str> = answers
+        .split("HTTP/1.1 ")
+        .filter(|a| !a.is_empty())
+        .map(|a| a.split_once("\r\n\r\n").expect("a head and a body").1)
+        .collect();
+    assert_eq!(bodies.len(), 2, "{answers}");
+    for body in bodies {
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["code"], 201, "{answers}");
+        assert_eq!(body["user"]["name"], "Alice");
+    }
+}
