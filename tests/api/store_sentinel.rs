@@ -210,3 +210,20 @@ async fn commands_that_time_out_do_not_make_the_store_ask_the_sentinels() {
     primary.cmd::<()>(&["CLIENT", "UNPAUSE"]).await.unwrap();
     assert_eq!(subscriber().await, Some(subscribed));
 }
+
+/// A primary demoted under the store still answers `PING`; readiness
+/// (`/readyz`) must not call it healthy, since it refuses every write.
+#[tokio::test]
+async fn readiness_fails_on_a_primary_demoted_under_the_store() {
+    let (store, deployment) = fresh_store_with(|s| s.heartbeat = Duration::from_secs(600)).await;
+    store.check_health().await.unwrap();
+    deployment.data[0]
+        .cmd::<()>(&["REPLICAOF", "127.0.0.1", "1"])
+        .await
+        .unwrap();
+    let unhealthy = store.check_health().await.unwrap_err();
+    assert!(
+        matches!(unhealthy, StoreError::Unavailable(_)),
+        "{unhealthy}"
+    );
+}
