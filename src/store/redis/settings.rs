@@ -116,7 +116,7 @@ impl std::fmt::Debug for RedisTarget {
 /// log in to them and to the data nodes (which may differ).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SentinelSettings {
-    /// `(host, port)` of each sentinel, asked in this order.
+    /// `(host, port)` of each sentinel; all are asked at once.
     pub sentinels: Vec<(String, u16)>,
     pub master_name: String,
     /// The primary's (and its replicas') ACL user and password, and database.
