@@ -230,3 +230,61 @@ async fn a_forced_failover_moves_the_store_off_the_demoted_primary() {
     let keys: i64 = deployment.data_node(new).cmd(&["DBSIZE"]).await.unwrap();
     assert_eq!(keys, 0, "database 0 of the new primary is untouched");
 }
+
+/// The sentinels lose the primary while this instance still reaches it
+/// (and it still says it is the primary): writes there would be lost once
+/// it is demoted, so the store stops at once, answering 503 fast (no
+/// command waits for a timeout while no primary is known), and comes back
+/// when the sentinels vouch for a primary again.
+#[tokio::test]
+async fn when_the_sentinels_flag_a_still_reachable_primary_down_requests_answer_503_at_once() {
+    let deployment = SentinelDeployment::start_small().await;
+    let mut config = sentinel_config(&deployment, MASTER_NAME);
+    // Far above the bounds below: the 503 must not come from a timeout.
+    config.store.redis_timeout = Duration::from_secs(10);
+    config.store.redis_heartbeat = Duration::from_millis(200);
+    config.store.redis_resubscribe_max_delay = Duration::from_millis(200);
+    // QR codes are created here until the store stops: not a client to limit.
+    config.limits.qr_per_minute_per_ip = 100_000;
+    let app = spawn_redis_app_from(config, None).await;
+    let create = || async { app.client.post(app.url("/api/qr")).send().await.unwrap() };
+    assert_eq!(create().await.status(), StatusCode::CREATED);
+
+    // The sentinel can no longer log in to the primary: to it, the primary
+    // stops answering and is soon (1 s) flagged down. The store still can.
+    let sentinel = &deployment.sentinels[0];
+    let wrong = ["SENTINEL", "SET", MASTER_NAME, "auth-pass", "wrong"];
+    sentinel.cmd::<()>(&wrong).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let resp = create().await;
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert!(
+            Instant::now() < deadline,
+            "still writing to a primary the sentinel calls down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let role: Vec<redis::Value> = deployment.data[0].cmd(&["ROLE"]).await.unwrap();
+    assert_eq!(
+        role.first(),
+        Some(&redis::Value::BulkString(b"master".to_vec()))
+    );
+    for _ in 0..3 {
+        let started = Instant::now();
+        expect_error(create().await, 503, "store_unavailable").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "503 took {:?}",
+            started.elapsed()
+        );
+    }
+
+    let right = ["SENTINEL", "SET", MASTER_NAME, "auth-pass", REDIS_PASSWORD];
+    sentinel.cmd::<()>(&right).await.unwrap();
+    let created = retried_through_503s(Duration::from_secs(20), create).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+}

@@ -29,6 +29,17 @@ pub(super) struct Failure {
     pub(super) refused: bool,
 }
 
+/// Whether Redis answered and refused us (a wrong or missing password, a
+/// user without the permission, a bad database): only the operator can fix it.
+pub(super) fn is_refusal(e: &redis::RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::AuthenticationFailed
+            | redis::ErrorKind::InvalidClientConfig
+            | redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+    ) || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+}
+
 /// One attempt to open the command connection, within the timeout.
 pub(super) async fn connect_once(
     client: &redis::Client,
@@ -46,10 +57,7 @@ async fn try_connect<C>(
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(Failure {
-            refused: matches!(
-                e.kind(),
-                redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
-            ),
+            refused: is_refusal(&e),
             error: e.to_string(),
         }),
         Err(_) => Err(Failure {

@@ -124,10 +124,12 @@ impl Connections for PrimaryLink {
     }
 
     /// A failure that says the primary may have moved (connection lost or
-    /// refused, no answer in time, `READONLY`, `MASTERDOWN`) makes the
-    /// sentinels be asked again, if there are any.
+    /// refused, `READONLY`, `MASTERDOWN`) makes the sentinels be asked
+    /// again, if there are any. No answer in time does not: an overloaded
+    /// primary is still the primary, and asking about it on every slow
+    /// command only adds load.
     fn failed(&self, error: Option<&redis::RedisError>) {
-        if error.is_none_or(sentinel::primary_may_have_moved) {
+        if error.is_some_and(sentinel::primary_may_have_moved) {
             self.suspect.notify_one();
         }
     }
@@ -137,6 +139,11 @@ struct Shared {
     /// The command connection, replaced when the sentinels name a new primary.
     link: watch::Receiver<Link>,
     commands: Commands<PrimaryLink>,
+    /// With sentinels, the bound on readiness's `ROLE`: a primary demoted
+    /// under the store still answers `PING`, but refuses every write.
+    role_check: Option<Duration>,
+    /// Told when readiness finds the node is no longer the primary.
+    suspect: Arc<Notify>,
     resync_every: Duration,
     waiters: Arc<Waiters>,
     /// Set once metrics are attached; shared with the subscriber task.
@@ -205,7 +212,7 @@ impl RedisStore {
         }
         let primary = PrimaryLink {
             link: link.clone(),
-            suspect,
+            suspect: Arc::clone(&suspect),
         };
         let keys = KeyLayout::single(&settings.key_prefix);
         let wake = Wake::Shared(channel);
@@ -213,6 +220,9 @@ impl RedisStore {
             shared: Arc::new(Shared {
                 link,
                 commands: Commands::new(primary, keys, wake, retention, settings.timeout),
+                role_check: matches!(settings.target, RedisTarget::Sentinel(_))
+                    .then_some(settings.timeout),
+                suspect,
                 resync_every: settings.resync_every,
                 waiters,
                 metrics,
@@ -453,6 +463,30 @@ impl SessionStore for RedisStore {
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
-        self.shared.commands.check_health().await
+        self.shared.commands.check_health().await?;
+        let Some(timeout) = self.shared.role_check else {
+            return Ok(());
+        };
+        let link = self.shared.link.borrow().clone();
+        let Link::Up(primary) = link else {
+            return Err(StoreError::Unavailable("no redis primary".into()));
+        };
+        let mut conn = primary.conn.clone();
+        let cmd = redis::cmd("ROLE");
+        let role = cmd.query_async::<redis::Role>(&mut conn);
+        match tokio::time::timeout(timeout, role).await {
+            Ok(Ok(redis::Role::Primary { .. })) => Ok(()),
+            Ok(Ok(_)) => {
+                // As a refused write would: have the sentinels asked.
+                self.shared.suspect.notify_one();
+                Err(StoreError::Unavailable(
+                    "the redis node in use is no longer the primary".into(),
+                ))
+            }
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(StoreError::Unavailable(
+                "redis did not answer ROLE in time".into(),
+            )),
+        }
     }
 }

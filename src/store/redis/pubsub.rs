@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 pub(super) struct Supervisor {
     /// The primary to subscribe on; a new one ends the current subscription.
     link: watch::Receiver<Link>,
-    /// Told when the subscription is lost: the primary may have moved.
+    /// Told when the subscription is closed or refused: the primary may
+    /// have moved.
     suspect: Arc<Notify>,
     channel: String,
     waiters: Arc<Waiters>,
@@ -106,16 +107,20 @@ impl Supervisor {
                         Ended::Stopped => return,
                         // Straight on to the new primary: no pause.
                         Ended::PrimaryChanged => continue,
-                        Ended::Closed => tracing::warn!(
-                            %channel,
-                            "lost the session-change subscription; resubscribing"
-                        ),
+                        Ended::Closed => {
+                            tracing::warn!(
+                                %channel,
+                                "lost the session-change subscription; resubscribing"
+                            );
+                            // Closed under us: the primary may have moved.
+                            self.suspect.notify_one();
+                        }
+                        // Slow, not gone: no reason to ask the sentinels.
                         Ended::PingUnanswered => tracing::warn!(
                             %channel,
                             "the session-change subscription stopped answering pings; resubscribing"
                         ),
                     }
-                    self.suspect.notify_one();
                     // Waiters are not woken here — they keep holding on their
                     // resync timer — but after the next subscription succeeds.
                     self.backoff.connection_ended(subscribed_at.elapsed());
@@ -123,7 +128,11 @@ impl Supervisor {
                 }
                 Err(e) => {
                     failed = failed.saturating_add(1);
-                    self.suspect.notify_one();
+                    if let SubscribeError::Redis(e) = &e
+                        && super::sentinel::primary_may_have_moved(e)
+                    {
+                        self.suspect.notify_one();
+                    }
                     let pause = self.backoff.next_pause();
                     tracing::warn!(
                         error = %e,

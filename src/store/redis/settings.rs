@@ -116,7 +116,7 @@ impl std::fmt::Debug for RedisTarget {
 /// log in to them and to the data nodes (which may differ).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SentinelSettings {
-    /// `(host, port)` of each sentinel, asked in this order.
+    /// `(host, port)` of each sentinel; all are asked at once.
     pub sentinels: Vec<(String, u16)>,
     pub master_name: String,
     /// The primary's (and its replicas') ACL user and password, and database.
@@ -195,8 +195,17 @@ impl RedisTarget {
             )),
             (Some(url), false) => {
                 if let Some(i) = sentinel_only_set.iter().position(|set| *set) {
+                    // A secret read from a file is named by the key that
+                    // points at the file: that is what the operator wrote.
+                    let key = match (i, store) {
+                        (1, s) if s.redis_password_file.is_some() => "store.redis_password_file",
+                        (4, s) if s.redis_sentinel_password_file.is_some() => {
+                            "store.redis_sentinel_password_file"
+                        }
+                        _ => SENTINEL_ONLY[i],
+                    };
                     return Err(ConfigError::new(
-                        SENTINEL_ONLY[i],
+                        key,
                         "is read only with store.redis_sentinels: with store.redis_url, put the \
                          user, password and database in the URL",
                     ));
@@ -231,7 +240,9 @@ impl SentinelSettings {
                 host_port(s).ok_or_else(|| {
                     ConfigError::new(
                         &format!("store.redis_sentinels[{i}]"),
-                        format!("{s:?} is not host:port (e.g. \"10.0.0.5:26379\")"),
+                        // The entry itself is not echoed: a URL pasted here
+                        // may carry a password.
+                        "is not host:port (e.g. \"10.0.0.5:26379\"; no scheme, user or password)",
                     )
                 })
             })
@@ -252,6 +263,29 @@ impl SentinelSettings {
             }
             Some(name) => name.to_owned(),
         };
+        // Without a password Redis is sent no AUTH at all (RESP2), so a
+        // user alone would silently log in as `default`.
+        let user_without_password = [
+            (
+                "store.redis_username",
+                &store.redis_username,
+                &store.redis_password,
+            ),
+            (
+                "store.redis_sentinel_username",
+                &store.redis_sentinel_username,
+                &store.redis_sentinel_password,
+            ),
+        ];
+        for (key, user, password) in user_without_password {
+            if user.is_some() && password.is_none() {
+                return Err(ConfigError::new(
+                    key,
+                    "is set without its password: Redis would log in as `default`; set the \
+                     password too (or remove the user)",
+                ));
+            }
+        }
         let db = store.redis_db.unwrap_or(0);
         if db < 0 {
             return Err(ConfigError::new("store.redis_db", "must not be negative"));
@@ -474,11 +508,50 @@ mod tests {
                 "only with store.redis_sentinels",
             ),
             (String::new(), "store.redis_url", "or store.redis_sentinels"),
+            (
+                format!("{SENTINELS}\nredis_username = \"app\""),
+                "store.redis_username",
+                "without its password",
+            ),
+            (
+                format!("{SENTINELS}\nredis_sentinel_username = \"w\"\nredis_password = \"x\""),
+                "store.redis_sentinel_username",
+                "without its password",
+            ),
         ];
         for (store, key, why) in cases {
             let err = on_sentinels(&store).unwrap_err();
             assert_eq!(err.key(), Some(key), "{store}: {err}");
             assert!(err.to_string().contains(why), "{store}: {err}");
         }
+    }
+
+    #[test]
+    fn a_bad_sentinel_entry_is_not_echoed_it_may_hold_a_password() {
+        let store = "redis_sentinels = [\"redis://:hunter2@s1:26379\"]\nredis_master_name = \"q\"";
+        let err = on_sentinels(store).unwrap_err();
+        assert_eq!(err.key(), Some("store.redis_sentinels[0]"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_from_a_file_is_refused_naming_the_file_key() {
+        let mut store = on_sentinels("redis_url = \"redis://127.0.0.1\"")
+            .unwrap()
+            .store;
+        store.redis_password = Some("from-the-file".to_owned().into());
+        store.redis_password_file = Some("/run/secrets/redis".into());
+        let err = RedisTarget::from_config(&store).unwrap_err();
+        assert_eq!(err.key(), Some("store.redis_password_file"), "{err}");
+        store.redis_password = None;
+        store.redis_password_file = None;
+        store.redis_sentinel_password = Some("from-the-file".to_owned().into());
+        store.redis_sentinel_password_file = Some("/run/secrets/sentinel".into());
+        let err = RedisTarget::from_config(&store).unwrap_err();
+        assert_eq!(
+            err.key(),
+            Some("store.redis_sentinel_password_file"),
+            "{err}"
+        );
     }
 }
