@@ -381,3 +381,100 @@ async fn an_unreachable_cluster_answers_unavailable_quickly() {
     assert!(store.check_health().await.is_err());
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// Login `i`: a different user and login id per key, so a reply read for
+/// one key is recognisable as another key's.
+fn account_of(i: usize, now: Timestamp) -> AccountSession {
+    let mut a = account(now);
+    a.user.id = format!("user-{i}");
+    a.id = format!("login-{i}");
+    a
+}
+
+/// The trap behind "one user served another's login": when a slot moves
+/// away from a node, that node sends an unsolicited `SUNSUBSCRIBE` for
+/// the slot's shard channels on the connection that subscribed them. Had
+/// that connection also carried reads, the push would be taken as the
+/// reply to the oldest read in flight and every later reply on it shifted
+/// by one. Reads hammer logins on the node while slots holding subscribed
+/// sessions move away from it: every reply must be its own key's.
+#[tokio::test]
+async fn replies_reach_their_own_requests_while_subscribed_slots_move() {
+    let cluster = RedisCluster::start(3, 0).await;
+    let store = store_on(&cluster, "qrl:").await;
+    let now = Clock::system().now();
+    let from = 0;
+    let on_from = async |key: &str| cluster.owner_of(cluster.slot_of(key).await).await == from;
+    let mut sessions = Vec::new();
+    while sessions.len() < 4 {
+        let s = new_session(QrId::generate(), now, Duration::from_secs(120));
+        if on_from(&session_key("qrl:", &s.id)).await {
+            assert!(store.insert(&s).await.unwrap());
+            sessions.push(s);
+        }
+    }
+    let mut logins = Vec::new();
+    while logins.len() < 8 {
+        let key = Secret::generate().hash();
+        if on_from(&format!("qrl:login:{}", key.to_hex())).await {
+            store
+                .put_account(&key, &account_of(logins.len(), now))
+                .await
+                .unwrap();
+            logins.push(key);
+        }
+    }
+    let polls: Vec<_> = sessions.iter().map(|s| hold_poll(&store, s)).collect();
+    for s in &sessions {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !store.subscribed_to(&s.id) {
+            assert!(Instant::now() < deadline, "the poll never subscribed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let logins = std::sync::Arc::new(logins);
+    let readers: Vec<_> = (0..16)
+        .map(|r| {
+            let (store, logins, stop) = (store.clone(), logins.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut wrong) = (0_u32, Vec::new());
+                let mut i = r;
+                while !stop.is_cancelled() {
+                    i = (i + 1) % logins.len();
+                    match store.get_account(&logins[i], now).await {
+                        Ok(Some(got)) if got == account_of(i, now) => ok += 1,
+                        // A read failing in time is not what this test is about.
+                        Err(_) => {}
+                        other => wrong.push(format!("key {i}: {other:?}")),
+                    }
+                }
+                (ok, wrong)
+            })
+        })
+        .collect();
+    for (n, s) in sessions.iter().enumerate() {
+        let key = session_key("qrl:", &s.id);
+        let slot = cluster.slot_of(&key).await;
+        cluster.migrate_slot(slot, &[&key], from, 1 + n % 2).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    let (mut ok, mut wrong) = (0, Vec::new());
+    for reader in readers {
+        let (o, w) = reader.await.unwrap();
+        ok += o;
+        wrong.extend(w);
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} replies to the wrong request, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(3)]
+    );
+    assert!(ok > 100, "only {ok} reads answered");
+    for poll in &polls {
+        assert!(!poll.is_finished(), "a migration alone ended a poll");
+    }
+}

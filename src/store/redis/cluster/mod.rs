@@ -9,8 +9,9 @@
 //! - Sharded pub/sub (Redis 7) keeps a message on the shard that owns the
 //!   slot, where plain `PUBLISH` would be broadcast to every node of the
 //!   cluster. Each instance `SSUBSCRIBE`s only to the sessions it holds
-//!   polls on ([`subscriptions`]), over the cluster client's own RESP3
-//!   connections, and fans hints out to its local waiters.
+//!   polls on ([`subscriptions`]), over a second cluster client's RESP3
+//!   connections that carry nothing else, and fans hints out to its local
+//!   waiters.
 //! - As on one Redis, a wake-up is only a reason to re-read, waiters re-read
 //!   every `resync_every` anyway, every command is bounded by the timeout
 //!   (503 `store_unavailable`, never a hang), and the first connection is
@@ -82,17 +83,30 @@ impl RedisClusterStore {
         settings: &RedisClusterSettings,
         retention: Retention,
     ) -> Result<Self, StoreError> {
+        let builder = || {
+            ClusterClientBuilder::new(settings.nodes.clone())
+                .connection_timeout(settings.timeout)
+                .response_timeout(settings.timeout)
+                // Redirections and a failover's first refusals are retried
+                // quickly; the store's timeout bounds the whole call anyway.
+                .retries(8)
+                .min_retry_wait(10)
+                .max_retry_wait(500)
+        };
+        // Data and subscriptions never share a connection. A node that
+        // loses a slot sends an unsolicited `SUNSUBSCRIBE` on the connection
+        // that subscribed its channels, and the redis crate (1.8) takes it
+        // as the reply to the oldest command in flight there: on a shared
+        // connection every later reply on that node would go to the wrong
+        // command (one caller served another's login). The data client
+        // speaks RESP2, like the one-Redis store, and never subscribes, so
+        // no push can reach it; on the subscription client a shifted reply
+        // only confirms the wrong subscription, which is a hint, never data.
+        let client = builder().build().map_err(unavailable)?;
         let (push_tx, push_rx) = mpsc::unbounded_channel();
-        let client = ClusterClientBuilder::new(settings.nodes.clone())
+        let sub_client = builder()
             .use_protocol(redis::ProtocolVersion::RESP3)
             .push_sender(push_tx)
-            .connection_timeout(settings.timeout)
-            .response_timeout(settings.timeout)
-            // Redirections and a failover's first refusals are retried
-            // quickly; the store's timeout bounds the whole call anyway.
-            .retries(8)
-            .min_retry_wait(10)
-            .max_retry_wait(500)
             .build()
             .map_err(unavailable)?;
         let keys = KeyLayout::cluster(&settings.key_prefix);
@@ -100,9 +114,10 @@ impl RedisClusterStore {
         let metrics = Arc::new(OnceLock::new());
         let stop = CancellationToken::new();
         let (connected, conn) = watch::channel(None);
+        let (sub_connected, sub_conn) = watch::channel(None);
         let (subscriptions, inbox) = Subscriptions::new(
             keys.clone(),
-            conn.clone(),
+            sub_conn,
             Arc::clone(&waiters),
             Arc::clone(&metrics),
             push_rx,
@@ -117,17 +132,23 @@ impl RedisClusterStore {
                     settings.max_resubscribe_delay,
                     settings.stable_after,
                 );
-                let first = connect::retry_until_connected(
-                    || client.get_async_connection(),
-                    settings.timeout,
-                    backoff,
-                    "store.redis_cluster_nodes",
-                    &stop,
-                );
-                let connecting = async {
-                    if let Some(conn) = first.await {
-                        connected.send_replace(Some(conn));
+                let first = |client: redis::cluster::ClusterClient, ready: watch::Sender<_>| {
+                    let (backoff, stop) = (backoff.clone(), &stop);
+                    async move {
+                        let conn = connect::retry_until_connected(
+                            || client.get_async_connection(),
+                            settings.timeout,
+                            backoff,
+                            "store.redis_cluster_nodes",
+                            stop,
+                        );
+                        if let Some(conn) = conn.await {
+                            ready.send_replace(Some(conn));
+                        }
                     }
+                };
+                let connecting = async {
+                    tokio::join!(first(client, connected), first(sub_client, sub_connected));
                 };
                 // Listening from the start drains released polls even
                 // while the cluster has never answered.

@@ -65,7 +65,7 @@ pub(super) struct Inbox {
 
 impl Subscriptions {
     /// The registry, and the inbox its [`Self::listen`] task reads: the
-    /// cluster client's pushes arrive on `pushes`.
+    /// subscription client's pushes arrive on `pushes`.
     pub(super) fn new(
         keys: KeyLayout,
         conn: watch::Receiver<Option<ClusterConnection>>,
