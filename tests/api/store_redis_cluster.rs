@@ -172,6 +172,43 @@ async fn a_poll_held_across_a_slot_migration_still_wakes_promptly() {
         .expect("the poll slept through the change")
         .unwrap();
     assert!(woke - changed < PROMPT);
+    // The last poll left: the subscription is dropped where it now lives.
+    until_no_subscriber(&cluster, to, &channel).await;
+    assert_eq!(shard_subscribers(&cluster, from, &channel).await, 0);
+}
+
+/// Waits (bounded) until node `node` has no subscriber on `channel`: a
+/// released session's subscription is not left behind.
+async fn until_no_subscriber(cluster: &RedisCluster, node: usize, channel: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while shard_subscribers(cluster, node, channel).await != 0 {
+        assert!(Instant::now() < deadline, "{channel} still subscribed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls given up at every point of their subscribing (a client going
+/// away) leave no subscription behind on the session's node.
+#[tokio::test]
+async fn polls_cancelled_while_subscribing_leave_no_subscription() {
+    let cluster = RedisCluster::start(3, 0).await;
+    let store = store_on(&cluster, "qrl:").await;
+    let now = Clock::system().now();
+    let mut sessions = Vec::new();
+    for n in 0..30_u64 {
+        let s = new_session(QrId::generate(), now, Duration::from_secs(120));
+        assert!(store.insert(&s).await.unwrap());
+        // Given up after 0..3 ms: before, during or after its SSUBSCRIBE.
+        let poll = hold_poll(&store, &s);
+        tokio::time::sleep(Duration::from_micros(n * 100)).await;
+        poll.abort();
+        sessions.push(s);
+    }
+    for s in &sessions {
+        let channel = wake_channel("qrl:", &s.id);
+        let owner = cluster.owner_of(cluster.slot_of(&channel).await).await;
+        until_no_subscriber(&cluster, owner, &channel).await;
+    }
 }
 
 /// During a migration a key already moved is answered with `ASK` by its

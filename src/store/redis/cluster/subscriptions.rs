@@ -32,6 +32,10 @@ use tokio_util::sync::CancellationToken;
 /// Resubscriptions after a dropped connection run this many at a time.
 const RESUBSCRIBE_CONCURRENCY: usize = 64;
 
+/// Attempts at unsubscribing a released session's channel before giving
+/// up (its subscription then costs the node a little until it is renewed).
+const UNSUBSCRIBE_ATTEMPTS: usize = 8;
+
 /// The sessions this instance holds polls on, and their channels' state.
 pub(super) struct Subscriptions {
     keys: KeyLayout,
@@ -213,8 +217,16 @@ impl Subscriptions {
                 }
             }
             PushKind::SSubscribe => {
-                if let Some(id) = self.channel_id(&push) {
+                let Some(id) = self.channel_id(&push) else {
+                    return;
+                };
+                if self.is_held(&id) {
                     self.set_subscribed(&id, true);
+                } else {
+                    // Nobody holds it: a cancelled poll's SSUBSCRIBE that
+                    // landed after its SUNSUBSCRIBE (redirected), or the
+                    // crate renewing a channel whose unsubscribe failed.
+                    let _ = self.released.send(id);
                 }
             }
             PushKind::SUnsubscribe => {
@@ -255,15 +267,21 @@ impl Subscriptions {
                 );
                 let subs = Arc::clone(self);
                 spawn_until(stop, async move {
+                    let renewed = std::sync::atomic::AtomicBool::new(false);
                     futures_util::stream::iter(ids)
                         .for_each_concurrent(RESUBSCRIBE_CONCURRENCY, |id| {
-                            let subs = &subs;
+                            let (subs, renewed) = (&subs, &renewed);
                             async move {
-                                subs.resubscribe(&id).await;
+                                if subs.resubscribe(&id).await {
+                                    renewed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
                             }
                         })
                         .await;
-                    if let Some(m) = subs.metrics.get() {
+                    // Counted only if something was subscribed again.
+                    if renewed.into_inner()
+                        && let Some(m) = subs.metrics.get()
+                    {
                         m.resubscribed();
                     }
                 });
@@ -274,17 +292,31 @@ impl Subscriptions {
 
     /// The last poll on `id` left: unsubscribe, unless a new one came since.
     fn on_released(self: &Arc<Self>, id: QrId, stop: &CancellationToken) {
-        if self.is_held(&id) {
-            return;
+        let subs = Arc::clone(self);
+        spawn_until(stop, async move { subs.unsubscribe(&id).await });
+    }
+
+    /// `SUNSUBSCRIBE`s `id`'s channel while nobody holds it, retried with
+    /// backoff a bounded number of times: the crate keeps a channel whose
+    /// unsubscribe failed and subscribes it again on every reconnect (its
+    /// confirmation then comes back here, see [`Self::on_push`]).
+    async fn unsubscribe(&self, id: &QrId) {
+        let channel = self.keys.wake_channel(id);
+        let mut backoff = Backoff::new(self.min_delay, self.max_delay, self.stable_after);
+        for _ in 0..UNSUBSCRIBE_ATTEMPTS {
+            if self.is_held(id) {
+                return;
+            }
+            let conn = self.conn.borrow().clone();
+            // Never connected: nothing can have been subscribed.
+            let Some(mut conn) = conn else { return };
+            let unsubscribe = tokio::time::timeout(self.timeout, conn.sunsubscribe(&channel));
+            if let Ok(Ok(())) = unsubscribe.await {
+                return;
+            }
+            tokio::time::sleep(backoff.next_pause()).await;
         }
-        let conn = self.conn.borrow().clone();
-        let Some(mut conn) = conn else { return };
-        let (channel, timeout) = (self.keys.wake_channel(&id), self.timeout);
-        spawn_until(stop, async move {
-            // A failure leaves a subscription nobody listens to, dropped with
-            // its node connection; a hint on it wakes no one.
-            let _ = tokio::time::timeout(timeout, conn.sunsubscribe(&channel)).await;
-        });
+        tracing::warn!("gave up unsubscribing from a released session's channel");
     }
 
     /// The session of a subscription push (`[channel, count]`) of ours.
@@ -419,5 +451,18 @@ mod tests {
         // Marked lost, so the poll's periodic re-read subscribes again too.
         assert!(!subs.lock()[&id].subscribed);
         stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_subscription_nobody_holds_is_released_again() {
+        let (subs, mut inbox, _) = registry();
+        let id = QrId::generate();
+        let channel = KeyLayout::cluster("p:").wake_channel(&id);
+        let push = PushInfo {
+            kind: PushKind::SSubscribe,
+            data: vec![Value::BulkString(channel.into_bytes()), Value::Int(1)],
+        };
+        subs.on_push(push, &CancellationToken::new());
+        assert_eq!(inbox.released.try_recv().ok(), Some(id));
     }
 }
