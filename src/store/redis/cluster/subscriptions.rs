@@ -24,6 +24,7 @@ use futures_util::StreamExt as _;
 use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -45,6 +46,9 @@ pub(super) struct Subscriptions {
     metrics: Arc<OnceLock<StoreMetrics>>,
     /// Sessions whose last poll left, for the listener to unsubscribe.
     released: mpsc::UnboundedSender<QrId>,
+    /// Resubscription passes started after dropped connections; only the
+    /// latest one runs on.
+    passes: AtomicU64,
     timeout: Duration,
     min_delay: Duration,
     max_delay: Duration,
@@ -86,6 +90,7 @@ impl Subscriptions {
             waiters,
             metrics,
             released,
+            passes: AtomicU64::new(0),
             timeout: settings.timeout,
             min_delay: settings.min_resubscribe_delay,
             max_delay: settings.max_resubscribe_delay,
@@ -98,17 +103,20 @@ impl Subscriptions {
         (subs, inbox)
     }
 
-    /// Registers a poll on `id`; the first one subscribes to the session's
-    /// channel and returns once Redis confirmed it (or the timeout passed:
-    /// the poll then relies on [`Self::ensure`] and its re-reads), so a
-    /// change published after this returns wakes the poll. Dropping the
-    /// guard releases the poll.
+    /// Registers a poll on `id`; unless the session's channel is already
+    /// known to be subscribed, subscribes to it and returns once Redis
+    /// confirmed it (or the timeout passed: the poll then relies on
+    /// [`Self::ensure`] and its re-reads), so a change published after this
+    /// returns wakes the poll. A later poll does not lean on an earlier
+    /// one's subscribe still in flight: that poll may be cancelled midway.
+    /// (A second `SSUBSCRIBE` of a channel is harmless.) Dropping the guard
+    /// releases the poll.
     pub(super) async fn hold(self: &Arc<Self>, id: &QrId) -> Hold {
-        let first = {
+        let unsubscribed = {
             let mut held = self.lock();
             let entry = held.entry(id.clone()).or_default();
             entry.polls += 1;
-            entry.polls == 1
+            !entry.subscribed
         };
         // The guard exists before the await, so a poll cancelled meanwhile
         // is still released.
@@ -116,7 +124,7 @@ impl Subscriptions {
             id: id.clone(),
             subs: Arc::clone(self),
         };
-        if first {
+        if unsubscribed {
             self.subscribe_once(id).await;
         }
         hold
@@ -181,11 +189,18 @@ impl Subscriptions {
         }
     }
 
-    /// Subscribes to `id`'s channel until it works or nobody holds a poll
-    /// on it any more, pausing with backoff between attempts.
-    async fn resubscribe(&self, id: &QrId) -> bool {
+    /// Subscribes to `id`'s channel until it works, it is confirmed
+    /// otherwise (the crate renews the channels of a node it reconnects
+    /// to), nobody holds a poll on it any more or `wanted` says stop,
+    /// pausing with backoff between attempts.
+    async fn resubscribe(&self, id: &QrId, wanted: impl Fn() -> bool) -> bool {
         let mut backoff = Backoff::new(self.min_delay, self.max_delay, self.stable_after);
-        while self.is_held(id) {
+        while wanted() {
+            match self.lock().get(id) {
+                None => return false,
+                Some(h) if h.subscribed => return true,
+                Some(_) => {}
+            }
             if self.subscribe_once(id).await {
                 return true;
             }
@@ -245,7 +260,7 @@ impl Subscriptions {
                 self.set_subscribed(&id, false);
                 let subs = Arc::clone(self);
                 spawn_until(stop, async move {
-                    if subs.resubscribe(&id).await
+                    if subs.resubscribe(&id, || true).await
                         && let Some(m) = subs.metrics.get()
                     {
                         m.resubscribed();
@@ -265,15 +280,19 @@ impl Subscriptions {
                     sessions = ids.len(),
                     "lost a connection to the cluster; resubscribing held sessions"
                 );
+                // One pass at a time: a newer disconnection's pass covers
+                // every held session again, so an older one stops.
+                let pass = self.passes.fetch_add(1, Ordering::Relaxed) + 1;
                 let subs = Arc::clone(self);
                 spawn_until(stop, async move {
-                    let renewed = std::sync::atomic::AtomicBool::new(false);
+                    let current = || subs.passes.load(Ordering::Relaxed) == pass;
+                    let renewed = AtomicBool::new(false);
                     futures_util::stream::iter(ids)
                         .for_each_concurrent(RESUBSCRIBE_CONCURRENCY, |id| {
                             let (subs, renewed) = (&subs, &renewed);
                             async move {
-                                if subs.resubscribe(&id).await {
-                                    renewed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                if subs.resubscribe(&id, current).await {
+                                    renewed.store(true, Ordering::Relaxed);
                                 }
                             }
                         })
