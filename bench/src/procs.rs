@@ -62,7 +62,12 @@ pub fn free_port() -> io::Result<u16> {
 }
 
 /// Waits until `GET path` answers anything, or fails after 15 s.
-async fn wait_ready(addr: SocketAddr, path: &str, child: &mut Child, name: &str) -> io::Result<()> {
+pub async fn wait_ready(
+    addr: SocketAddr,
+    path: &str,
+    child: &mut Child,
+    name: &str,
+) -> io::Result<()> {
     let started = Instant::now();
     loop {
         if let Ok(Some(status)) = child.try_wait() {

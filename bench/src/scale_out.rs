@@ -305,7 +305,7 @@ http {{
     );
     let conf_path = prefix.join("nginx.conf");
     std::fs::write(&conf_path, conf)?;
-    let child = Command::new("/usr/sbin/nginx")
+    let mut child = Command::new("/usr/sbin/nginx")
         .arg("-p")
         .arg(&prefix)
         .arg("-c")
@@ -316,21 +316,8 @@ http {{
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| io::Error::other(format!("nginx: {e} (apt-get install nginx)")))?;
-    let started = Instant::now();
-    loop {
-        if let Ok(mut conn) = Conn::connect(addr, None).await
-            && conn
-                .call(&http::get("/healthz", ""))
-                .await
-                .is_ok_and(|r| r.status == 200)
-        {
-            return Ok((addr, child));
-        }
-        if started.elapsed() > Duration::from_secs(15) {
-            return Err(io::Error::other(format!("nginx did not answer on {addr}")));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    procs::wait_ready(addr, "/healthz", &mut child, "nginx").await?;
+    Ok((addr, child))
 }
 
 async fn measure(bin: &Path, dir: &Path, topology: Topology, sizes: Sizes) -> io::Result<Figures> {

@@ -443,3 +443,93 @@ pub(super) fn unavailable(e: redis::RedisError) -> StoreError {
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Unavailable(format!("corrupt record in redis: {e}"))
 }
+
+/// The `SessionStore` methods both Redis stores answer the same way, by
+/// their [`Commands`]: logins, OAuth records and user indexes, which are
+/// single self-contained keys on one Redis and on a cluster alike. Expands
+/// inside `impl SessionStore for …` of a type with `shared.commands`.
+macro_rules! delegate_to_commands {
+    () => {
+        async fn put_account(
+            &self,
+            key: &SecretHash,
+            account: &AccountSession,
+        ) -> Result<(), StoreError> {
+            self.shared.commands.put_account(key, account).await
+        }
+
+        async fn get_account(
+            &self,
+            key: &SecretHash,
+            now: Timestamp,
+        ) -> Result<Option<AccountSession>, StoreError> {
+            self.shared.commands.get_account(key, now).await
+        }
+
+        async fn delete_account(&self, key: &SecretHash) -> Result<bool, StoreError> {
+            self.shared.commands.delete_account(key).await
+        }
+
+        async fn put_record(
+            &self,
+            kind: RecordKind,
+            key: &str,
+            json: &str,
+            expires_at: Timestamp,
+            mode: PutMode,
+            now: Timestamp,
+        ) -> Result<bool, StoreError> {
+            let commands = &self.shared.commands;
+            commands
+                .put_record(kind, key, json, expires_at, mode, now)
+                .await
+        }
+
+        async fn get_record(
+            &self,
+            kind: RecordKind,
+            key: &str,
+            now: Timestamp,
+        ) -> Result<Option<String>, StoreError> {
+            self.shared.commands.get_record(kind, key, now).await
+        }
+
+        async fn use_record(
+            &self,
+            kind: RecordKind,
+            key: &str,
+            now: Timestamp,
+        ) -> Result<Option<UsedRecord>, StoreError> {
+            self.shared.commands.use_record(kind, key, now).await
+        }
+
+        async fn delete_record(&self, kind: RecordKind, key: &str) -> Result<bool, StoreError> {
+            self.shared.commands.delete_record(kind, key).await
+        }
+
+        async fn index_add(
+            &self,
+            owner: &str,
+            member: &str,
+            expires_at: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.shared
+                .commands
+                .index_add(owner, member, expires_at)
+                .await
+        }
+
+        async fn index_members(
+            &self,
+            owner: &str,
+            now: Timestamp,
+        ) -> Result<Vec<String>, StoreError> {
+            self.shared.commands.index_members(owner, now).await
+        }
+
+        async fn index_remove(&self, owner: &str, member: &str) -> Result<bool, StoreError> {
+            self.shared.commands.index_remove(owner, member).await
+        }
+    };
+}
+pub(super) use delegate_to_commands;
